@@ -1,0 +1,9 @@
+"""Model front ends: each module turns one family of models into IR (``indb.ir``).
+
+Importing this package registers every converter; ``compile_model`` is the entry point.
+"""
+
+from indb.compilers import linear, pipeline, preprocessing, tree, ensemble  # noqa: F401  (registration)
+from indb.compilers.registry import Compiled, Context, compile_estimator, compile_model, register, supported
+
+__all__ = ["Compiled", "Context", "compile_estimator", "compile_model", "register", "supported"]

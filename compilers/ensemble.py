@@ -1,0 +1,1 @@
+"""Converters: ensemble (being written)."""

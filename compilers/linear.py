@@ -1,0 +1,1 @@
+"""Converters: linear (being written)."""

@@ -1,0 +1,1 @@
+"""Converters: pipeline (being written)."""

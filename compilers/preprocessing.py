@@ -1,0 +1,1 @@
+"""Converters: preprocessing (being written)."""

@@ -1,0 +1,192 @@
+"""The registry that maps an estimator class to its compiler, and the top-level entry point.
+
+A compiler (a *converter*) is a function ``convert(estimator, inputs, ctx) -> Compiled``:
+``inputs`` holds one IR expression per column the estimator receives (``ir.Feature``
+nodes at the top level, the outputs of the previous step inside a pipeline), and the
+result says what the estimator produces from them. Converters know nothing about SQL.
+
+Register with the decorator; keys are exact classes (a subclass may change the
+semantics, so it must be registered on its own)::
+
+    @register(StandardScaler)
+    def convert_standard_scaler(est, inputs, ctx):
+        ...
+        return Compiled(transform=[...])
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from indb import ir
+from indb.errors import CompileError, UnsupportedModelError
+
+
+@dataclass
+class Compiled:
+    """What one estimator produces, as IR over its inputs.
+
+    A transformer sets ``transform`` (one expression per output column). A predictor
+    sets ``predict`` and, where the estimator has them, ``proba`` (one expression per
+    class, in ``classes`` order) and ``decision`` (one expression, or one per class).
+    """
+
+    transform: list[ir.Expr] | None = None
+    predict: ir.Expr | None = None
+    proba: list[ir.Expr] | None = None
+    decision: ir.Expr | list[ir.Expr] | None = None
+    classes: tuple | None = None
+    #: names of the transform columns (``get_feature_names_out``) where known
+    names: list[str] | None = None
+
+
+Converter = Callable[[Any, list, "Context"], Compiled]
+
+_REGISTRY: dict[type, Converter] = {}
+
+
+def register(*classes: type) -> Callable[[Converter], Converter]:
+    """Register ``fn`` as the converter of each class; registering a class twice is an error."""
+
+    def deco(fn: Converter) -> Converter:
+        for cls in classes:
+            if cls in _REGISTRY:
+                raise ValueError(f"{cls.__module__}.{cls.__qualname__} already has a converter ({_REGISTRY[cls].__name__})")
+            _REGISTRY[cls] = fn
+        return fn
+
+    return deco
+
+
+def supported() -> list[str]:
+    """Names of every supported estimator class, sorted."""
+    return sorted(cls.__name__ for cls in _REGISTRY)
+
+
+def converter_for(est: Any) -> Converter:
+    cls = type(est)
+    try:
+        return _REGISTRY[cls]
+    except KeyError:
+        raise UnsupportedModelError(
+            f"{cls.__module__}.{cls.__name__} is not supported by indb. Supported: {', '.join(supported())}"
+        ) from None
+
+
+@dataclass
+class Context:
+    """State shared by the converters of one model.
+
+    ``feature_kinds`` records which top-level features must arrive as text (string
+    categories); ``on_missing`` is what a model with no missing-value rule does with a
+    missing input: ``"null"`` (the output is NULL) or ``"error"``.
+    """
+
+    feature_names: list[str]
+    feature_kinds: dict[str, str] = field(default_factory=dict)
+    on_missing: str = "null"
+
+    def as_text(self, e: ir.Expr, what: str) -> ir.Expr:
+        """``e`` as a text input (string categories); only a top-level feature can be text."""
+        if isinstance(e, ir.Feature):
+            if e.kind == ir.TEXT:
+                return e
+            prev = self.feature_kinds.get(e.name)
+            if prev == ir.FLOAT:
+                raise CompileError(f"feature {e.name!r} is used both as a number and as text ({what})")
+            self.feature_kinds[e.name] = ir.TEXT
+            return ir.Feature(e.name, ir.TEXT)
+        if e.type == ir.TEXT:
+            return e
+        raise CompileError(f"{what} needs text input, but its input is a computed number: {type(e).__name__}")
+
+    def as_float(self, e: ir.Expr, what: str) -> ir.Expr:
+        if isinstance(e, ir.Feature) and e.kind == ir.FLOAT:
+            if self.feature_kinds.get(e.name) == ir.TEXT:
+                raise CompileError(f"feature {e.name!r} is used both as a number and as text ({what})")
+        elif e.type == ir.TEXT:
+            raise CompileError(f"{what} needs numeric input, but gets text")
+        return e
+
+
+def compile_estimator(est: Any, inputs: Sequence[ir.Expr], ctx: Context) -> Compiled:
+    """Compile one (possibly composite) estimator over ``inputs``."""
+    n_in = getattr(est, "n_features_in_", None)
+    if n_in is not None and n_in != len(inputs):
+        raise CompileError(f"{type(est).__name__} expects {n_in} input columns, the model gives it {len(inputs)}")
+    return converter_for(est)(est, list(inputs), ctx)
+
+
+def default_feature_names(est: Any, features: Sequence[str] | None) -> list[str]:
+    """``features`` if given, else the model's ``feature_names_in_``, else ``x0 .. x{n-1}``."""
+    n_in = getattr(est, "n_features_in_", None)
+    if features is not None:
+        features = [str(f) for f in features]
+        if n_in is not None and len(features) != n_in:
+            raise CompileError(f"--features names {len(features)} columns but the model takes {n_in}")
+        if len(set(features)) != len(features):
+            raise CompileError("--features lists a column twice")
+        return features
+    names = getattr(est, "feature_names_in_", None)
+    if names is not None:
+        return [str(n) for n in names]
+    if n_in is None:
+        raise CompileError(f"{type(est).__name__} does not say how many input columns it takes; pass --features")
+    return [f"x{i}" for i in range(n_in)]
+
+
+def python_scalar(v: Any) -> Any:
+    """A plain Python float/int/str/bool for a numpy scalar (labels, categories)."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and v.is_integer() and not math.isinf(v):
+        return v
+    return v
+
+
+def compile_model(est: Any, features: Sequence[str] | None = None, *, on_missing: str = "null") -> ir.Model:
+    """Compile a fitted scikit-learn estimator (or pipeline) to an ``ir.Model``.
+
+    >>> from sklearn.linear_model import LinearRegression
+    >>> m = compile_model(LinearRegression().fit([[0.0], [1.0]], [1.0, 3.0]))
+    >>> m.output_kinds
+    ('predict',)
+    """
+    if on_missing not in ("null", "error"):
+        raise CompileError(f"on_missing must be 'null' or 'error', not {on_missing!r}")
+    names = default_feature_names(est, features)
+    ctx = Context(feature_names=names, on_missing=on_missing)
+    inputs = [ir.Feature(n) for n in names]
+    res = compile_estimator(est, inputs, ctx)
+    # features a converter asked to receive as text
+    if ctx.feature_kinds:
+        text = {n for n, k in ctx.feature_kinds.items() if k == ir.TEXT}
+
+        def retype(node: ir.Expr) -> ir.Expr:
+            if isinstance(node, ir.Feature) and node.name in text and node.kind != ir.TEXT:
+                return ir.Feature(node.name, ir.TEXT)
+            return node
+
+        fix = lambda e: ir.transform(e, retype)  # noqa: E731
+    else:
+        text = set()
+        fix = lambda e: e  # noqa: E731
+    outputs: list[tuple[str, ir.Expr]] = []
+    if res.predict is not None:
+        outputs.append(("predict", fix(res.predict)))
+    if res.proba is not None:
+        outputs.append(("proba", fix(ir.vector(res.proba))))
+    if res.decision is not None:
+        d = res.decision
+        outputs.append(("decision", fix(ir.vector(d) if isinstance(d, list) else d)))
+    if res.transform is not None and res.predict is None:
+        outputs.append(("transform", fix(ir.vector(res.transform))))
+    if not outputs:
+        raise CompileError(f"{type(est).__name__} produced no output")
+    specs = tuple(ir.FeatureSpec(n, ir.TEXT if n in text else ir.FLOAT) for n in names)
+    classes = None if res.classes is None else tuple(python_scalar(c) for c in res.classes)
+    return ir.Model(features=specs, outputs=tuple(outputs), classes=classes, source=f"{type(est).__module__}.{type(est).__name__}")

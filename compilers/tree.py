@@ -1,0 +1,1 @@
+"""Converters: tree (being written)."""

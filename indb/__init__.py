@@ -1,0 +1,26 @@
+"""indb: deploy trained machine-learning models into PostgreSQL.
+
+Every command-line command is a Python function re-exported here (imported lazily, so
+``import indb`` stays cheap).
+"""
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "compile_sql": "indb.compile",
+    "compile_model": "indb.compilers",
+    "IndbError": "indb.errors",
+}
+
+
+def __getattr__(name: str):
+    mod = _EXPORTS.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'indb' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(mod), name)
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_EXPORTS))
