@@ -104,6 +104,21 @@ class Context:
             return e
         raise CompileError(f"{what} needs text input, but its input is a computed number: {type(e).__name__}")
 
+    def missing_result(self, kind: str, what: str) -> ir.Expr:
+        """What a model with no missing-value rule returns for a row with a missing input."""
+        if self.on_missing == "error":
+            return ir.Fail(f"{what}: an input feature is NULL or NaN and the model has no rule for missing values", kind)
+        return ir.missing(kind)
+
+    def guard_missing(self, inputs: Sequence[ir.Expr], expr: ir.Expr, what: str) -> ir.Expr:
+        """``expr``, or ``missing_result`` when any of ``inputs`` is missing.
+
+        Use it for outputs that would otherwise turn a missing input into a value (a
+        label chosen by a comparison, a tree that would route NaN somewhere). Pure
+        arithmetic needs no guard: NaN propagates and the output layer turns it into NULL.
+        """
+        return ir.Case(((ir.any_missing(inputs), self.missing_result(expr.type, what)),), expr)
+
     def as_float(self, e: ir.Expr, what: str) -> ir.Expr:
         if isinstance(e, ir.Feature) and e.kind == ir.FLOAT:
             if self.feature_kinds.get(e.name) == ir.TEXT:

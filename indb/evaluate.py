@@ -218,6 +218,9 @@ class _Evaluator:
                 out = out.astype(object)
         return out
 
+    def ev_Fail(self, e: ir.Fail) -> np.ndarray:
+        raise ValueError(e.message)
+
     # vectors
     def ev_Vector(self, e: ir.Vector) -> np.ndarray:
         cols = [self.ev(i) for i in e.items]

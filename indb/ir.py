@@ -284,6 +284,18 @@ class Case(Expr):
         return tuple(out)
 
 
+@dataclass(frozen=True)
+class Fail(Expr):
+    """Raise an error with ``message`` when evaluated (``on_missing="error"``); typed ``kind``."""
+
+    message: str
+    kind: str = FLOAT
+
+    @property
+    def type(self) -> str:
+        return self.kind
+
+
 # ------------------------------------------------------------------ vectors, reuse
 
 
@@ -515,6 +527,32 @@ def vector(items: Sequence[Expr]) -> Vector:
     return Vector(tuple(items))
 
 
+def missing(kind: str = FLOAT) -> Const:
+    """The missing value (SQL NULL) of ``kind``."""
+    return Const(None, kind)
+
+
+def any_missing(inputs: Sequence[Expr]) -> Expr:
+    """True when any of ``inputs`` is missing (constants are skipped)."""
+    tests = [IsMissing(x) for x in inputs if not isinstance(x, Const)]
+    if not tests:
+        return Const(False)
+    return tests[0] if len(tests) == 1 else Or(tuple(tests))
+
+
+def binary_label(score: Expr, op: str, threshold: float, negative: Scalar, positive: Scalar) -> Expr:
+    """``positive`` when ``score op threshold`` else ``negative``; missing when the score is.
+
+    A bare ``Case`` would send a missing score to ``negative``; a label must not be
+    invented for a row the model cannot score.
+    """
+    kind = TEXT if isinstance(negative, str) or isinstance(positive, str) else FLOAT
+    return Case(
+        ((IsMissing(score), Const(None, kind)), (Compare(op, score, Const(float(threshold))), Const(positive, kind))),
+        Const(negative, kind),
+    )
+
+
 def linear(inputs: Sequence[Expr], weights: Sequence[float], intercept: float) -> Expr:
     """``inputs . weights + intercept`` in the order numpy's ``X @ w + b`` would add it.
 
@@ -637,7 +675,7 @@ def size(e: Expr) -> int:
 
 _NODE_TYPES = {
     cls.__name__: cls
-    for cls in (Feature, Const, BinOp, Sum, Func, Compare, InSet, IsMissing, And, Or, Not, Case, Vector, Index, ArgMax, Let, Var, TreeEnsemble)
+    for cls in (Feature, Const, BinOp, Sum, Func, Compare, InSet, IsMissing, And, Or, Not, Case, Fail, Vector, Index, ArgMax, Let, Var, TreeEnsemble)
 }
 
 
