@@ -1,0 +1,51 @@
+"""The model zoo: fitted models with hard test rows, shared by every parity test.
+
+Each family module (``tests/zoo/linear.py``, ``tree.py``, ...) exposes ``CASES``, a list
+of ``ZooCase``. A case fits lazily (once per test session) and returns the estimator and
+the rows to score: ordinary rows plus the edge rows of that family (rows exactly on tree
+thresholds and one float32/float64 ulp either side, NULL/NaN in every feature, unseen
+categories, 0, +-1e300, +-Infinity). The end-to-end tests compile every case for every
+engine and compare with the model's own ``predict``/``predict_proba``/``decision_function``.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+
+@dataclass(frozen=True)
+class ZooCase:
+    id: str
+    #: returns (fitted estimator, X) where X is a pandas DataFrame or a 2-D numpy array
+    make: Callable[[], tuple[Any, Any]]
+    #: the output kinds to check: "predict", "proba", "decision", "transform"
+    outputs: tuple[str, ...] = ("predict",)
+    #: relative tolerance for numbers (labels are always exact)
+    rtol: float = 1e-9
+    #: absolute tolerance near 0
+    atol: float = 1e-12
+    #: tags: "large" (slow to compile or score), "text" (has text features), ...
+    tags: frozenset = field(default_factory=frozenset)
+
+    def fitted(self) -> tuple[Any, Any]:
+        return _fit(self)
+
+
+@functools.lru_cache(maxsize=None)
+def _fit(case: ZooCase) -> tuple[Any, Any]:
+    return case.make()
+
+
+def all_cases() -> list[ZooCase]:
+    from tests.zoo import linear, preprocessing, tree  # noqa: PLC0415
+
+    out: list[ZooCase] = []
+    for mod in (linear, preprocessing, tree):
+        out.extend(mod.CASES)
+    ids = [c.id for c in out]
+    dupes = {i for i in ids if ids.count(i) > 1}
+    if dupes:
+        raise ValueError(f"duplicate zoo case ids: {sorted(dupes)}")
+    return out

@@ -1,0 +1,3 @@
+"""Zoo cases: linear (being written)."""
+
+CASES: list = []

@@ -1,0 +1,3 @@
+"""Zoo cases: preprocessing (being written)."""
+
+CASES: list = []

@@ -1,0 +1,3 @@
+"""Zoo cases: tree (being written)."""
+
+CASES: list = []
