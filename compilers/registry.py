@@ -42,6 +42,12 @@ class Compiled:
     classes: tuple | None = None
     #: names of the transform columns (``get_feature_names_out``) where known
     names: list[str] | None = None
+    #: rows the estimator refuses, as ``(condition, reason)``: scikit-learn raises on them
+    #: (an unknown category with ``handle_unknown='error'``, NaN where it is not
+    #: accepted). Containers (Pipeline, ColumnTransformer) pass their steps' refusals
+    #: on; ``compile_model`` makes every output item missing on such rows (or raises,
+    #: with ``on_missing="error"``), so a later step cannot turn them into a value.
+    refuse: list[tuple[ir.Expr, str]] = field(default_factory=list)
 
 
 Converter = Callable[[Any, list, "Context"], Compiled]
@@ -163,6 +169,17 @@ def python_scalar(v: Any) -> Any:
     return v
 
 
+def _refusal_guard(refuse: Sequence[tuple[ir.Expr, str]], ctx: Context) -> Callable[[ir.Expr], ir.Expr]:
+    """A function that makes one output item missing (or failing) on the refused rows."""
+    if not refuse:
+        return lambda e: e
+    if ctx.on_missing == "error":
+        return lambda e: ir.Case(tuple((cond, ir.Fail(reason, e.type)) for cond, reason in refuse), e)
+    conds = [cond for cond, _ in refuse]
+    any_refused = conds[0] if len(conds) == 1 else ir.Or(tuple(conds))
+    return lambda e: ir.Case(((any_refused, ir.missing(e.type)),), e)
+
+
 def compile_model(est: Any, features: Sequence[str] | None = None, *, on_missing: str = "null") -> ir.Model:
     """Compile a fitted scikit-learn estimator (or pipeline) to an ``ir.Model``.
 
@@ -190,16 +207,17 @@ def compile_model(est: Any, features: Sequence[str] | None = None, *, on_missing
     else:
         text = set()
         fix = lambda e: e  # noqa: E731
+    refuse = _refusal_guard(res.refuse, ctx)
     outputs: list[tuple[str, ir.Expr]] = []
     if res.predict is not None:
-        outputs.append(("predict", fix(res.predict)))
+        outputs.append(("predict", fix(refuse(res.predict))))
     if res.proba is not None:
-        outputs.append(("proba", fix(ir.vector(res.proba))))
+        outputs.append(("proba", fix(ir.vector([refuse(p) for p in res.proba]))))
     if res.decision is not None:
         d = res.decision
-        outputs.append(("decision", fix(ir.vector(d) if isinstance(d, list) else d)))
+        outputs.append(("decision", fix(ir.vector([refuse(e) for e in d]) if isinstance(d, list) else refuse(d))))
     if res.transform is not None and res.predict is None:
-        outputs.append(("transform", fix(ir.vector(res.transform))))
+        outputs.append(("transform", fix(ir.vector([refuse(e) for e in res.transform]))))
     if not outputs:
         raise CompileError(f"{type(est).__name__} produced no output")
     specs = tuple(ir.FeatureSpec(n, ir.TEXT if n in text else ir.FLOAT) for n in names)
