@@ -553,6 +553,19 @@ def binary_label(score: Expr, op: str, threshold: float, negative: Scalar, posit
     )
 
 
+def softmax(items: Sequence[Expr]) -> list[Expr]:
+    """``exp(z_k - max(z)) / sum_j exp(z_j - max(z))``, the way scikit-learn computes it.
+
+    The exponent is clamped at -700 (``max(z_k - m, -700)``): the exact term is below
+    1e-304 there, and the clamp keeps ``term / sum`` from underflowing on engines that
+    raise on underflow. Missing propagates through ``max``.
+    """
+    m = Func("max", tuple(items)) if len(items) > 1 else items[0]
+    exps = [Func("exp", (Func("max", (sub(z, m), Const(-700.0))),)) for z in items]
+    total = add(*exps)
+    return [div(e, total) for e in exps]
+
+
 def linear(inputs: Sequence[Expr], weights: Sequence[float], intercept: float) -> Expr:
     """``inputs . weights + intercept`` in the order numpy's ``X @ w + b`` would add it.
 

@@ -1,0 +1,537 @@
+"""IR → IR passes: constant folding, sharing, and guards for engines that raise on float errors.
+
+* ``fold`` evaluates constant subtrees with the evaluator's own arithmetic (so the
+  folded constant is bit-identical to what the model computes) and removes neutral
+  operations that are exact for every input (``x * 1``, ``x + 0``).
+* ``intern`` makes structurally equal subtrees one object, so every backend can
+  compute a shared subexpression once (the numpy evaluator memoises by identity; the
+  SQL lowering sees the sharing and decides how to express it).
+* ``guard`` rewrites operations that could raise on an engine with
+  ``float_errors_raise`` (PostgreSQL: overflow, underflow, ``exp``/``ln``/``sqrt``
+  domain, division by zero) into guarded forms with the IEEE-754 result, so no single
+  row can abort a query. Which operations need a guard is decided by a range
+  analysis over the *input domain*: finite inputs of magnitude 0 or within
+  [1e-300, 1e300], plus +-Infinity, NULL and NaN. Inputs outside that domain
+  (|x| > 1e300, or 0 < |x| < 1e-300) are still exact on engines with IEEE arithmetic
+  (DuckDB, SQLite, the numpy evaluator), but PostgreSQL may raise "value out of range"
+  on them where the analysis did not need a guard.
+
+``balance`` is not here on purpose: sums are added left to right like the libraries
+do, and the lowering switches to a balanced shape only when a dialect's depth limit
+requires it (``indb.lowering``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from indb import ir
+from indb.dialects import Target
+from indb.evaluate import evaluate
+
+DBL_MAX = float(np.finfo(np.float64).max)
+DBL_TRUE_MIN = 5e-324
+INPUT_MAX = 1e300
+INPUT_MIN = 1e-300
+
+
+def _bisect(ok: Callable[[float], bool], good: float, bad: float) -> float:
+    """The last double from ``good`` towards ``bad`` for which ``ok`` holds."""
+    for _ in range(2000):
+        mid = (good + bad) / 2
+        if mid in (good, bad):
+            break
+        if ok(mid):
+            good = mid
+        else:
+            bad = mid
+    return good
+
+
+def _exp_finite(x: float) -> bool:
+    try:
+        return math.isfinite(math.exp(x)) and math.isfinite(float(np.exp(x)))
+    except OverflowError:
+        return False
+
+
+#: exp(x) is finite for x <= EXP_MAX_ARG (in libm and numpy) and non-zero for x >= EXP_MIN_ARG
+EXP_MAX_ARG = _bisect(_exp_finite, 709.0, 710.0)
+EXP_MIN_ARG = _bisect(lambda x: math.exp(x) > 0 and float(np.exp(x)) > 0, -745.0, -746.0)
+#: softmax terms are clamped here so that term / sum (sum >= 1) cannot underflow to 0
+SOFTMAX_MIN_ARG = -700.0
+
+
+# ------------------------------------------------------------------------- folding
+
+
+def _is_const(e: ir.Expr) -> bool:
+    return isinstance(e, ir.Const)
+
+
+def _const_value(e: ir.Expr) -> ir.Const:
+    v = evaluate(e, {}, n=1)
+    x = v[0]
+    if e.type == ir.BOOL:
+        return ir.Const(bool(x), ir.BOOL)
+    if e.type == ir.TEXT:
+        return ir.Const(x, ir.TEXT)
+    return ir.Const(float(x), ir.FLOAT)
+
+
+def _fold_node(n: ir.Expr) -> ir.Expr:
+    if isinstance(n, (ir.BinOp, ir.Func, ir.Compare)) and all(_is_const(c) for c in n.children()):
+        if isinstance(n, ir.Compare) and n.left.type != n.right.type:
+            return n
+        return _const_value(n)
+    if isinstance(n, ir.BinOp):
+        r = n.right
+        if isinstance(r, ir.Const) and r.value is not None:
+            if (n.op in ("*", "/") and r.value == 1.0) or (n.op in ("+", "-") and r.value == 0.0):
+                return n.left
+        return n
+    if isinstance(n, ir.Sum):
+        terms = list(n.terms)
+        # leading constants are added first anyway: folding them keeps the order exact
+        while len(terms) >= 2 and _is_const(terms[0]) and _is_const(terms[1]):
+            terms[:2] = [_const_value(ir.Sum((terms[0], terms[1])))]
+        terms = [t for i, t in enumerate(terms) if not (i > 0 and isinstance(t, ir.Const) and t.value == 0.0)]
+        return terms[0] if len(terms) == 1 else ir.Sum(tuple(terms))
+    if isinstance(n, ir.IsMissing) and _is_const(n.operand):
+        return ir.Const(n.operand.value is None, ir.BOOL)  # type: ignore[attr-defined]
+    if isinstance(n, ir.InSet) and _is_const(n.operand):
+        v = n.operand.value  # type: ignore[attr-defined]
+        return ir.Const(v is not None and v in n.values, ir.BOOL)
+    if isinstance(n, ir.Not):
+        if _is_const(n.operand):
+            return ir.Const(not n.operand.value, ir.BOOL)  # type: ignore[attr-defined]
+        if isinstance(n.operand, ir.Not):
+            return n.operand.operand
+        return n
+    if isinstance(n, (ir.And, ir.Or)):
+        is_and = isinstance(n, ir.And)
+        kept = []
+        for t in n.terms:
+            if _is_const(t):
+                if bool(t.value) != is_and:  # type: ignore[attr-defined]
+                    return ir.Const(not is_and, ir.BOOL)  # False in AND, True in OR decides
+                continue
+            kept.append(t)
+        if not kept:
+            return ir.Const(is_and, ir.BOOL)
+        return kept[0] if len(kept) == 1 else type(n)(tuple(kept))
+    if isinstance(n, ir.Case):
+        whens = []
+        for c, v in n.whens:
+            if _is_const(c):
+                if c.value:  # type: ignore[attr-defined]
+                    return ir.Case(tuple(whens), v) if whens else v
+                continue
+            whens.append((c, v))
+        if not whens:
+            return n.default
+        if all(v == n.default for _, v in whens):
+            return n.default
+        return ir.Case(tuple(whens), n.default)
+    if isinstance(n, ir.Index) and isinstance(n.vector, ir.Vector):
+        return n.vector.items[n.i]
+    return n
+
+
+def fold(e: ir.Expr) -> ir.Expr:
+    """Constant folding with the evaluator's arithmetic; exact for every input."""
+    return ir.transform(e, _fold_node)
+
+
+# ------------------------------------------------------------------------- sharing
+
+
+def intern(e: ir.Expr) -> ir.Expr:
+    """Make structurally equal subtrees the same object (hash-consing, linear time)."""
+    table: dict[tuple, ir.Expr] = {}
+    key_of: dict[int, tuple] = {}
+
+    def fn(n: ir.Expr) -> ir.Expr:
+        kids = n.children()
+        if isinstance(n, ir.TreeEnsemble):
+            key = ("TreeEnsemble", tuple(id(k) for k in kids), id(n.trees), n.n_outputs, n.base, n.strict)
+        elif kids:
+            attrs = tuple(
+                getattr(n, f) for f in n.__dataclass_fields__ if not isinstance(getattr(n, f), (ir.Expr, tuple)) or f in ("values", "labels")
+            )
+            key = (type(n).__name__, attrs, tuple(id(k) for k in kids))
+        else:
+            key = (type(n).__name__, n)
+        got = table.get(key)
+        if got is None:
+            table[key] = n
+            got = n
+        key_of[id(got)] = key
+        return got
+
+    return ir.transform(e, fn)
+
+
+def shared_nodes(e: ir.Expr) -> set[int]:
+    """ids of non-leaf nodes referenced from more than one parent."""
+    parents: dict[int, int] = {}
+    for n in ir.walk(e):
+        for c in n.children():
+            if c.children() or isinstance(c, ir.TreeEnsemble):
+                parents[id(c)] = parents.get(id(c), 0) + 1
+    return {k for k, v in parents.items() if v > 1}
+
+
+# ------------------------------------------------------------------ range analysis
+
+
+@dataclass(frozen=True)
+class Range:
+    """What a float node can be: largest finite magnitude, smallest non-zero magnitude, signs.
+
+    ``neg``/``pos`` include the infinities; ``nan`` means NaN or NULL is possible.
+    """
+
+    hi: float
+    lo: float
+    neg: bool = True
+    pos: bool = True
+    zero: bool = True
+    nan: bool = True
+    #: signed bounds of the finite values (None: -hi / +hi)
+    vmin: float | None = None
+    vmax: float | None = None
+
+    @property
+    def top(self) -> float:
+        return self.hi if self.vmax is None else self.vmax
+
+    @property
+    def bottom(self) -> float:
+        return -self.hi if self.vmin is None else self.vmin
+
+
+INPUT = Range(INPUT_MAX, INPUT_MIN)
+BOOLEAN = Range(1.0, 1.0, False, True, True, False)
+
+
+def _const_range(v: float | None) -> Range:
+    if v is None:
+        return Range(0.0, math.inf, False, False, False, True)
+    a = abs(v)
+    if math.isinf(v):
+        return Range(0.0, math.inf, v < 0, v > 0, False, False)
+    return Range(a, a if a else math.inf, v < 0, v > 0, v == 0, False, v, v)
+
+
+def _union(rs: list[Range]) -> Range:
+    return Range(
+        max(r.hi for r in rs),
+        min(r.lo for r in rs),
+        any(r.neg for r in rs),
+        any(r.pos for r in rs),
+        any(r.zero for r in rs),
+        any(r.nan for r in rs),
+    )
+
+
+def _mul(a: Range, b: Range) -> Range:
+    return Range(
+        a.hi * b.hi,
+        a.lo * b.lo,
+        (a.neg and b.pos) or (a.pos and b.neg),
+        (a.pos and b.pos) or (a.neg and b.neg),
+        a.zero or b.zero,
+        a.nan or b.nan or ((a.zero and (b.neg or b.pos)) or (b.zero and (a.neg or a.pos))),
+    )
+
+
+def _div(a: Range, b: Range) -> Range:
+    return Range(
+        a.hi / b.lo if b.lo else math.inf,
+        a.lo / b.hi if b.hi else DBL_TRUE_MIN,
+        (a.neg and b.pos) or (a.pos and b.neg),
+        (a.pos and b.pos) or (a.neg and b.neg),
+        a.zero or (b.hi >= DBL_MAX),
+        a.nan or b.nan or b.zero,
+    )
+
+
+def _add(rs: list[Range]) -> Range:
+    lo = min(r.lo for r in rs)
+    return Range(
+        sum(r.hi for r in rs),
+        DBL_TRUE_MIN if len([r for r in rs if r.neg or r.pos]) > 1 else lo,
+        any(r.neg for r in rs),
+        any(r.pos for r in rs),
+        all(r.zero for r in rs) or (any(r.neg for r in rs) and any(r.pos for r in rs)),
+        any(r.nan for r in rs) or (any(r.neg for r in rs) and any(r.pos for r in rs)),
+        sum(r.bottom for r in rs),
+        sum(r.top for r in rs),
+    )
+
+
+def _neg(a: Range) -> Range:
+    return Range(a.hi, a.lo, a.pos, a.neg, a.zero, a.nan, -a.top, -a.bottom)
+
+
+class _Analysis:
+    def __init__(self) -> None:
+        self.memo: dict[int, Range] = {}
+        self.env: dict[str, Range] = {}
+
+    def of(self, e: ir.Expr) -> Range:
+        got = self.memo.get(id(e))
+        if got is None:
+            got = self._compute(e)
+            self.memo[id(e)] = got
+        return got
+
+    def _compute(self, e: ir.Expr) -> Range:
+        if isinstance(e, ir.Feature):
+            return INPUT
+        if isinstance(e, ir.Const):
+            return _const_range(e.value) if e.kind == ir.FLOAT else BOOLEAN
+        if isinstance(e, ir.Var):
+            return self.env.get(e.name, INPUT)
+        if isinstance(e, ir.Let):
+            self.env[e.name] = self.of(e.value)
+            return self.of(e.body)
+        if isinstance(e, ir.BinOp):
+            a, b = self.of(e.left), self.of(e.right)
+            if e.op == "*":
+                return _mul(a, b)
+            if e.op == "/":
+                return _div(a, b)
+            r = _add([a, b if e.op == "+" else _neg(b)])
+            if e.op == "-" and isinstance(e.right, ir.Func) and e.right.name == "max" and e.left in e.right.args:
+                r = Range(r.hi, r.lo, r.neg, False, r.zero, r.nan, r.bottom, 0.0)  # z - max(.., z, ..) <= 0
+            return r
+        if isinstance(e, ir.Sum):
+            return _add([self.of(t) for t in e.terms])
+        if isinstance(e, ir.Func):
+            return self._func(e)
+        if isinstance(e, ir.Case):
+            return _union([self.of(v) for _, v in e.whens] + [self.of(e.default)])
+        if isinstance(e, ir.Index):
+            if isinstance(e.vector, ir.Vector):
+                return self.of(e.vector.items[e.i])
+            if isinstance(e.vector, ir.TreeEnsemble):
+                te = e.vector
+                hi = abs(te.base[e.i]) + sum(max(abs(v[e.i]) for v in t.value) for t in te.trees)
+                return Range(hi, DBL_TRUE_MIN, True, True, True, False)
+        if isinstance(e, ir.ArgMax):
+            labels = [float(v) for v in e.labels if not isinstance(v, str)] or [0.0]
+            return _union([_const_range(v) for v in labels] + [_const_range(None)])
+        return Range(DBL_MAX, DBL_TRUE_MIN)
+
+    def _func(self, e: ir.Func) -> Range:
+        args = [self.of(a) for a in e.args]
+        a = args[0]
+        name = e.name
+        if name == "neg":
+            return _neg(a)
+        if name == "abs":
+            return Range(a.hi, a.lo, False, a.neg or a.pos, a.zero, a.nan)
+        if name in ("tanh", "sign"):
+            return Range(1.0, min(a.lo, 1.0) if name == "tanh" else 1.0, a.neg, a.pos, a.zero, a.nan)
+        if name == "expit":
+            return Range(1.0, DBL_TRUE_MIN, False, True, True, a.nan)
+        if name == "exp":
+            hi = math.exp(min(a.hi, EXP_MAX_ARG)) if a.pos else 1.0
+            lo = math.exp(-min(a.hi, -EXP_MIN_ARG)) if a.neg else 1.0
+            return Range(hi, max(lo, DBL_TRUE_MIN), False, True, a.neg, a.nan)
+        if name == "log":
+            big = max(abs(math.log(a.hi)) if a.hi > 0 else 0.0, abs(math.log(a.lo)) if 0 < a.lo < math.inf else 0.0, 745.2)
+            return Range(big, DBL_TRUE_MIN, True, True, True, a.nan or a.neg)
+        if name == "sqrt":
+            return Range(math.sqrt(a.hi), math.sqrt(a.lo) if a.lo < math.inf else 1.0, False, a.pos, a.zero, a.nan or a.neg)
+        if name in ("floor", "ceil"):
+            return Range(a.hi + 1, 1.0, True, True, True, a.nan)
+        if name in ("min", "max"):
+            u = _union(args)
+            pick = max if name == "max" else min
+            return Range(u.hi, u.lo, u.neg, u.pos, u.zero, u.nan, pick(r.bottom for r in args), pick(r.top for r in args))
+        return Range(math.inf, DBL_TRUE_MIN)  # pow: anything
+
+
+def analyse(e: ir.Expr) -> Callable[[ir.Expr], Range]:
+    """A function giving the ``Range`` of any node of ``e``."""
+    an = _Analysis()
+    return an.of
+
+
+# -------------------------------------------------------------------------- guards
+
+_C = ir.Const
+INF = _C(math.inf)
+NEG_INF = _C(-math.inf)
+ZERO = _C(0.0)
+
+
+def _cmp(op: str, a: ir.Expr, v: float) -> ir.Expr:
+    return ir.Compare(op, a, _C(v))
+
+
+def _guard_exp(x: ir.Expr, rx: Range) -> ir.Expr:
+    """``exp(x)`` with IEEE results where the engine would raise.
+
+    Underflow is clamped (``exp(max(x, EXP_MIN_ARG))`` is 5e-324 where IEEE gives 0: an
+    absolute difference far below any tolerance) because ``max`` reads ``x`` once;
+    overflow needs a comparison: ``x <= EXP_MAX_ARG`` is false for NaN on every engine,
+    so NaN/NULL fall through to the default and stay missing.
+    """
+    arg = ir.Func("max", (x, _C(EXP_MIN_ARG))) if rx.bottom < EXP_MIN_ARG else x
+    e = ir.Func("exp", (arg,))
+    if rx.top <= EXP_MAX_ARG:
+        return e
+    return ir.Case(((_cmp("<=", x, EXP_MAX_ARG), e), (_cmp(">", x, EXP_MAX_ARG), INF)), x)
+
+
+def _mul_const_limits(c: float) -> tuple[float, float]:
+    """For ``x * c``: the largest |x| with a finite product, and the smallest |x| with a non-zero one."""
+    ac = abs(c)
+    over = _bisect(lambda x: math.isfinite(x * ac), 0.0, DBL_MAX) if ac > 1 else DBL_MAX
+    under = 0.0
+    if ac < 1:
+        under = _bisect(lambda x: x * ac == 0.0, 0.0, 1.0)  # largest |x| whose product is 0
+    return over, under
+
+
+def _div_const_limits(c: float) -> tuple[float, float]:
+    ac = abs(c)
+    over = _bisect(lambda x: math.isfinite(x / ac), 0.0, DBL_MAX) if ac < 1 else DBL_MAX
+    under = 0.0
+    if ac > 1:
+        under = _bisect(lambda x: x / ac == 0.0, 0.0, 1.0)
+    return over, under
+
+
+def _guard_scaled(x: ir.Expr, op: str, c: float, rx: Range) -> ir.Expr:
+    """``x * c`` or ``x / c`` (constant c) with IEEE overflow/underflow results."""
+    over, under = (_mul_const_limits if op == "*" else _div_const_limits)(c)
+    whens = []
+    sign = 1.0 if c > 0 else -1.0
+    if rx.hi > over:
+        whens.append((_cmp(">", x, over), _C(sign * math.inf)))
+        whens.append((_cmp("<", x, -over), _C(-sign * math.inf)))
+    if under > 0 and rx.lo <= under:
+        whens.append((ir.And((_cmp("<=", x, under), _cmp(">=", x, -under))), ir.BinOp("*", x, ZERO)))
+    body = ir.BinOp(op, x, _C(c))
+    return ir.Case(tuple(whens), body) if whens else body
+
+
+def _guard_mul(a: ir.Expr, b: ir.Expr) -> ir.Expr:
+    """``a * b`` of two variables with IEEE overflow/underflow results."""
+    aa, ab = ir.Func("abs", (a,)), ir.Func("abs", (b,))
+    prod = ir.BinOp("*", a, b)
+    same_sign = ir.Compare("==", ir.Func("sign", (a,)), ir.Func("sign", (b,)))
+    overflow = ir.And((_cmp(">", aa, 1.0), _cmp(">", ab, 1.0), ir.Compare(">", aa, ir.BinOp("/", _C(DBL_MAX * (1 - 2**-50)), ab))))
+    underflow = ir.And((_cmp("<", aa, 1.0), _cmp("<", ab, 1.0), _cmp(">", aa, 0.0), _cmp(">", ab, 0.0), ir.Compare("<", aa, ir.BinOp("/", _C(2.0**-1073), ab))))
+    return ir.Case(((overflow, ir.Case(((same_sign, INF),), NEG_INF)), (underflow, ZERO)), prod)
+
+
+def _guard_div(a: ir.Expr, b: ir.Expr, ra: Range, rb: Range, target: Target) -> ir.Expr:
+    """``a / b`` of two variables with IEEE results for b == 0 (and over/underflow)."""
+    q = ir.BinOp("/", a, b)
+    whens: list[tuple[ir.Expr, ir.Expr]] = []
+    if rb.zero:
+        ieee = ir.Case(((_cmp(">", a, 0.0), INF), (_cmp("<", a, 0.0), NEG_INF)), _C(None))
+        whens.append((_cmp("==", b, 0.0), ieee))
+    if target.float_errors_raise and (ra.hi / rb.lo > DBL_MAX if rb.lo else True):
+        aa, ab = ir.Func("abs", (a,)), ir.Func("abs", (b,))
+        big = ir.And((_cmp("<", ab, 1.0), ir.Compare(">", aa, ir.BinOp("*", _C(DBL_MAX * (1 - 2**-50)), ab))))
+        same = ir.Compare("==", ir.Func("sign", (a,)), ir.Func("sign", (b,)))
+        whens.append((big, ir.Case(((same, INF),), NEG_INF)))
+    if target.float_errors_raise and ra.lo / max(rb.hi, 1e-300) < 2.0**-1073:
+        aa, ab = ir.Func("abs", (a,)), ir.Func("abs", (b,))
+        small = ir.And((_cmp(">", ab, 1.0), ir.Compare("<", aa, ir.BinOp("*", _C(2.0**-1073), ab))))
+        whens.append((small, ir.BinOp("*", a, ZERO)))
+    return ir.Case(tuple(whens), q) if whens else q
+
+
+def _guard_add(acc: ir.Expr, t: ir.Expr) -> ir.Expr:
+    """``acc + t`` with an IEEE overflow result: halve both (exact for |x| >= 1), add, double."""
+    h = 2.0**1022
+    half = ir.Sum((ir.BinOp("*", acc, _C(0.5)), ir.BinOp("*", t, _C(0.5))))
+    big = ir.Case(
+        (
+            (_cmp("<", ir.Func("abs", (acc,)), 1.0), t),
+            (_cmp("<", ir.Func("abs", (t,)), 1.0), acc),
+            (_cmp(">", half, DBL_MAX / 2), INF),
+            (_cmp("<", half, -DBL_MAX / 2), NEG_INF),
+        ),
+        ir.BinOp("*", half, _C(2.0)),
+    )
+    cond = ir.Or((_cmp(">", ir.Func("abs", (acc,)), h), _cmp(">", ir.Func("abs", (t,)), h)))
+    return ir.Case(((cond, big),), ir.Sum((acc, t)))
+
+
+def guard(e: ir.Expr, target: Target) -> ir.Expr:
+    """Rewrite operations that would raise on ``target`` into guarded IEEE forms."""
+    if not (target.float_errors_raise or target.div_zero_is_null):
+        return e
+    rng = analyse(e)
+    raise_ = target.float_errors_raise
+
+    def fn(n: ir.Expr) -> ir.Expr:
+        if isinstance(n, ir.Func) and n.name == "log" and not raise_:
+            if rng(n.args[0]).zero:
+                return ir.Case(((_cmp("==", n.args[0], 0.0), NEG_INF),), n)
+            return n
+        if isinstance(n, ir.Func) and raise_:
+            a = n.args[0]
+            ra = rng(a)
+            if n.name == "exp" and (ra.top > EXP_MAX_ARG or ra.bottom < EXP_MIN_ARG):
+                return _guard_exp(a, ra)
+            if n.name == "log" and (ra.neg or ra.zero):
+                return ir.Case(((_cmp("==", a, 0.0), NEG_INF), (_cmp("<", a, 0.0), _C(None))), n)
+            if n.name == "sqrt" and ra.neg:
+                return ir.Case(((_cmp("<", a, 0.0), _C(None)),), n)
+            if n.name == "pow":
+                return n  # lowered with its own guard
+            return n
+        if isinstance(n, ir.BinOp) and n.op in ("*", "/"):
+            a, b = n.left, n.right
+            ra, rb = rng(a), rng(b)
+            if isinstance(b, ir.Const) and b.value is not None and not math.isinf(b.value) and b.value != 0.0:
+                if not raise_:
+                    return n
+                over, under = (_mul_const_limits if n.op == "*" else _div_const_limits)(b.value)
+                if ra.hi > over or (under > 0 and ra.lo <= under):
+                    return _guard_scaled(a, n.op, b.value, ra)
+                return n
+            if n.op == "*":
+                if raise_ and (ra.hi * rb.hi > DBL_MAX or ra.lo * rb.lo < 2.0**-1073):
+                    if isinstance(a, ir.Const):
+                        return fn(ir.BinOp("*", b, a)) if a.value not in (None, 0.0) and not math.isinf(a.value) else n
+                    return _guard_mul(a, b)
+                return n
+            return _guard_div(a, b, ra, rb, target)
+        if isinstance(n, ir.Sum) and raise_:
+            rs = [rng(t) for t in n.terms]
+            if sum(r.hi for r in rs) <= DBL_MAX:
+                return n
+            acc = n.terms[0]
+            racc = rs[0]
+            for t, rt in zip(n.terms[1:], rs[1:]):
+                if racc.hi + rt.hi > DBL_MAX:
+                    acc = _guard_add(acc, t)
+                else:
+                    acc = ir.Sum((acc, t)) if not isinstance(acc, ir.Sum) else ir.Sum(acc.terms + (t,))
+                racc = _add([racc, rt])
+            return acc
+        return n
+
+    return ir.transform(e, fn)
+
+
+def optimise(e: ir.Expr, target: Target) -> ir.Expr:
+    """fold → guard → fold → intern: the pipeline the SQL lowering runs."""
+    e = fold(e)
+    e = guard(e, target)
+    return intern(fold(e))
