@@ -209,13 +209,30 @@ class _Evaluator:
         return ~self.ev(e.operand)
 
     def ev_Case(self, e: ir.Case) -> np.ndarray:
-        out = self.ev(e.default).copy()
-        for cond, val in reversed(e.whens):
-            c = self.ev(cond)
+        # Each row takes the first true condition. A Fail branch raises only when some
+        # row takes it (on_missing="error" guards must not fire on rows they do not hit).
+        remaining = np.ones(self.n, dtype=bool)
+        branches: list[tuple[np.ndarray, ir.Expr]] = []
+        for cond, val in e.whens:
+            c = self.ev(cond) & remaining
+            remaining = remaining & ~c
+            branches.append((c, val))
+        branches.append((remaining, e.default))
+        out: np.ndarray | None = None
+        for sel, val in branches:
+            if isinstance(val, ir.Fail):
+                if sel.any():
+                    raise ValueError(val.message)
+                continue
             v = self.ev(val)
-            out = np.where(c, v, out)
-            if out.dtype != object and (v.dtype == object):
-                out = out.astype(object)
+            if out is None:
+                out = v.copy()
+            else:
+                if out.dtype != object and v.dtype == object:
+                    out = out.astype(object)
+                out = np.where(sel, v, out)
+        if out is None:  # every branch is a Fail and no row takes any
+            return self.full(None, e.type)
         return out
 
     def ev_Fail(self, e: ir.Fail) -> np.ndarray:
