@@ -566,6 +566,40 @@ def softmax(items: Sequence[Expr]) -> list[Expr]:
     return [div(e, total) for e in exps]
 
 
+def pairwise_sum(terms: Sequence[Expr]) -> Expr:
+    """``terms`` added in the order ``numpy.sum`` uses along a contiguous axis.
+
+    numpy sums a contiguous run of values pairwise: fewer than 8 left to right; up to
+    128 in 8 interleaved lanes, combined as ``((r0+r1)+(r2+r3))+((r4+r5)+(r6+r7))``,
+    then the leftover tail; longer runs split in two halves (the first a multiple of 8).
+    Models whose arithmetic is ``X.sum(axis=1)`` over a row of terms (GaussianNB's
+    per-class sum, a row of probabilities) then round exactly as numpy does.
+
+    >>> xs = [Feature(f"x{i}") for i in range(3)]
+    >>> pairwise_sum(xs) == Sum(tuple(xs))
+    True
+    """
+    terms = list(terms)
+    n = len(terms)
+    if n == 0:
+        raise ValueError("pairwise_sum needs at least one term")
+    if n < 8:
+        return terms[0] if n == 1 else Sum(tuple(terms))
+    if n <= 128:
+        body = n - n % 8
+        lanes = [terms[j:body:8] for j in range(8)]
+        r = [lane[0] if len(lane) == 1 else Sum(tuple(lane)) for lane in lanes]
+
+        def pair(a: Expr, b: Expr) -> Expr:
+            return Sum((a, b))
+
+        res = pair(pair(pair(r[0], r[1]), pair(r[2], r[3])), pair(pair(r[4], r[5]), pair(r[6], r[7])))
+        return Sum((res, *terms[body:])) if body < n else res
+    half = n // 2
+    half -= half % 8
+    return Sum((pairwise_sum(terms[:half]), pairwise_sum(terms[half:])))
+
+
 def linear(inputs: Sequence[Expr], weights: Sequence[float], intercept: float) -> Expr:
     """``inputs . weights + intercept`` in the order numpy's ``X @ w + b`` would add it.
 
@@ -682,6 +716,54 @@ def size(e: Expr) -> int:
         if isinstance(n, TreeEnsemble):
             total += sum(t.n_nodes for t in n.trees)
     return total
+
+
+def inline_size(e: Expr) -> int:
+    """Number of IR nodes with every shared subtree written out at each of its uses.
+
+    ``size`` counts a shared subtree once, as the numpy evaluator computes it; SQL
+    without common subexpressions repeats it at every use, so this is the cheap
+    estimate a router reads to choose between SQL and the PL/Python engine. A tree
+    ensemble counts each of its nodes, plus the input a split reads at every split;
+    a ``Var`` counts the value its ``Let`` binds. The number can be astronomically
+    large (an MLP, an unrolled iteration): Python integers do not overflow.
+
+    >>> x = Feature("x")
+    >>> y = add(x, x)
+    >>> (size(mul(y, y)), inline_size(mul(y, y)))
+    (3, 7)
+    """
+    return _inline_size(e, {})
+
+
+def _inline_size(root: Expr, env: dict[str, int]) -> int:
+    memo: dict[int, int] = {}
+    stack: list[tuple[Expr, bool]] = [(root, False)]
+    while stack:
+        n, expanded = stack.pop()
+        if id(n) in memo:
+            continue
+        if isinstance(n, Let):
+            inner = dict(env)
+            inner[n.name] = _inline_size(n.value, env)
+            memo[id(n)] = 1 + _inline_size(n.body, inner)
+            continue
+        kids = n.children()
+        if not expanded:
+            stack.append((n, True))
+            stack.extend((k, False) for k in kids if id(k) not in memo)
+            continue
+        if isinstance(n, Var):
+            memo[id(n)] = env.get(n.name, 1)
+        elif isinstance(n, TreeEnsemble):
+            reads = [memo[id(k)] for k in kids]
+            total = 1
+            for t in n.trees:
+                total += sum(1 if f < 0 else 1 + reads[f] for f in t.feature)
+            memo[id(n)] = total
+        else:
+            memo[id(n)] = 1 + sum(memo[id(k)] for k in kids)
+    return memo[id(root)]
 
 
 # ----------------------------------------------------------------- JSON round trip
