@@ -32,7 +32,8 @@ class Compiled:
 
     A transformer sets ``transform`` (one expression per output column). A predictor
     sets ``predict`` and, where the estimator has them, ``proba`` (one expression per
-    class, in ``classes`` order) and ``decision`` (one expression, or one per class).
+    class, in ``classes`` order), ``decision`` (one expression, or one per class) and
+    ``transform`` (an estimator with both, like KMeans).
     """
 
     transform: list[ir.Expr] | None = None
@@ -216,7 +217,8 @@ def compile_model(est: Any, features: Sequence[str] | None = None, *, on_missing
     if res.decision is not None:
         d = res.decision
         outputs.append(("decision", fix(ir.vector([refuse(e) for e in d]) if isinstance(d, list) else refuse(d))))
-    if res.transform is not None and res.predict is None:
+    # a predictor may have a transform too (KMeans: distances to the centres)
+    if res.transform is not None:
         outputs.append(("transform", fix(ir.vector([refuse(e) for e in res.transform]))))
     if not outputs:
         raise CompileError(f"{type(est).__name__} produced no output")
