@@ -72,6 +72,9 @@ def _p(e: exp.Expression) -> exp.Expression:
     return e if _atomic(e) else exp.Paren(this=e)
 
 
+_FLOAT_TYPES: dict[str, exp.DataType] = {}
+
+
 @dataclass
 class Lowering:
     """Lower IR expressions for one target.
@@ -89,7 +92,10 @@ class Lowering:
 
     # ------------------------------------------------------------------ helpers
     def _float_type(self) -> exp.DataType:
-        return exp.DataType.build(self.target.float_type)
+        cached = _FLOAT_TYPES.get(self.target.float_type)
+        if cached is None:
+            cached = _FLOAT_TYPES[self.target.float_type] = exp.DataType.build(self.target.float_type)
+        return cached.copy()
 
     def _cast_float(self, e: exp.Expression) -> exp.Expression:
         return exp.Cast(this=e, to=self._float_type())
@@ -412,74 +418,169 @@ class Lowering:
 
     # ------------------------------------------------------------------ trees
     def tree_sum(self, te: ir.TreeEnsemble, k: int) -> exp.Expression:
-        inputs = [self._lower(i) for i in te.inputs]
+        inputs = [self._lower(i).sql(self.target.name) for i in te.inputs]
         nan_inputs = [self.range(i).nan and i.type == ir.FLOAT for i in te.inputs]
+        emit = TreeText(self, inputs, nan_inputs, te.strict)
         terms: list[exp.Expression] = []
         if te.base[k] != 0.0 or not te.trees:
             terms.append(self.float_const(te.base[k]))
         for t in te.trees:
-            terms.append(self._tree(t, k, inputs, nan_inputs, te.strict))
+            terms.append(exp.Var(this=emit.tree(t, k)))
         return self.sum(terms) if len(terms) > 1 else terms[0]
 
-    def _tree(self, t: ir.Tree, k: int, inputs: list[exp.Expression], nan_inputs: list[bool], strict: bool) -> exp.Expression:
-        # value of a subtree when all its leaves agree for output k (then no test is needed)
+
+class TreeText:
+    """Nested searched CASE for one tree, written straight to text.
+
+    Trees are the one place where sqlglot's node-by-node building and generation is too
+    slow (a 100-tree forest of depth 8 has 50,000 nodes: about a minute). The text is
+    made from a closed vocabulary: keywords, the input expressions rendered by sqlglot,
+    and numbers from ``repr(float)`` (text categories are rendered by sqlglot too), so
+    nothing from outside reaches SQL unquoted. Tests parse it back with sqlglot.
+    """
+
+    def __init__(self, low: Lowering, inputs: list[str], nan_inputs: list[bool], strict: bool) -> None:
+        self.low = low
+        t = low.target
+        self.dialect = t.name
+        self.inputs = [x if _simple_sql(x) else f"({x})" for x in inputs]
+        self.nan_inputs = nan_inputs
+        self.strict = strict
+        self.qualify = low.qualify
+        self.float_sql = low._float_type().sql(t.name)
+        if t.name == "postgres":
+            self.float_sql = "pg_catalog.float8" if low.qualify else "float8"
+        # an untyped 'NaN' takes the float type of the other operand (PostgreSQL, DuckDB);
+        # a qualified body spells the type out so search_path cannot matter
+        self.nan = "" if not t.has_nan else (self._typed("'NaN'") if low.qualify else "'NaN'")
+        self.literal_fix = _SqliteLiterals() if t.inexact_literals else None
+
+    def _typed(self, lit: str) -> str:
+        if self.dialect in ("postgres", "duckdb"):
+            return f"{lit}::{self.float_sql}"
+        return f"CAST({lit} AS {self.float_sql})"
+
+    def _num(self, v: float) -> str:
+        if math.isinf(v) or math.isnan(v):
+            return self.low.float_const(v).sql(self.dialect)
+        text = float_literal(v)
+        if self.literal_fix is not None:
+            return self.literal_fix.fix(v, text)
+        return text
+
+    def _leaf(self, v: float) -> str:
+        if not self.low.target.cast_constants:
+            return self._num(v)
+        return self._typed(self._num(v))
+
+    def _cmp(self, x: str, op: str, t: str) -> str:
+        if self.qualify:
+            return f"{x} OPERATOR(pg_catalog.{op}) {t}"
+        return f"{x}{op}{t}"
+
+    def _members(self, cats) -> str:
+        if cats and isinstance(cats[0], str):
+            return ",".join(exp.Literal.string(c).sql(self.dialect) for c in cats)
+        return ",".join(self._num(float(c)) for c in cats)
+
+    def _in(self, x: str, cats) -> str:
+        if self.qualify:
+            arr = f"ARRAY[{self._members(cats)}]"
+            if not (cats and isinstance(cats[0], str)):
+                arr += "::pg_catalog.float8[]"
+            return f"{x} OPERATOR(pg_catalog.=) ANY({arr})"
+        return f"{x} IN ({self._members(cats)})"
+
+    def _present(self, x: str, f: int) -> str | None:
+        """A test that is false for NaN, where NaN is greater than every number; else None."""
+        if self.nan_inputs[f] and self.low.target.nan_is_greatest:
+            return self._cmp(x, "<", self.nan)
+        return None
+
+    def tree(self, t: ir.Tree, k: int) -> str:
+        feature, left, right = t.feature, t.left, t.right
+        # a subtree whose leaves agree for output k needs no test
         uniform: dict[int, float | None] = {}
         order: list[int] = []
         stack = [0]
         while stack:
             n = stack.pop()
             order.append(n)
-            if t.feature[n] >= 0:
-                stack.append(t.left[n])
-                stack.append(t.right[n])
+            if feature[n] >= 0:
+                stack.append(left[n])
+                stack.append(right[n])
         for n in reversed(order):
-            if t.feature[n] < 0:
+            if feature[n] < 0:
                 uniform[n] = t.value[n][k]
             else:
-                a, b = uniform[t.left[n]], uniform[t.right[n]]
+                a, b = uniform[left[n]], uniform[right[n]]
                 uniform[n] = a if (a is not None and a == b) else None
+        out: list[str] = []
+        le, gt = ("<", ">=") if self.strict else ("<=", ">")
 
-        def node(n: int) -> exp.Expression:
+        def node(n: int, typed: bool = True) -> None:
             u = uniform[n]
             if u is not None:
-                return self.float_const(u)
-            f = t.feature[n]
-            x = inputs[f].copy()
+                # a CASE takes the float type if one branch has it; an untyped literal
+                # beside it is cast at plan time. One typed leaf per CASE is enough.
+                out.append(self._leaf(u) if typed else self._num(u))
+                return
+            f = feature[n]
+            x = self.inputs[f]
             cats = t.category_set(n)
-            miss_left = t.missing_left[n]
             if cats is not None:
-                if isinstance(cats[0] if cats else 0.0, str):
-                    vals = [exp.Literal.string(c) for c in cats]
+                if not t.missing_left[n]:
+                    cond, first, second = self._in(x, cats), left[n], right[n]
                 else:
-                    vals = [self.float_const(float(c), cast=False) for c in cats]
-                if self.qualify:
-                    arr = exp.Array(expressions=vals)
-                    member = exp.Operator(this=_p(x), operator="pg_catalog.=", expression=exp.Any(this=exp.Paren(this=arr)))
+                    # right only for a present value outside the set
+                    inside = self._in(x, cats)
+                    present = self._present(x, f)
+                    cond = f"({inside}) IS FALSE" if present is None else f"({inside}) IS FALSE AND {present}"
+                    first, second = right[n], left[n]
+            else:
+                thr = self._num(t.threshold[n])
+                if not t.missing_left[n]:
+                    cond, first, second = self._cmp(x, le, thr), left[n], right[n]
                 else:
-                    member = exp.In(this=_p(x), expressions=vals)
-                if not miss_left:
-                    return exp.Case(ifs=[exp.If(this=member, true=node(t.left[n]))], default=node(t.right[n]))
-                # right when a present value is not in the set; missing goes left
-                if nan_inputs[f] and self.target.nan_is_greatest:
-                    x2 = self._nan_to_null(inputs[f].copy())
-                else:
-                    x2 = inputs[f].copy()
-                if self.qualify:
-                    member2 = exp.Operator(this=_p(x2), operator="pg_catalog.=", expression=exp.Any(this=exp.Paren(this=exp.Array(expressions=[v.copy() for v in vals]))))
-                else:
-                    member2 = exp.In(this=_p(x2), expressions=[v.copy() for v in vals])
-                not_member = exp.EQ(this=exp.Paren(this=member2), expression=exp.false())
-                return exp.Case(ifs=[exp.If(this=not_member, true=node(t.right[n]))], default=node(t.left[n]))
-            thr = self.float_const(t.threshold[n], cast=False)
-            if not miss_left:
-                cond = self._op("<" if strict else "<=", x, thr)
-                return exp.Case(ifs=[exp.If(this=cond, true=node(t.left[n]))], default=node(t.right[n]))
-            if nan_inputs[f] and self.target.nan_is_greatest:
-                x = self._nan_to_null(x)
-            cond = self._op(">=" if strict else ">", x, thr)
-            return exp.Case(ifs=[exp.If(this=cond, true=node(t.right[n]))], default=node(t.left[n]))
+                    present = self._present(x, f)
+                    cond = self._cmp(x, gt, thr) if present is None else f"{self._cmp(x, gt, thr)} AND {present}"
+                    first, second = right[n], left[n]
+            out.append("CASE WHEN ")
+            out.append(cond)
+            out.append(" THEN ")
+            node(first, typed=False)  # the ELSE branch below is typed (a leaf or a CASE)
+            out.append(" ELSE ")
+            node(second)
+            out.append(" END")
 
-        return node(0)
+        node(0)
+        return "".join(out)
+
+
+def _simple_sql(s: str) -> bool:
+    return s.replace("_", "a").replace('"', "").replace(".", "").isalnum()
+
+
+class _SqliteLiterals:
+    """Checks long literals against this machine's SQLite parser (correctly rounded only
+    since 3.43) and writes the few it misreads as exact ``m * 2**e`` products."""
+
+    def __init__(self) -> None:
+        import sqlite3  # noqa: PLC0415
+
+        self.conn = sqlite3.connect(":memory:")
+        self.cache: dict[float, str] = {}
+
+    def fix(self, v: float, text: str) -> str:
+        if _significant_digits(text) < 16:
+            return text
+        got = self.cache.get(v)
+        if got is None:
+            # one query per literal is fast enough at tree scale (tens of thousands)
+            back = self.conn.execute("SELECT " + text).fetchone()[0]
+            got = text if back == v else _exact_product(v).sql("sqlite")
+            self.cache[v] = got
+        return got
 
 
 # ---------------------------------------------------------------------- outputs

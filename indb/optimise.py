@@ -322,8 +322,16 @@ class _Analysis:
                 return self.of(e.vector.items[e.i])
             if isinstance(e.vector, ir.TreeEnsemble):
                 te = e.vector
-                hi = abs(te.base[e.i]) + sum(max(abs(v[e.i]) for v in t.value) for t in te.trees)
-                return Range(hi, DBL_TRUE_MIN, True, True, True, False)
+                k = e.i
+                hi = abs(te.base[k]) + sum(max(abs(v[k]) for v in t.value) for t in te.trees)
+                # every partial sum is a multiple of the smallest ulp among the summands,
+                # so a non-zero sum is at least that large
+                vals = [abs(te.base[k])] + [abs(v[k]) for t in te.trees for v in t.value]
+                nz = [x for x in vals if x != 0.0 and math.isfinite(x)]
+                lo = min(float(np.spacing(min(nz))), min(nz)) if nz else math.inf
+                lows = [min(v[k] for v in t.value) for t in te.trees]
+                highs = [max(v[k] for v in t.value) for t in te.trees]
+                return Range(hi, lo, True, True, True, False, te.base[k] + sum(lows), te.base[k] + sum(highs))
         if isinstance(e, ir.ArgMax):
             labels = [float(v) for v in e.labels if not isinstance(v, str)] or [0.0]
             return _union([_const_range(v) for v in labels] + [_const_range(None)])
