@@ -28,14 +28,35 @@ class ZooCase:
     atol: float = 1e-12
     #: tags: "large" (slow to compile or score), "text" (has text features), ...
     tags: frozenset = field(default_factory=frozenset)
+    #: how to compile what ``make`` returns (default: ``indb.compilers.compile_model``);
+    #: e.g. ``compile_onnx`` for an ONNX graph
+    compile: Callable[[Any], Any] | None = None
+    #: the model's own answer, ``(model, X, kind) -> (outputs (n, k), refused rows mask)``
+    #: (default: the estimator's own methods, ``tests.reference.own_output``); e.g.
+    #: onnxruntime for an ONNX graph
+    reference: Callable[[Any, Any, str], tuple] | None = None
 
     def fitted(self) -> tuple[Any, Any]:
         return _fit(self)
+
+    def compiled(self) -> Any:
+        """The ``ir.Model`` of the fitted model (compiled once per session)."""
+        return _compiled(self)
 
 
 @functools.lru_cache(maxsize=None)
 def _fit(case: ZooCase) -> tuple[Any, Any]:
     return case.make()
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled(case: ZooCase) -> Any:
+    est, _ = case.fitted()
+    if case.compile is not None:
+        return case.compile(est)
+    from indb.compilers import compile_model  # noqa: PLC0415
+
+    return compile_model(est)
 
 
 def all_cases() -> list[ZooCase]:
