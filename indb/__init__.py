@@ -10,6 +10,11 @@ _EXPORTS = {
     "compile_sql": "indb.compile",
     "compile_model": "indb.compilers",
     "IndbError": "indb.errors",
+    "migrate": "indb.migrator",
+    "status": "indb.migrator",
+    "validate": "indb.migrator",
+    "resolve_dsn": "indb.db",
+    "connect": "indb.db",
 }
 
 
