@@ -1,1 +1,222 @@
-"""Converters: tree (being written)."""
+"""Converters for scikit-learn's single decision trees, and the tree pieces every
+tree-based front end shares (forests and boosting in ``ensemble.py`` build on them).
+
+Supported: ``DecisionTreeClassifier``, ``DecisionTreeRegressor``,
+``ExtraTreeClassifier``, ``ExtraTreeRegressor`` (single output); ``predict`` and, for
+classifiers, ``predict_proba``, with numeric or string class labels.
+
+Semantics mirrored from scikit-learn 1.9 (``sklearn/tree/_tree.pyx``, ``_classes.py``):
+
+* **The split test.** scikit-learn casts X to float32 and sends a row left when
+  ``float32(x) <= threshold`` (threshold in float64). The IR compares the float64
+  input directly with a bound folded at compile time by :func:`float32_le_bounds`:
+  ``x <= B  <=>  float32(x) <= threshold`` for every float64 ``x`` (ties-to-even at
+  float32 midpoints, subnormals, and values that round to +-inf included), so backends
+  pay no cast at run time.
+* **Missing values.** Where the estimator accepts NaN at predict time (its
+  ``__sklearn_tags__().input_tags.allow_nan``: DecisionTree*, ExtraTree* with
+  ``splitter="random"``, and the forests of them), a missing input follows the node's
+  ``missing_go_to_left`` and the outputs are never missing. Where it rejects NaN
+  (ExtraTree* with ``splitter="best"``, GradientBoosting), every output is missing
+  for a row where an input the model uses is missing (``Context.guard_missing``: NULL,
+  or an error with ``on_missing="error"``). A missing input the model never splits on
+  does not matter.
+* **Values beyond the float32 range** (+-1e300, +-inf). scikit-learn refuses them
+  ("Input X contains infinity or a value too large for dtype('float32')"). We keep the
+  tree semantics: ``float32(x)`` is +-inf, compared with the threshold. So +1e300 and
+  +inf go right at every finite threshold and left at a threshold of +inf (the split
+  scikit-learn makes to separate missing values from all others); -1e300 and -inf go
+  left everywhere. For every threshold scikit-learn produces (finite midpoints of
+  float32 training values, or +inf) this equals scikit-learn's own prediction for the
+  row with the value replaced by +-FLT_MAX, which is how the tests check it.
+* **Outputs.** ``predict_proba`` is the leaf's class fractions (``tree_.value``);
+  ``predict`` is the first class of largest probability (``numpy.argmax``).
+
+A tree becomes an ``ir.TreeEnsemble`` of one tree with base 0.0: adding a leaf to
+0.0 changes no value.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple, Sequence
+
+import numpy as np
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor, ExtraTreeClassifier, ExtraTreeRegressor
+
+from indb import ir
+from indb.compilers.registry import Compiled, Context, python_scalar, register
+from indb.errors import UnsupportedModelError
+
+# 2**128: the first value past FLT_MAX on float32's grid. Rounding to float32 overflows
+# to inf from the midpoint between FLT_MAX and it.
+_F32_OVERFLOW = 2.0**128
+
+
+def float32_le_bounds(thresholds: Any) -> np.ndarray:
+    """For each float64 threshold t, the largest float64 B with ``float32(B) <= t``.
+
+    Because rounding to float32 is monotonic, ``x <= B`` then holds exactly when
+    ``float32(x) <= t``, for every float64 x; B is +inf for t = +inf.
+
+    >>> float32_le_bounds([1.5, 0.1]).tolist() == [1.5 + 2**-24, 0.09999999776482582]
+    True
+    """
+    t = np.asarray(thresholds, dtype=np.float64)
+    if np.isnan(t).any():
+        raise ValueError("a tree threshold is NaN")
+    with np.errstate(over="ignore"):
+        f = t.astype(np.float32)
+        # f: the largest float32 not above t (the cast rounds to nearest, possibly up)
+        f = np.where(f.astype(np.float64) > t, np.nextafter(f, np.float32(-np.inf)), f)
+        g = np.nextafter(f, np.float32(np.inf))
+    lo = np.where(np.isneginf(f), -_F32_OVERFLOW, f.astype(np.float64))
+    hi = np.where(np.isposinf(g), _F32_OVERFLOW, g.astype(np.float64))
+    # the midpoint of two adjacent float32 values is exact in float64; at a tie the
+    # cast picks the even one (-inf and +inf count as even, FLT_MAX is odd)
+    mid = (lo + hi) / 2.0
+    even = (f.view(np.uint32) & 1) == 0
+    bound = np.where(even, mid, np.nextafter(mid, -np.inf))
+    return np.where(np.isposinf(f), np.inf, bound)
+
+
+def float32_le_bound(threshold: float) -> float:
+    """:func:`float32_le_bounds` for one threshold.
+
+    >>> float32_le_bound(0.0) == 2.0**-150
+    True
+    """
+    return float(float32_le_bounds([threshold])[0])
+
+
+# ------------------------------------------------------------------ shared pieces
+
+
+class Nodes(NamedTuple):
+    """One tree as arrays, before its features are renumbered for an ensemble.
+
+    ``feature`` indexes the estimator's inputs (-1 for a leaf); ``threshold`` is the
+    bound the IR compares with; ``value`` is (n_nodes, n_outputs), zero at internal
+    nodes; ``categories`` is None or, per node, the input values that go left.
+    """
+
+    feature: np.ndarray
+    threshold: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    missing_left: np.ndarray
+    value: np.ndarray
+    categories: list | None = None
+
+
+def sklearn_tree_nodes(tree: Any, value: np.ndarray) -> Nodes:
+    """A fitted ``sklearn.tree._tree.Tree`` with float32 split semantics, leaves ``value``."""
+    leaf = tree.children_left < 0
+    thr = np.where(leaf, 0.0, tree.threshold)
+    return Nodes(
+        feature=np.where(leaf, -1, tree.feature),
+        threshold=np.where(leaf, 0.0, float32_le_bounds(thr)),
+        left=np.where(leaf, -1, tree.children_left),
+        right=np.where(leaf, -1, tree.children_right),
+        missing_left=~leaf & (tree.missing_go_to_left != 0),
+        value=np.where(leaf[:, None], value, 0.0),
+    )
+
+
+def build_ensemble(parts: Sequence[Nodes], inputs: Sequence[ir.Expr], base: Sequence[float]) -> tuple[ir.TreeEnsemble, list[ir.Expr]]:
+    """An ``ir.TreeEnsemble`` over the inputs the trees split on, and those inputs.
+
+    Trees are kept in order, so the backends add their leaves in the order the
+    estimator does.
+    """
+    splits = [p.feature[p.feature >= 0] for p in parts]
+    used = np.unique(np.concatenate(splits)) if splits else np.empty(0, dtype=np.intp)
+    position = np.full(len(inputs), -1, dtype=np.intp)
+    position[used] = np.arange(len(used))
+    trees = []
+    for p in parts:
+        feature = np.where(p.feature >= 0, position[np.maximum(p.feature, 0)], -1)
+        trees.append(
+            ir.Tree(
+                feature=tuple(feature.tolist()),
+                threshold=tuple(p.threshold.tolist()),
+                left=tuple(p.left.tolist()),
+                right=tuple(p.right.tolist()),
+                missing_left=tuple(p.missing_left.tolist()),
+                value=tuple(map(tuple, p.value.tolist())),
+                categories=tuple(p.categories) if p.categories is not None else (),
+            )
+        )
+    used_inputs = [inputs[i] for i in used.tolist()]
+    ens = ir.TreeEnsemble(tuple(used_inputs), tuple(trees), len(base), tuple(float(b) for b in base))
+    return ens, used_inputs
+
+
+def float32_ensemble(trees: Sequence[Any], values: Sequence[np.ndarray], inputs: Sequence[ir.Expr], ctx: Context, what: str, base: Sequence[float] | None = None) -> tuple[ir.TreeEnsemble, list[ir.Expr]]:
+    """A tree ensemble of scikit-learn ``Tree`` objects (float32 split semantics)."""
+    inputs = [ctx.as_float(x, what) for x in inputs]
+    parts = [sklearn_tree_nodes(t, v) for t, v in zip(trees, values)]
+    n_outputs = values[0].shape[1]
+    return build_ensemble(parts, inputs, base if base is not None else [0.0] * n_outputs)
+
+
+def allows_nan(est: Any) -> bool:
+    """Whether the estimator's ``predict`` accepts NaN (and so has a rule for it)."""
+    return bool(est.__sklearn_tags__().input_tags.allow_nan)
+
+
+def guard_outputs(items: Sequence[ir.Expr], used: Sequence[ir.Expr], ctx: Context, what: str, nan_ok: bool) -> list[ir.Expr]:
+    """``items``, each made missing for rows with a missing used input unless the model handles NaN."""
+    if nan_ok:
+        return list(items)
+    return [ctx.guard_missing(used, e, what) for e in items]
+
+
+def refuse_multi_output(est: Any) -> None:
+    n = getattr(est, "n_outputs_", 1)
+    if n != 1:
+        raise UnsupportedModelError(
+            f"{type(est).__name__} fitted on {n} targets (multi-output) is not supported by indb; fit one model per target"
+        )
+
+
+def class_labels(est: Any) -> tuple:
+    """The estimator's classes as IR labels: all text, or all numbers (as floats)."""
+    values = [python_scalar(c) for c in est.classes_]
+    if all(isinstance(v, str) for v in values):
+        return tuple(values)
+    if any(isinstance(v, str) for v in values) or not all(isinstance(v, (int, float)) for v in values):
+        raise UnsupportedModelError(
+            f"{type(est).__name__} has class labels of mixed or unsupported types ({sorted({type(v).__name__ for v in values})}); "
+            "indb supports all-numeric or all-string labels"
+        )
+    return tuple(float(v) for v in values)
+
+
+def vote_outputs(est: Any, proba: list[ir.Expr], used: Sequence[ir.Expr], ctx: Context, nan_ok: bool) -> Compiled:
+    """``predict`` as scikit-learn's ``classes_[argmax(predict_proba)]`` (first class on ties)."""
+    name = type(est).__name__
+    predict = ir.ArgMax(tuple(proba), class_labels(est))
+    (predict,) = guard_outputs([predict], used, ctx, f"{name}.predict", nan_ok)
+    proba = guard_outputs(proba, used, ctx, f"{name}.predict_proba", nan_ok)
+    return Compiled(predict=predict, proba=proba, classes=tuple(est.classes_))
+
+
+# ------------------------------------------------------------------ converters
+
+
+@register(DecisionTreeClassifier, ExtraTreeClassifier)
+def convert_tree_classifier(est: Any, inputs: list, ctx: Context) -> Compiled:
+    refuse_multi_output(est)
+    tree = est.tree_
+    ens, used = float32_ensemble([tree], [tree.value[:, 0, :]], inputs, ctx, type(est).__name__)
+    proba = [ir.Index(ens, k) for k in range(ens.n_outputs)]
+    return vote_outputs(est, proba, used, ctx, allows_nan(est))
+
+
+@register(DecisionTreeRegressor, ExtraTreeRegressor)
+def convert_tree_regressor(est: Any, inputs: list, ctx: Context) -> Compiled:
+    refuse_multi_output(est)
+    tree = est.tree_
+    ens, used = float32_ensemble([tree], [tree.value[:, 0, :]], inputs, ctx, type(est).__name__)
+    (predict,) = guard_outputs([ir.Index(ens, 0)], used, ctx, f"{type(est).__name__}.predict", allows_nan(est))
+    return Compiled(predict=predict)
