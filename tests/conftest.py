@@ -1,0 +1,22 @@
+"""Test-wide configuration: the database fixtures live in tests/db.py."""
+
+import pytest
+
+pytest_plugins = ["tests.db"]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session, exitstatus):
+    # Under CI a run that executed no test (everything skipped or deselected) must not
+    # pass as green; pytest already exits 5 when nothing was collected.
+    from tests.db import CI
+
+    if not CI or exitstatus != 0:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return
+    ran = sum(len(reporter.stats.get(key, [])) for key in ("passed", "failed", "error", "xfailed", "xpassed"))
+    if ran == 0:
+        reporter.write_line("CI=true and no test ran: failing the run", red=True)
+        session.exitstatus = pytest.ExitCode.NO_TESTS_COLLECTED
