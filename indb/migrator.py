@@ -584,6 +584,8 @@ def _plan(status: ComponentStatus, history: dict[str, dict[int, Applied]], to: i
 
 
 def _dry_run_sql(conn, status: ComponentStatus, plan: list[Migration], acting_role: str | None) -> str:
+    from psycopg import sql
+
     head = (f"-- indb migrate --dry-run: {status.component} is at version {status.version:04d}; "
             + (f"this would apply {', '.join(m.filename for m in plan)}" if plan else "nothing to apply"))
     parts = [head]
@@ -591,7 +593,7 @@ def _dry_run_sql(conn, status: ComponentStatus, plan: list[Migration], acting_ro
         if m.transactional:
             parts.append(f"\n-- {m.label}, sha256 {m.sha256}: one transaction with its history row\nBEGIN;")
             if acting_role:
-                parts.append(f"SET LOCAL ROLE {acting_role};")
+                parts.append(sql.SQL("SET LOCAL ROLE {};").format(sql.Identifier(acting_role)).as_string(conn))
         else:
             parts.append(f"\n-- {m.label}, sha256 {m.sha256}: runs in autocommit (indb:no-transaction)")
         parts += [st.text.rstrip() + ";" for st in m.statements]

@@ -18,6 +18,7 @@ Fixtures:
 ``migrated_dsn``   superuser DSN of a fresh database with the catalog (core and plpython)
 ``migrated_conn``  an autocommit psycopg connection to it
 ``pg_schema_conn`` cheaper: a connection to a shared database, search_path set to a fresh schema
+``fresh_cluster``  a whole cluster of the test's own (indb.localpg.Cluster), e.g. for roles
 ``pg_role``        factory: ``pg_role(dsn, "indb_scorer", ...)`` -> Role(name, password, dsn), LOGIN
 ``duckdb_conn``, ``sqlite_conn``  in-memory connections
 """
@@ -32,6 +33,7 @@ import subprocess
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -93,20 +95,56 @@ class PgServer:
             self._stop()
 
 
+CLUSTER_PREFIX = "indb-test-pg-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _reap_stale_clusters() -> None:
+    """Destroy throwaway clusters whose test process died without tearing them down."""
+    from indb.localpg import Cluster
+
+    for root in Path(tempfile.gettempdir()).glob(CLUSTER_PREFIX + "*"):
+        try:
+            owner = int((root / "owner.pid").read_text())
+        except (OSError, ValueError):
+            continue
+        if not _alive(owner):
+            Cluster(root).destroy()
+
+
+def throwaway_cluster(bindir=None):
+    """A started cluster in a new temporary directory, tuned for tests; ``.destroy()`` it after use."""
+    from indb.localpg import TEST_SETTINGS, Cluster
+
+    _reap_stale_clusters()
+    root = Path(tempfile.mkdtemp(prefix=CLUSTER_PREFIX))
+    (root / "owner.pid").write_text(f"{os.getpid()}\n")
+    cluster = Cluster(root, bindir=bindir, settings=TEST_SETTINGS)
+    try:
+        cluster.ensure_started(database="postgres")
+    except BaseException:
+        cluster.destroy()
+        raise
+    return cluster
+
+
 def _local_cluster() -> tuple[PgServer | None, str]:
-    from indb.localpg import TEST_SETTINGS, Cluster, ClusterError, find_bindir
+    from indb.localpg import ClusterError, find_bindir
 
     try:
         bindir = find_bindir()
     except ClusterError as e:
         return None, str(e)
-    root = tempfile.mkdtemp(prefix="indb-test-pg-")
-    cluster = Cluster(root, bindir=bindir, settings=TEST_SETTINGS)
-    try:
-        cluster.ensure_started(database="postgres")
-    except Exception:
-        cluster.destroy()
-        raise
+    cluster = throwaway_cluster(bindir)
     return PgServer(cluster.dsn("postgres"), f"throwaway cluster from {bindir}", stop=cluster.destroy), ""
 
 
@@ -170,6 +208,22 @@ def pg_server():
     _session_server.append(server)
     yield server
     server.close()
+
+
+@pytest.fixture
+def fresh_cluster():
+    """A cluster of this test's own (where indb's roles do not exist yet), from the local binaries."""
+    from indb.localpg import ClusterError, find_bindir
+
+    try:
+        bindir = find_bindir()
+    except ClusterError as e:
+        missing(f"a cluster of its own needs local PostgreSQL binaries: {e}")
+    cluster = throwaway_cluster(bindir)
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()
 
 
 @pytest.fixture(scope="session")

@@ -95,3 +95,14 @@ def test_missing_database_is_a_skip_outside_ci():
     run = _pytest_without_postgres("")
     assert run.returncode == 0, run.stdout
     assert "1 skipped" in run.stdout and "no PostgreSQL for the tests" in run.stdout, run.stdout
+
+
+def test_clusters_left_by_a_dead_test_process_are_reaped(fresh_cluster):
+    from tests.db import _reap_stale_clusters
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (fresh_cluster.root / "owner.pid").write_text(f"{dead.pid}\n")
+    assert fresh_cluster.is_running()
+    _reap_stale_clusters()
+    assert not fresh_cluster.root.exists()

@@ -248,6 +248,8 @@ def test_requires_refuses_to_run_before_the_other_component(migrated_dsn, tmp_pa
 def test_a_deployer_migrates_as_indb_owner(migrated_dsn, migrated_conn, pg_role, tmp_path):
     deployer = pg_role(migrated_dsn, "indb_deployer")
     source = copy_track(tmp_path / "more", edit={"0096_more.sql": "CREATE TABLE indb.more (a int);\n"})
+    dry = indb.migrate(deployer.dsn, source=source, dry_run=True).sql
+    assert "BEGIN;\nSET LOCAL ROLE \"indb_owner\";\nCREATE TABLE indb.more (a int);" in dry
     result = indb.migrate(deployer.dsn, source=source)
     assert [m.version for m, _ in result.applied] == [96]
     owner = migrated_conn.execute("SELECT relowner::regrole::text FROM pg_class WHERE oid = 'indb.more'::regclass")

@@ -2,16 +2,14 @@
 
 import signal
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from indb.localpg import TEST_SETTINGS, Cluster, ClusterError, find_bindir
+from indb.localpg import Cluster
 from indb.migrator import load_migrations
-from tests.db import missing
 from tests.helpers import INDB, REPO, advisory_locks, clean_env, history, indb, one_line_error, popen_with_source
 
 CORE = [(m.version, True) for m in load_migrations("core")]
@@ -78,21 +76,6 @@ def _wait_for_sleeping_backend(conn, proc: subprocess.Popen, timeout: float = 60
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.05)
     raise AssertionError("the slow migration never started")
-
-
-@pytest.fixture
-def fresh_cluster():
-    """A cluster of its own, where indb's roles do not exist yet."""
-    try:
-        bindir = find_bindir()
-    except ClusterError as e:
-        missing(f"a fresh cluster needs local PostgreSQL binaries: {e}")
-    cluster = Cluster(tempfile.mkdtemp(prefix="indb-fresh-pg-"), bindir=bindir, settings=TEST_SETTINGS)
-    try:
-        cluster.ensure_started(database="postgres")
-        yield cluster
-    finally:
-        cluster.destroy()
 
 
 def _group_roles(conn) -> list[tuple]:
