@@ -1,10 +1,13 @@
 """The package as users get it: a wheel from a clean clone, and the two README commands."""
 
+import os
 import re
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import zipfile
+from pathlib import Path
 
 import joblib
 import numpy as np
@@ -106,3 +109,28 @@ def test_a_ci_run_where_every_test_skipped_fails(tmp_path, ci, code):
     assert run.returncode == code, run.stdout
     assert "1 skipped" in run.stdout
     assert ("no test ran" in run.stdout) == bool(ci)
+
+
+def test_bootstrap_without_rights_prints_the_exact_apt_command():
+    # A server whose PL/Python is missing, seen by a user who may not install packages
+    # (outside pytest's tmp_path, which that user could not enter).
+    with tempfile.TemporaryDirectory() as tmp:
+        _bootstrap_without_rights(Path(tmp))
+
+
+def _bootstrap_without_rights(tmp_path):
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "postgres").write_text("#!/bin/sh\necho 'postgres (PostgreSQL) 99.1'\n")
+    (bindir / "pg_config").write_text(f"#!/bin/sh\necho {tmp_path / 'lib'}\n")
+    for path in (tmp_path, bindir, bindir / "postgres", bindir / "pg_config"):
+        path.chmod(0o755)
+    command = [str(REPO / "scripts" / "bootstrap"), "--server"]
+    if os.geteuid() == 0:
+        command = ["runuser", "-u", "nobody", "--", *command]
+    elif subprocess.run(["sudo", "-n", "true"], capture_output=True).returncode == 0:
+        pytest.skip("this user has password-less sudo, so bootstrap would really install")
+    run = subprocess.run(command, env=clean_env(INDB_PG_BINDIR=str(bindir)), capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 1
+    assert "sudo apt-get update && sudo apt-get install -y postgresql-plpython3-99" in run.stderr, run.stderr
