@@ -266,3 +266,14 @@ def test_lock_timeout_names_the_holder(pg_dsn):
     line = one_line_error(run)
     assert f"held by pid {pid} (application_name 'holder-in-test'" in line
     assert f"SELECT pg_terminate_backend({pid})" in line
+
+
+def test_every_component_directory_ships_as_package_data():
+    import tomllib
+
+    setuptools = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    directories = {p.name for p in (REPO / "migrations").iterdir() if p.is_dir() and not p.name.startswith("__")}
+    assert directories == {d for d in COMPONENTS.values() if d}
+    for directory in directories:
+        assert f"indb.migrations.{directory}" in setuptools["packages"], directory
+        assert setuptools["package-data"][f"indb.migrations.{directory}"] == ["*.sql"], directory
