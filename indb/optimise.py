@@ -90,6 +90,10 @@ def _fold_node(n: ir.Expr) -> ir.Expr:
         return _const_value(n)
     if isinstance(n, ir.BinOp):
         r = n.right
+        if n.op == "*" and isinstance(r, ir.Const) and r.value is not None and _const_case(n.left):
+            # (CASE ... THEN a ELSE b END) * c is CASE ... THEN a*c ELSE b*c END exactly:
+            # each row computes the same product (one-hot columns times coefficients)
+            return _map_case(n.left, lambda v: _const_value(ir.BinOp("*", v, r)))
         if isinstance(r, ir.Const) and r.value is not None:
             if (n.op in ("*", "/") and r.value == 1.0) or (n.op in ("+", "-") and r.value == 0.0):
                 return n.left
@@ -100,6 +104,7 @@ def _fold_node(n: ir.Expr) -> ir.Expr:
         while len(terms) >= 2 and _is_const(terms[0]) and _is_const(terms[1]):
             terms[:2] = [_const_value(ir.Sum((terms[0], terms[1])))]
         terms = [t for i, t in enumerate(terms) if not (i > 0 and isinstance(t, ir.Const) and t.value == 0.0)]
+        terms = _merge_indicators(terms)
         return terms[0] if len(terms) == 1 else ir.Sum(tuple(terms))
     if isinstance(n, ir.IsMissing) and _is_const(n.operand):
         return ir.Const(n.operand.value is None, ir.BOOL)  # type: ignore[attr-defined]
@@ -140,6 +145,62 @@ def _fold_node(n: ir.Expr) -> ir.Expr:
     if isinstance(n, ir.Index) and isinstance(n.vector, ir.Vector):
         return n.vector.items[n.i]
     return n
+
+
+def _const_case(e: ir.Expr) -> bool:
+    return (
+        isinstance(e, ir.Case)
+        and e.type == ir.FLOAT
+        and isinstance(e.default, ir.Const)
+        and all(isinstance(v, ir.Const) for _, v in e.whens)
+    )
+
+
+def _map_case(e: ir.Case, fn) -> ir.Case:
+    return ir.Case(tuple((c, fn(v)) for c, v in e.whens), fn(e.default))
+
+
+def _indicator_key(t: ir.Expr):
+    """(input, value) of ``CASE WHEN input == value THEN const ELSE 0 END``, else None."""
+    if not (_const_case(t) and len(t.whens) == 1 and t.default.value == 0.0):  # type: ignore[attr-defined]
+        return None
+    cond = t.whens[0][0]  # type: ignore[attr-defined]
+    if isinstance(cond, ir.Compare) and cond.op == "==" and isinstance(cond.right, ir.Const) and cond.right.value is not None:
+        return cond.left, cond.right.value
+    return None
+
+
+def _merge_indicators(terms: list[ir.Expr]) -> list[ir.Expr]:
+    """Adjacent one-hot terms of one input become one CASE.
+
+    At most one of ``CASE WHEN x = a THEN wa ELSE 0 END + CASE WHEN x = b ...`` is
+    non-zero, and adding zeros is exact, so the merged CASE gives the same partial sum.
+    """
+    out: list[ir.Expr] = []
+    run: list[ir.Expr] = []
+    run_input = None
+
+    def flush() -> None:
+        if len(run) > 1:
+            whens = tuple(w for t in run for w in t.whens)  # type: ignore[attr-defined]
+            out.append(ir.Case(whens, ir.Const(0.0)))
+        else:
+            out.extend(run)
+        run.clear()
+
+    for t in terms:
+        key = _indicator_key(t)
+        if key is not None and run and key[0] == run_input and all(_indicator_key(r)[1] != key[1] for r in run):  # type: ignore[index]
+            run.append(t)
+            continue
+        flush()
+        if key is not None:
+            run.append(t)
+            run_input = key[0]
+        else:
+            out.append(t)
+    flush()
+    return out
 
 
 def fold(e: ir.Expr) -> ir.Expr:
@@ -261,11 +322,20 @@ def _div(a: Range, b: Range) -> Range:
     )
 
 
+def _ulp_floor(x: float) -> float:
+    """The spacing of doubles at magnitude ``x``: every double >= x is a multiple of it."""
+    if not (0 < x < math.inf):
+        return DBL_TRUE_MIN
+    return max(math.ldexp(1.0, math.frexp(x)[1] - 53), DBL_TRUE_MIN)
+
+
 def _add(rs: list[Range]) -> Range:
-    lo = min(r.lo for r in rs)
+    # each term is a multiple of the spacing at its smallest magnitude, so a non-zero
+    # sum (exact, then rounded to a double) is at least the smallest of those spacings
+    lo = min(r.lo for r in rs) if len(rs) == 1 else min(_ulp_floor(r.lo) for r in rs)
     return Range(
         sum(r.hi for r in rs),
-        DBL_TRUE_MIN if len([r for r in rs if r.neg or r.pos]) > 1 else lo,
+        lo,
         any(r.neg for r in rs),
         any(r.pos for r in rs),
         all(r.zero for r in rs) or (any(r.neg for r in rs) and any(r.pos for r in rs)),
