@@ -106,3 +106,15 @@ def test_clusters_left_by_a_dead_test_process_are_reaped(fresh_cluster):
     assert fresh_cluster.is_running()
     _reap_stale_clusters()
     assert not fresh_cluster.root.exists()
+
+
+def test_indb_test_dsn_is_used_when_set(pg_server):
+    # A nested session pointed at this session's server must use it, not start its own.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "INDB_"))}
+    env.update(INDB_TEST_DSN=pg_server.admin_dsn, INDB_PG_BINDIR="/nonexistent/indb-test")
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "tests/test_fixtures.py::test_plpython_can_import_numpy"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout
+    assert f"postgresql: {pg_server.version} (INDB_TEST_DSN)" in run.stdout
+    assert "[INDB_TEST_DSN]" in run.stdout and "1 passed" in run.stdout
