@@ -29,6 +29,7 @@ import itertools
 import os
 import re
 import secrets
+import signal
 import subprocess
 import tempfile
 from contextlib import contextmanager
@@ -362,6 +363,18 @@ def sqlite_conn():
     conn = sqlite3.connect(":memory:")
     yield conn
     conn.close()
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config):
+    # `timeout` and CI runners stop a run with SIGTERM, which would skip the fixtures'
+    # teardown and leave the throwaway cluster running: treat it like Ctrl-C, after
+    # which pytest still tears the session down.
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _interrupt)
 
 
 def pytest_report_header(config):

@@ -2,8 +2,10 @@
 
 import os
 import re
+import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import psycopg
@@ -118,3 +120,26 @@ def test_indb_test_dsn_is_used_when_set(pg_server):
     assert run.returncode == 0, run.stdout
     assert f"postgresql: {pg_server.version} (INDB_TEST_DSN)" in run.stdout
     assert "[INDB_TEST_DSN]" in run.stdout and "1 passed" in run.stdout
+
+
+def test_a_run_stopped_with_sigterm_removes_its_cluster(tmp_path):
+    (tmp_path / "test_sleeps.py").write_text(
+        "import time\n\ndef test_sleep(pg_conn):\n    print('READY', flush=True)\n    time.sleep(120)\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "INDB_"))}
+    run = subprocess.Popen([sys.executable, "-m", "pytest", "-s", "-p", "tests.db", "-p", "no:cacheprovider",
+                            "--rootdir", str(tmp_path), str(tmp_path / "test_sleeps.py")],
+                           cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for line in run.stdout:
+            if "READY" in line:
+                break
+        owned = [p.parent for p in Path(tempfile.gettempdir()).glob("indb-test-pg-*/owner.pid")
+                 if p.read_text().strip() == str(run.pid)]
+        assert len(owned) == 1
+        run.send_signal(signal.SIGTERM)
+        run.wait(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode != 0
+    assert not owned[0].exists()
