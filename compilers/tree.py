@@ -126,7 +126,13 @@ def build_ensemble(parts: Sequence[Nodes], inputs: Sequence[ir.Expr], base: Sequ
     """An ``ir.TreeEnsemble`` over the inputs the trees split on, and those inputs.
 
     Trees are kept in order, so the backends add their leaves in the order the
-    estimator does.
+    estimator does. Split features are renumbered to positions in the used inputs:
+
+    >>> stump = Nodes(np.array([2, -1, -1]), np.array([0.5, 0.0, 0.0]), np.array([1, -1, -1]),
+    ...               np.array([2, -1, -1]), np.array([False] * 3), np.array([[0.0], [1.0], [2.0]]))
+    >>> ens, used = build_ensemble([stump], [ir.Feature(n) for n in "abc"], [0.0])
+    >>> used, ens.trees[0].feature
+    ([Feature(name='c', kind='float')], (0, -1, -1))
     """
     splits = [p.feature[p.feature >= 0] for p in parts]
     used = np.unique(np.concatenate(splits)) if splits else np.empty(0, dtype=np.intp)
@@ -160,7 +166,11 @@ def float32_ensemble(trees: Sequence[Any], values: Sequence[np.ndarray], inputs:
 
 
 def allows_nan(est: Any) -> bool:
-    """Whether the estimator's ``predict`` accepts NaN (and so has a rule for it)."""
+    """Whether the estimator's ``predict`` accepts NaN (and so has a rule for it).
+
+    >>> allows_nan(ExtraTreeRegressor()), allows_nan(ExtraTreeRegressor(splitter="best"))
+    (True, False)
+    """
     return bool(est.__sklearn_tags__().input_tags.allow_nan)
 
 
@@ -180,7 +190,11 @@ def refuse_multi_output(est: Any) -> None:
 
 
 def class_labels(est: Any) -> tuple:
-    """The estimator's classes as IR labels: all text, or all numbers (as floats)."""
+    """The estimator's classes as IR labels: all text, or all numbers (as floats).
+
+    >>> class_labels(DecisionTreeClassifier().fit([[0], [1]], [3, 5]))
+    (3.0, 5.0)
+    """
     values = [python_scalar(c) for c in est.classes_]
     if all(isinstance(v, str) for v in values):
         return tuple(values)
