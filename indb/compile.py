@@ -30,6 +30,10 @@ def to_ir(model: Any, features: Sequence[str] | None = None, on_missing: str = "
     """An ``ir.Model`` from an estimator (compiled) or an ``ir.Model`` (returned as is)."""
     if isinstance(model, ir.Model):
         if features is not None and list(features) != list(model.feature_names):
+            if model.source.startswith("onnx:"):  # a graph's inputs have no column names of their own
+                from indb.compilers.onnx import rename_features  # noqa: PLC0415
+
+                return rename_features(model, features)
             raise CompileError("--features cannot rename the features of an already compiled model")
         return model
     from indb.compilers import compile_model  # noqa: PLC0415 - keeps `import indb` light
@@ -54,9 +58,9 @@ def load_model_file(path: str) -> tuple[Any, str]:
             from indb.compilers import onnx as onnx_front  # noqa: PLC0415
         except ImportError:
             raise UnsupportedModelError(
-                f"{path}: the ONNX front end is not available yet; save the scikit-learn model with joblib instead"
+                f"{path}: compiling ONNX files needs the onnx package (pip install onnx)"
             ) from None
-        return onnx_front.load(data, path), digest  # pragma: no cover - until the ONNX front end exists
+        return onnx_front.load(data, path), digest
     if lower.endswith((".joblib", ".pkl", ".pickle")):
         try:
             import joblib  # noqa: PLC0415
@@ -103,6 +107,7 @@ def lower_model(
     columns: dict[str, exp.Expression] | None = None,
     qualify: bool = False,
     model_name: str = "model",
+    fail_hook=None,
 ) -> CompiledSQL:
     """Compile and lower one output kind; ``columns`` maps feature names to SQL (default: columns)."""
     if output not in OUTPUTS:
@@ -112,7 +117,7 @@ def lower_model(
     tgt = get_target(dialect)
     if columns is None:
         columns = {f.name: exp.column(f.name, quoted=_needs_quotes(f.name)) for f in m.features}
-    cols = lower_outputs(m, output, tgt, columns, qualify=qualify, model_name=model_name)
+    cols = lower_outputs(m, output, tgt, columns, qualify=qualify, model_name=model_name, fail_hook=fail_hook)
     if len(cols) > tgt.max_columns:
         raise CompileError(f"{len(cols)} output columns exceed {dialect}'s limit of {tgt.max_columns}")
     return CompiledSQL(cols, dialect, time.perf_counter() - t0)

@@ -42,6 +42,18 @@ def float_literal(v: float) -> str:
     return s
 
 
+def _missing_tested(c: ir.Expr) -> list[ir.Expr]:
+    """Expressions a condition tests for missing values (so a false condition means present)."""
+    if isinstance(c, ir.IsMissing):
+        return [c.operand]
+    if isinstance(c, ir.Or):
+        out: list[ir.Expr] = []
+        for t in c.terms:
+            out.extend(_missing_tested(t))
+        return out
+    return []
+
+
 def _significant_digits(text: str) -> int:
     mantissa = text.lower().split("e")[0].lstrip("-").replace(".", "").lstrip("0")
     return len(mantissa.rstrip("0")) if mantissa else 0
@@ -87,8 +99,12 @@ class Lowering:
     columns: Mapping[str, exp.Expression]
     qualify: bool = False
     model_name: str = "model"
+    #: how to raise an error from SQL in this context (deployed functions call indb.fail)
+    fail_hook: object = None
     _range: object = None
     _env: dict = field(default_factory=dict)
+    #: ids of expressions known not to be missing here (tested by an earlier WHEN)
+    _present: set = field(default_factory=set)
 
     # ------------------------------------------------------------------ helpers
     def _float_type(self) -> exp.DataType:
@@ -310,6 +326,10 @@ class Lowering:
         a, b = self._lower(left), self._lower(right)
         if left.type == ir.FLOAT and self.target.nan_is_greatest and op in (">", ">=", "!=", "=="):
             ra, rb = self.range(left), self.range(right)
+            if id(left) in self._present:
+                ra = Range(ra.hi, ra.lo, ra.neg, ra.pos, ra.zero, False)
+            if id(right) in self._present:
+                rb = Range(rb.hi, rb.lo, rb.neg, rb.pos, rb.zero, False)
             # NaN > x, NaN >= x, NaN = NaN and NaN <> x are true here, false in the IR
             if ra.nan and (op != "==" or rb.nan):
                 a = self._nan_to_null(a)
@@ -357,12 +377,24 @@ class Lowering:
         return exp.Not(this=exp.Is(this=exp.Paren(this=self._lower(e.operand)), expression=exp.true()))
 
     def _l_Case(self, e: ir.Case) -> exp.Expression:
-        ifs = [exp.If(this=self._lower(c), true=self._lower(v)) for c, v in e.whens]
-        return exp.Case(ifs=ifs, default=self._lower(e.default))
+        # after WHEN missing(x) THEN ..., later branches know x is present: its NaN
+        # guards can go (a label chosen by comparing a score needs none then)
+        saved = set(self._present)
+        ifs = []
+        try:
+            for c, v in e.whens:
+                ifs.append(exp.If(this=self._lower(c), true=self._lower(v)))
+                self._present.update(id(x) for x in _missing_tested(c))
+            default = self._lower(e.default)
+        finally:
+            self._present = saved
+        return exp.Case(ifs=ifs, default=default)
 
     def _l_Fail(self, e: ir.Fail) -> exp.Expression:
         t = self.target
         msg = f"indb: model {self.model_name}: {e.message}"
+        if self.fail_hook is not None:
+            return self.fail_hook(msg, e.kind)  # type: ignore[operator]
         if t.error_function:
             err: exp.Expression = exp.Anonymous(this=t.error_function, expressions=[exp.Literal.string(msg)])
             return exp.Cast(this=err, to=self._float_type() if e.kind == ir.FLOAT else exp.DataType.build("text"))
@@ -632,6 +664,7 @@ def lower_outputs(
     *,
     qualify: bool = False,
     model_name: str = "model",
+    fail_hook=None,
 ) -> list[tuple[str, exp.Expression]]:
     """``[(column name, SQL expression)]`` for one output kind of ``model``."""
     if kind not in model.output_kinds:
@@ -645,11 +678,9 @@ def lower_outputs(
     try:
         for name, item in zip(names, items):
             opt = optimise(item, target)
-            low = Lowering(target, columns, qualify=qualify, model_name=model_name)
-            sql = low.lower(opt)
-            if opt.type == ir.FLOAT and target.has_nan and low.range(opt).nan:
-                sql = low._nan_to_null(sql)
-            out.append((name, sql))
+            low = Lowering(target, columns, qualify=qualify, model_name=model_name, fail_hook=fail_hook)
+            # a NaN output stays NaN (numpy's answer too); NULL inputs give NULL
+            out.append((name, low.lower(opt)))
     finally:
         sys.setrecursionlimit(old)
     return out

@@ -281,8 +281,8 @@ BOOLEAN = Range(1.0, 1.0, False, True, True, False)
 
 
 def _const_range(v: float | None) -> Range:
-    if v is None:
-        return Range(0.0, math.inf, False, False, False, True)
+    if v is None:  # NULL: missing, but not a NaN (which is what SQL must handle specially)
+        return Range(0.0, math.inf, False, False, False, False)
     a = abs(v)
     if math.isinf(v):
         return Range(0.0, math.inf, v < 0, v > 0, False, False)
