@@ -26,8 +26,9 @@ examples:
   indb status --exit-code               # what is applied and pending; 1 if not up to date
   indb validate                         # applied migrations still match their files
   indb compile model.onnx --output proba --table customers --keep id
-
-Commands not listed here (deploy, models, score, grant, log, ...) are not implemented yet.
+  indb deploy churn.joblib --name churn --for-table customers
+  indb models churn
+  indb rollback churn
 """
 
 
@@ -113,7 +114,17 @@ example:
   indb validate
 """)
     sub.set_defaults(handler=_cmd_validate)
+
+    # Commands of the other areas register themselves, each from its own module.
+    import importlib
+
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(command)
     return parser
+
+
+#: modules with a ``register(command)`` that adds their sub-commands
+COMMAND_MODULES = ("indb.cli_registry",)
 
 
 def _csv(value: str) -> list[str]:
