@@ -44,11 +44,13 @@ the objective and the intercept):
 LightGBM (``Booster.dump_model()``): LightGBM predicts in float64 with float64
 thresholds, so the IR reproduces it to the last bit but for ``exp`` rounding:
 
-* **Numeric splits** go left when ``x <= threshold``. Missing values follow the node's
-  ``missing_type``: ``None`` treats NaN as 0.0; ``NaN`` sends NaN to the
-  ``default_left`` side; ``Zero`` sends NaN and every value in [-1e-35, 1e-35] (its
-  float32 ``kZeroThreshold``) to the default side, which can cut the axis into four
-  intervals: the builder writes those as up to three tests with copied subtrees.
+* **Numeric splits** go left when ``x <= threshold``, where LightGBM's predictor first
+  reads every ``|x| <= kZeroThreshold`` (1e-35 as a float, widened) as 0.0: a
+  threshold inside that band splits it as 0.0 would go. Missing values follow the
+  node's ``missing_type``: ``None`` treats NaN as 0.0; ``NaN`` sends NaN to the
+  ``default_left`` side; ``Zero`` sends NaN and the zero band to the default side,
+  which can cut the axis into four intervals: the builder writes those as up to three
+  tests with copied subtrees.
 * **Categorical splits** (``decision_type == "=="``, categories ``"1||3||5"`` going
   left): LightGBM truncates the value to ``int``; NaN, negative results and values from
   2**31 up (which the x86 conversion turns negative) go right. The IR splits on the code
@@ -328,13 +330,15 @@ class _LgbInputs:
 
 def _lgb_numeric(table: SplitTable, f: int, t: float, default_left: bool, missing: str, left: int, right: int) -> int:
     """A LightGBM numeric split (``x <= t``, its missing type) as one or more table nodes."""
+    z = LGB_ZERO
+    # LightGBM's predictor reads every |x| <= z as 0.0 before any split
+    mode, bound = ("LEQ", t) if not -z <= t < z else (("LEQ", z) if t >= 0 else ("LT", -z))
     if missing == "None":  # NaN is treated as 0.0
-        return table.add_node(f, "LEQ", t, left, right, 0.0 <= t)
+        return table.add_node(f, mode, bound, left, right, 0.0 <= t)
     if missing == "NaN":
-        return table.add_node(f, "LEQ", t, left, right, default_left)
+        return table.add_node(f, mode, bound, left, right, default_left)
     if missing != "Zero":
         raise UnsupportedModelError(f"LightGBM missing_type {missing!r} is not supported")
-    z = LGB_ZERO
     # values in [-z, z] and NaN take the default side
     if default_left:
         if t >= z:
@@ -364,11 +368,11 @@ def _lgb_table(structure: dict, k_out: int, n_out: int, ins: _LgbInputs) -> Spli
     stack: list[tuple[dict, bool]] = [(structure, False)]
     while stack:
         n, ready = stack.pop()
+        if "leaf_coeff" in n:
+            raise UnsupportedModelError("LightGBM linear trees (linear_tree=True) are not supported")
         if "leaf_value" in n:
             refs[id(n)] = leaf(n["leaf_value"])
             continue
-        if "leaf_coeff" in n or n.get("is_linear"):
-            raise UnsupportedModelError("LightGBM linear trees (linear_tree=True) are not supported")
         if not ready:
             stack.append((n, True))
             stack.append((n["right_child"], False))

@@ -1724,9 +1724,26 @@ def _text_or_int_input(node: Node, x: Tensor, g: Graph) -> list[ir.Expr]:
     """Cells of an encoder's input; a missing one (no ONNX value can be NULL text) refuses the row."""
     cells = list(x.data.reshape(-1))
     for e in cells:
-        if not isinstance(e, ir.Const):
-            g.refuse_rows(ir.IsMissing(e), f"{node.what}: a NULL input has no value in ONNX")
+        _refuse_missing(node, e, g)
     return cells
+
+
+def _refuse_missing(node: Node, e: ir.Expr, g: Graph) -> None:
+    if not isinstance(e, ir.Const):
+        g.refuse_rows(ir.IsMissing(e), f"{node.what}: a NULL input has no value in ONNX")
+
+
+def _encode_cells(node: Node, x: Tensor, g: Graph, keys: Sequence, values: Sequence, default: Any, kind: str) -> list[ir.Expr]:
+    """Each cell mapped through ``keys -> values``; a missing text or integer cell refuses its row
+    (a float NaN is an ONNX value and maps like one), unless the mapping fused into an ``ArgMax``,
+    which is missing on such rows by itself."""
+    out = []
+    for e in x.data.reshape(-1):
+        r = encode(e, keys, values, default, x.dtype, kind)
+        if x.dtype not in FLOAT_TYPES and not isinstance(r, ir.ArgMax):
+            _refuse_missing(node, e, g)
+        out.append(r)
+    return out
 
 
 def _equals(e: ir.Expr, key: Any, dtype: str) -> ir.Expr:
@@ -1781,15 +1798,17 @@ def _label_encoder(node: Node, ins: list, g: Graph) -> list:
         if len(keys) != len(values):
             raise node.refuse(f"{len(keys)} keys for {len(values)} values")
         default = _label_default(node, out)
-        del kdt
+        if kdt != "string" and node.opset < 4:
+            # before ai.onnx.ml 4 onnxruntime looks floats up by value, and NaN never equals NaN
+            kept = [(k, v) for k, v in zip(keys, values) if not (isinstance(k, float) and math.isnan(k))]
+            keys, values = [k for k, _ in kept], [v for _, v in kept]
     if not x.batched:
         table = dict(zip(keys, values))
         mapped = np.vectorize(lambda v: table.get(v, default), otypes=[object])(x.data)
         return [constant(mapped, None if out == "string" else out)]
-    cells = _text_or_int_input(node, x, g) if x.dtype not in FLOAT_TYPES else list(x.data.reshape(-1))
     kind = _label_kind(out)
-    res = [encode(e, keys, values, default, x.dtype, kind) for e in cells]
-    return [Tensor(_obj(res, x.row_shape), out if out != "float32" or x.dtype != "float64" else out, True)]
+    res = _encode_cells(node, x, g, keys, values, default, kind)
+    return [Tensor(_obj(res, x.row_shape), out, True)]
 
 
 def _first_attr(node: Node, *names: tuple[str, str | None]) -> tuple[list, str]:
@@ -1832,8 +1851,7 @@ def _category_mapper(node: Node, ins: list, g: Graph) -> list:
     if not x.batched:
         table = dict(zip(keys, values))
         return [constant(np.vectorize(lambda v: table.get(v, default), otypes=[object])(x.data), None if out == "string" else out)]
-    cells = _text_or_int_input(node, x, g)
-    res = [encode(e, keys, values, default, x.dtype, _label_kind(out)) for e in cells]
+    res = _encode_cells(node, x, g, keys, values, default, _label_kind(out))
     return [Tensor(_obj(res, x.row_shape), out, True)]
 
 
@@ -2030,6 +2048,10 @@ def _legacy_forest(node: Node, dtype: str, prefix: str) -> Forest:
     return Forest(table, list(roots.values()), entries, f32)
 
 
+#: the largest member of a BRANCH_MEMBER set onnxruntime compares exactly (measured with onnxruntime 1.32)
+MEMBER_MAX = 30.0
+
+
 def _v5_forest(node: Node, dtype: str) -> Forest:
     """TreeEnsemble (ai.onnx.ml 5) attributes as a :class:`Forest`."""
     f32 = _precision(node, dtype)
@@ -2073,6 +2095,11 @@ def _v5_forest(node: Node, dtype: str) -> Forest:
                 raise node.refuse("membership_values has fewer sets than BRANCH_MEMBER nodes")
             value: Any = tuple(sets[n_member])
             n_member += 1
+            if not all(v.is_integer() and 0 <= v <= MEMBER_MAX for v in value):
+                raise node.refuse(
+                    f"BRANCH_MEMBER set {sorted(value)}: onnxruntime tests membership exactly only for integer members "
+                    f"from 0 to {MEMBER_MAX:g} (for others it truncates the input to an integer first); indb supports those sets only"
+                )
         else:
             value = float(splits[k])
         yes = leaf_ref(trues[k]) if tleaf[k] else trues[k]
