@@ -54,9 +54,11 @@ def as_float_array(values: Any) -> np.ndarray:
 
 
 class _Evaluator:
-    def __init__(self, columns: Mapping[str, np.ndarray], n: int) -> None:
+    def __init__(self, columns: Mapping[str, np.ndarray], n: int, cache: dict | None = None) -> None:
         self.columns = columns
         self.n = n
+        # per-model state kept by a caller across calls (flattened trees for the kernel)
+        self.cache = cache
         self.memo: dict[int, np.ndarray] = {}
         self.env: dict[str, np.ndarray] = {}
 
@@ -268,6 +270,18 @@ class _Evaluator:
 
     def ev_TreeEnsemble(self, e: ir.TreeEnsemble) -> np.ndarray:
         inputs = [self.ev(i) for i in e.inputs]
+        if self.cache is not None:
+            try:
+                from indb import kernels
+            except ImportError:  # pragma: no cover - stand-alone inside PL/Python
+                import kernels  # type: ignore[no-redef]
+            if kernels.available() and kernels.supported(e):
+                flat = self.cache.get(id(e))
+                if flat is None:
+                    flat = self.cache[id(e)] = kernels.Flat(e)
+                got = kernels.tree_sums(e, flat, inputs)
+                if got is not None:
+                    return got
         out = np.empty((self.n, e.n_outputs))
         out[:] = np.asarray(e.base, dtype=np.float64)
         for t in e.trees:
@@ -309,12 +323,16 @@ def _tree_leaves(t: ir.Tree, inputs: list[np.ndarray], strict: bool, n: int) -> 
         node = np.where(internal, np.where(go_left, left[node], right[node]), node)
 
 
-def evaluate(e: ir.Expr, columns: Mapping[str, Any], n: int | None = None) -> np.ndarray:
-    """Evaluate ``e`` over columns (feature name -> 1-D array); returns (n,) or (n, k)."""
+def evaluate(e: ir.Expr, columns: Mapping[str, Any], n: int | None = None, *, cache: dict | None = None) -> np.ndarray:
+    """Evaluate ``e`` over columns (feature name -> 1-D array); returns (n,) or (n, k).
+
+    With ``cache`` (a dict the caller keeps for this ``e``), tree ensembles run on the
+    compiled kernel of ``indb.kernels`` when numba is available.
+    """
     if n is None:
         n = len(next(iter(columns.values()))) if columns else 1
     with np.errstate(all="ignore"):
-        return _Evaluator(columns, n).ev(e)
+        return _Evaluator(columns, n, cache).ev(e)
 
 
 def evaluate_model(model: ir.Model, columns: Mapping[str, Any], output: str = "predict") -> np.ndarray:

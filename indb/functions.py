@@ -64,18 +64,21 @@ class VersionFunction:
     name: str
     result_type: str
     body: str  # the SQL of the body (a SELECT)
-    language: str = "sql"
     volatility: str = "IMMUTABLE"
+    #: SECURITY DEFINER with a pinned search_path (not inlinable then)
+    definer: bool = False
 
     def create(self, model: ir.Model) -> sql.Composed:
         params = sql.SQL(", ").join(_param_types(model))
+        extra = sql.SQL(" SECURITY DEFINER SET search_path = pg_catalog, indb, pg_temp") if self.definer else sql.SQL("")
         return sql.SQL(
-            "CREATE FUNCTION {fn}({params}) RETURNS {rt} LANGUAGE sql {vol} PARALLEL SAFE AS {body}"
+            "CREATE FUNCTION {fn}({params}) RETURNS {rt} LANGUAGE sql {vol} PARALLEL SAFE{extra} AS {body}"
         ).format(
             fn=sql.Identifier(SCHEMA, self.name),
             params=params,
             rt=_sql_type(self.result_type),
             vol=sql.SQL(self.volatility),
+            extra=extra,
             body=sql.Literal(self.body),
         )
 
@@ -155,6 +158,8 @@ def plpython_version_functions(model: ir.Model, name: str, version: int) -> list
                 ],
             ),
         )
+        # inlinable, so the call lands in the query directly; the engine checks that the
+        # session user may execute this wrapper before it scores
         out.append(VersionFunction(kind, function_name(name, version, kind), rt, _select(call), volatility="STABLE"))
     return out
 

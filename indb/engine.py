@@ -1,0 +1,169 @@
+"""The PL/Python engine: what runs inside PostgreSQL for versions deployed with ``--engine plpython``.
+
+The component migration (``migrations/plpython/0002_engine.sql``, generated from this
+module, ``ir``, ``evaluate``, ``rowcode`` and ``kernels`` by
+``scripts/gen-engine-migration``) installs these sources in the body of
+``indb.engine_boot()``, owned by a superuser; each backend executes them once and
+keeps an ``Engine`` in PL/Python's ``GD``.
+
+The engine reads a version's IR from ``indb.versions`` as data (JSON text; never pickle),
+checks its SHA-256 against the stored ``ir_sha256`` whenever it loads it, and
+re-validates its cache on every call: the row's ``xmin`` changes with any UPDATE, so a
+flipped byte is seen from the next statement on and refused before anything is
+evaluated. One row is scored by a generated Python function (``indb.rowcode``);
+a chunk of rows by the numpy evaluator, with tree ensembles on the compiled kernel
+(``indb.kernels``) when numba is installed.
+
+Only the standard library, numpy (and optionally numba) are imported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+import numpy as np
+
+try:
+    from indb import evaluate as _evaluate
+    from indb import ir, rowcode
+except ImportError:  # pragma: no cover - stand-alone
+    import evaluate as _evaluate  # type: ignore[no-redef]
+    import ir  # type: ignore[no-redef]
+    import rowcode  # type: ignore[no-redef]
+
+
+class IntegrityFailure(Exception):
+    pass
+
+
+def label_text(v) -> str | None:
+    """A class label as text, as SQL's float8-to-text cast prints it (1.0 -> '1')."""
+    if v is None or (isinstance(v, float) and v != v):
+        return None
+    if isinstance(v, str):
+        return v
+    f = float(v)
+    if f.is_integer() and abs(f) < 1e15:
+        return str(int(f))
+    return repr(f)
+
+
+class Loaded:
+    """One version, parsed and verified, with its compiled scorers."""
+
+    def __init__(self, model: ir.Model, sha: str, xmin: str) -> None:
+        self.model = model
+        self.sha = sha
+        self.xmin = xmin
+        self.kinds = [f.kind for f in model.features]
+        self.n_num = sum(1 for k in self.kinds if k == ir.FLOAT)
+        self.rows: dict[str, object] = {}
+        self.caches: dict[str, dict] = {}
+
+    def expr(self, output: str) -> ir.Expr:
+        kind = "predict" if output == "label" else output
+        return self.model.output(kind)
+
+    def row_fn(self, output: str):
+        fn = self.rows.get(output)
+        if fn is None:
+            fn = self.rows[output] = rowcode.compile_row(self.expr(output), self.model.feature_names)
+        return fn
+
+
+class Engine:
+    def __init__(self, plpy) -> None:
+        self.plpy = plpy
+        self.loaded: dict[tuple[str, int], Loaded] = {}
+        # runs on every call: the cache is re-validated against the row's xmin, and the
+        # session user must be allowed to execute the version's own function
+        self._check = plpy.prepare(
+            "SELECT v.xmin::text AS xmin, v.ir_sha256, v.retired_at IS NOT NULL AS retired,"
+            " (SELECT pg_catalog.bool_or(pg_catalog.has_function_privilege(session_user, f.fn::oid, 'EXECUTE'))"
+            "    FROM indb.version_functions AS f WHERE f.model = v.model AND f.version = v.version) AS allowed"
+            " FROM indb.versions AS v WHERE v.model = $1 AND v.version = $2",
+            ["text", "int4"],
+        )
+        self._load = plpy.prepare("SELECT ir, ir_sha256, xmin::text AS xmin FROM indb.versions WHERE model = $1 AND version = $2", ["text", "int4"])
+
+    # ----------------------------------------------------------------- loading
+    def get(self, model: str, version: int) -> Loaded:
+        rows = self.plpy.execute(self._check, [model, version])
+        if not rows:
+            raise self.plpy.Error(f"indb: model {model!r} has no version {version}")
+        row = rows[0]
+        if row["retired"]:
+            raise self.plpy.Error(f"indb: version {version} of model {model!r} is retired and cannot be scored")
+        if not row["allowed"]:
+            raise self.plpy.Error(f"indb: permission denied to score {model}@{version}: ask for `indb grant scorer <you> --model {model}`")
+        got = self.loaded.get((model, version))
+        if got is not None and got.xmin == row["xmin"] and got.sha == row["ir_sha256"]:
+            return got
+        self.loaded.pop((model, version), None)
+        full = self.plpy.execute(self._load, [model, version])[0]
+        text = full["ir"]
+        actual = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        if actual != full["ir_sha256"]:
+            raise self.plpy.Error(
+                f"indb: integrity check failed for {model}@{version}: the stored IR's SHA-256 is {actual}, "
+                f"the registry says {full['ir_sha256']}; refusing to evaluate (redeploy the model, and find out who changed the IR)"
+            )
+        loaded = Loaded(ir.model_from_json(text), actual, full["xmin"])
+        self.loaded[(model, version)] = loaded
+        return loaded
+
+    # ------------------------------------------------------------------ scoring
+    def row(self, model: str, version: int, output: str, nums, texts):
+        """Score one row; ``nums``/``texts`` hold the features in model order (NULL where
+        the other array carries the value)."""
+        L = self.get(model, version)
+        n = len(L.kinds)
+        nums = nums or [None] * n
+        texts = texts or [None] * n
+        if len(nums) != n or len(texts) != n:
+            raise self.plpy.Error(f"indb: {model}@{version} takes {n} features, got {len(nums)}")
+        values = tuple(
+            (math.nan if nums[i] is None else float(nums[i])) if k == ir.FLOAT else texts[i]
+            for i, k in enumerate(L.kinds)
+        )
+        try:
+            out = L.row_fn(output)(values)
+        except ValueError as e:  # an on_missing='error' Fail node
+            raise self.plpy.Error(f"indb: model {model}@{version}: {e}") from None
+        if output == "label":
+            return label_text(out)
+        if isinstance(out, list):
+            return [None if v is None else float(v) for v in out]
+        return None if out is None else float(out)
+
+    def chunk(self, model: str, version: int, output: str, nums: bytes | None, n: int, texts):
+        """Score ``n`` rows: ``nums`` packs the numeric features (big-endian float8, row-major,
+        model order of the numeric features), ``texts`` the text features (row-major)."""
+        L = self.get(model, version)
+        cols: dict[str, object] = {}
+        num_names = [f.name for f in L.model.features if f.kind == ir.FLOAT]
+        text_names = [f.name for f in L.model.features if f.kind == ir.TEXT]
+        if num_names:
+            arr = np.frombuffer(nums or b"", dtype=">f8")
+            if arr.size != n * len(num_names):
+                raise self.plpy.Error(f"indb: {model}@{version}: expected {n} rows of {len(num_names)} numbers, got {arr.size} values")
+            arr = arr.reshape(n, len(num_names)).astype(np.float64)
+            for j, name in enumerate(num_names):
+                cols[name] = arr[:, j]
+        if text_names:
+            if texts is None or len(texts) != n * len(text_names):
+                raise self.plpy.Error(f"indb: {model}@{version}: expected {n} rows of {len(text_names)} texts")
+            for j, name in enumerate(text_names):
+                col = np.empty(n, dtype=object)
+                col[:] = texts[j :: len(text_names)]
+                cols[name] = col
+        cache = L.caches.setdefault(output, {})
+        try:
+            res = _evaluate.evaluate(L.expr(output), cols, n, cache=cache)
+        except ValueError as e:
+            raise self.plpy.Error(f"indb: model {model}@{version}: {e}") from None
+        if output == "label":
+            return [label_text(v) for v in np.asarray(res, dtype=object).ravel()]
+        res = np.asarray(res, dtype=np.float64)
+        return res.ravel().tolist()
