@@ -40,7 +40,7 @@ from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor, ExtraTreeClassifier, ExtraTreeRegressor
 
 from indb.compilers import compile_model
-from indb.compilers.tree import float32_le_bound
+from indb.compilers.tree import allows_nan, float32_le_bound
 from indb.evaluate import columns_from_matrix, evaluate
 from tests.compilers.parity import assert_close
 from tests.zoo import ZooCase
@@ -71,10 +71,6 @@ def used_columns(est: Any) -> np.ndarray:
     return np.unique(np.concatenate(feats)).astype(int)
 
 
-def _allows_nan(est: Any) -> bool:
-    return bool(est.__sklearn_tags__().input_tags.allow_nan)
-
-
 def _first_sample_per_node(left: np.ndarray, right: np.ndarray, leaf_of_sample: np.ndarray) -> np.ndarray:
     """For every node, the first sample whose path passes through it (-1 if none)."""
     n_nodes = len(left)
@@ -103,7 +99,7 @@ def _float32_split_probes(est: Any, X: np.ndarray) -> list[tuple[int, int, float
     return probes
 
 
-def _hgb_leaves(est: Any, pred: Any, Xp: np.ndarray, known: Any) -> np.ndarray:
+def _hgb_leaves(pred: Any, Xp: np.ndarray, known: Any) -> np.ndarray:
     """The leaf each preprocessed row reaches, by scikit-learn's own routing."""
     nodes = pred.nodes.copy()
     nodes["value"] = np.arange(len(nodes))
@@ -130,7 +126,7 @@ def _hgb_split_probes(est: Any, X: Any) -> list[tuple[int, int, Any]]:
             nodes = pred.nodes
             left = np.where(nodes["is_leaf"], -1, nodes["left"].astype(np.intp))
             right = np.where(nodes["is_leaf"], -1, nodes["right"].astype(np.intp))
-            first = _first_sample_per_node(left, right, _hgb_leaves(est, pred, Xp, known))
+            first = _first_sample_per_node(left, right, _hgb_leaves(pred, Xp, known))
             for n in np.flatnonzero((left >= 0) & (first >= 0)).tolist():
                 col = int(source[nodes["feature_idx"][n]])
                 if nodes["is_categorical"][n]:
@@ -248,7 +244,7 @@ def _stand_ins(est: Any, X: Any) -> tuple[Any, np.ndarray, np.ndarray]:
         overflow = np.isinf(Xs.astype(np.float32))
     refused |= overflow.any(axis=1)
     Xs[overflow] = np.sign(Xs[overflow]) * FLT_MAX
-    if not _allows_nan(est):
+    if not allows_nan(est):
         nan = np.isnan(Xs)
         refused |= nan.any(axis=1)
         missing = nan[:, used_columns(est)].any(axis=1)
