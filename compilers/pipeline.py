@@ -13,6 +13,15 @@
 * FunctionTransformer is supported only as the identity (``func=None``), which is what
   ColumnTransformer stores for ``'passthrough'``.
 
+A passthrough column is typed by whatever consumes it (an encoder asks for text); one
+that nothing consumes is a number, as scikit-learn records no column types.
+
+Rows a step refuses (``Compiled.refuse``) stay refused through every later step and
+container, so the model's outputs are missing there. One difference remains, by the
+IR's IEEE-754 rule: a value that overflows to +-inf *between* two steps (say a square
+of 1e300 in PolynomialFeatures) makes scikit-learn's next step refuse the row, while
+the IR carries the infinity on.
+
 Intermediate results are shared IR subtrees (the same Python objects), not copies, so
 a step's output used by several later expressions stays one node.
 

@@ -229,13 +229,12 @@ def convert_binarizer(est: Any, inputs: list[ir.Expr], ctx: Context) -> Compiled
 # ---------------------------------------------------------------------- imputer
 
 
-def _text_input(est: Any) -> bool:
-    return getattr(est, "_fit_dtype", np.dtype(np.float64)).kind == "O"
-
-
 @register(SimpleImputer)
 def convert_simple_imputer(est: Any, inputs: list[ir.Expr], ctx: Context) -> Compiled:
     """A missing value becomes the learned statistic; indicator columns follow when ``add_indicator``.
+
+    Fitted on object data (text, or a frame mixing text and numbers), each column is
+    text or number as its statistic is (so a text ``fill_value`` makes every column text).
 
     >>> from indb.compilers.registry import Context
     >>> est = SimpleImputer().fit(np.array([[1.0], [3.0], [np.nan]]))
@@ -247,25 +246,29 @@ def convert_simple_imputer(est: Any, inputs: list[ir.Expr], ctx: Context) -> Com
         raise _unsupported(est, f"missing_values={mv!r}", "np.nan, None or pandas.NA (SQL NULL and NaN are the missing values)")
     if callable(est.strategy):
         raise _unsupported(est, "a callable strategy", "'mean', 'median', 'most_frequent', 'constant'")
-    text = _text_input(est)
-    stats = [python_scalar(s) for s in est.statistics_]
-    if text:
-        xs = [ctx.as_text(x, _name(est)) for x in inputs]
-        for s in stats:
-            if not (isinstance(s, str) or _is_missing_category(s)):
-                raise _unsupported(est, f"an object column with a non-text statistic {s!r}", "text columns, or numeric columns")
-    else:
-        xs = _floats(est, inputs, ctx)
-    kind = ir.TEXT if text else ir.FLOAT
     out: list[ir.Expr] = []
-    for x, s in zip(xs, stats):
-        if _is_missing_category(s) and not est.keep_empty_features:
-            continue  # scikit-learn drops features it saw no value of
-        fill = ir.missing(kind) if _is_missing_category(s) else ir.const(s if text else float(s), kind)
+    typed: list[ir.Expr] = []  # the inputs, typed as their statistic says
+    for i, (x, s) in enumerate(zip(inputs, (python_scalar(v) for v in est.statistics_))):
+        if _is_missing_category(s):
+            # nothing was seen: scikit-learn drops the column, or keeps it with the
+            # missing statistic, which leaves every value as it is
+            typed.append(x)
+            if est.keep_empty_features:
+                out.append(x)
+            continue
+        if isinstance(s, str):
+            x = ctx.as_text(x, _name(est))
+            fill = ir.const(s, ir.TEXT)
+        elif isinstance(s, (bool, int, float)):
+            x = ctx.as_float(x, _name(est))
+            fill = ir.const(float(s))
+        else:
+            raise _unsupported(est, f"the statistic {s!r} of input {i}", "numbers and strings")
+        typed.append(x)
         out.append(ir.case([(ir.IsMissing(x), fill)], x))
     if est.add_indicator:
         for j in est.indicator_.features_:
-            out.append(ir.case([(ir.IsMissing(xs[int(j)]), ir.const(1.0))], ir.const(0.0)))
+            out.append(ir.case([(ir.IsMissing(typed[int(j)]), ir.const(1.0))], ir.const(0.0)))
     return Compiled(transform=out, names=feature_names_out(est))
 
 

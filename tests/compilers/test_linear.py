@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 from sklearn.linear_model import (
     ElasticNet,
+    ElasticNetCV,
     GammaRegressor,
     HuberRegressor,
     Lars,
     Lasso,
+    LassoCV,
     LinearRegression,
     LogisticRegression,
     PoissonRegressor,
@@ -109,7 +111,9 @@ REGRESSORS = [
     LinearRegression(),
     Ridge(alpha=3.0),
     Lasso(alpha=0.05),
+    LassoCV(cv=3),
     ElasticNet(alpha=0.05, l1_ratio=0.7),
+    ElasticNetCV(cv=3, l1_ratio=[0.2, 0.8]),
     SGDRegressor(random_state=0, eta0=0.001),
     HuberRegressor(max_iter=1000),
     LinearSVR(random_state=0, max_iter=20000),

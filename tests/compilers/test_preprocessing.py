@@ -258,6 +258,17 @@ def test_text_simple_imputer_feeds_text_on():
         assert m.features[0].kind == ir.TEXT
 
 
+@pytest.mark.parametrize("keep_empty_features", [False, True])
+@pytest.mark.parametrize("add_indicator", [False, True])
+def test_simple_imputer_on_a_mixed_frame_types_each_column(keep_empty_features, add_indicator):
+    df = pd.DataFrame({"c": pd.Series(["a", "b", np.nan, "a"], dtype=object), "n": [1.0, np.nan, 1.0, 3.0], "e": [np.nan] * 4})
+    test = pd.DataFrame({"c": pd.Series([np.nan, "z", "a"], dtype=object), "n": [np.nan, 2.0, 1e300], "e": [np.nan, 1.0, np.nan]})
+    est = _fit(SimpleImputer(strategy="most_frequent", keep_empty_features=keep_empty_features, add_indicator=add_indicator), df)
+    assert est._fit_dtype == object
+    m = check_parity(est, test, ("transform",))
+    assert [f.kind for f in m.features] == [ir.TEXT, ir.FLOAT, ir.FLOAT]
+
+
 def test_simple_imputer_empty_features():
     X = np.array([[1.0, np.nan, 2.0], [3.0, np.nan, np.nan], [5.0, np.nan, 8.0]])
     test = np.array([[np.nan, np.nan, np.nan], [0.0, 1.0, 2.0], [1e300, -1e300, np.nan]])
