@@ -76,7 +76,9 @@ def convert_kmeans(est: Any, inputs: list[ir.Expr], ctx: Context) -> Compiled:
     nearest = [ir.func("neg", ir.add(ir.const(float(cc)), s)) for cc, s in zip(center_norms, scaled)]
     labels = tuple(float(j) for j in range(len(centers)))
     predict = _label_guard(ctx, nearest, ir.ArgMax(tuple(nearest), labels), f"{name}.predict")
-    row_norm = ir.add(*[ir.mul(x, x) for x in xs])
+    # einsum's SIMD order is the machine's; numpy's pairwise order is as close, and keeps
+    # the overflow guards a backend may add around each addition shallow
+    row_norm = ir.pairwise_sum([ir.mul(x, x) for x in xs])
     zero = ir.const(0.0)
     transform = [
         # a Sum node of its own: ir.add would flatten the row norm's terms into it
