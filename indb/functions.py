@@ -103,9 +103,9 @@ def sql_version_functions(model: ir.Model, name: str, version: int) -> list[Vers
     """The inlinable SQL functions of a SQL-compiled version, one per output."""
     out: list[VersionFunction] = []
     params = _params(model)
-    ref = f"{name}@{version}"
     for kind in model.output_kinds:
-        compiled = lower_model(model, dialect="postgres", output=kind, columns=params, qualify=True, model_name=ref, fail_hook=_fail_call)
+        # bodies do not depend on the version (deploy renders them before it knows it)
+        compiled = lower_model(model, dialect="postgres", output=kind, columns=params, qualify=True, model_name=name, fail_hook=_fail_call)
         exprs = [e for _, e in compiled.columns]
         if kind == "predict":
             e = model.output("predict")

@@ -271,14 +271,19 @@ class Lowering:
         return self._fn(name, args[0])
 
     def _expit(self, z: exp.Expression) -> exp.Expression:
+        """``1 / (1 + exp(-z))``, scikit-learn's (and SciPy's) formula, to the last bit."""
         one = self.float_const(1.0)
+        arg = self._neg(z)
         if self.target.float_errors_raise:
-            # 0.5 + 0.5 * tanh(z / 2) never raises (tanh saturates); it equals
-            # 1 / (1 + exp(-z)) to a few ulps, and reads z once
-            half = self.float_const(0.5)
-            t = self._fn("tanh", self._op("*", z, half))
-            return self._op("+", half, self._op("*", half, t))
-        return self._op("/", one, self._op("+", one, self._fn("exp", self._neg(z))))
+            # clamp exp's argument to where it neither overflows nor underflows; both
+            # clamps read z once and keep NaN and NULL (float8larger is strict and
+            # orders NaN above numbers). Beyond them the exact result is 1.0, or below
+            # 6e-309 where this gives 5.6e-309: an absolute difference of nothing.
+            from indb.optimise import EXP_MAX_ARG, EXP_MIN_ARG
+
+            upper = self._neg(self._pgfn("float8larger", z, self.float_const(-EXP_MAX_ARG)))
+            arg = self._pgfn("float8larger", upper, self.float_const(EXP_MIN_ARG))
+        return self._op("/", one, self._op("+", one, self._fn("exp", arg)))
 
     def _minmax(self, name: str, items: Sequence[ir.Expr], args: list[exp.Expression]) -> exp.Expression:
         """IR max/min: missing if any argument is missing, NaN propagates."""

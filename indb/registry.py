@@ -27,15 +27,19 @@ from indb.functions import (
     Branch,
     VersionFunction,
     bound_overload,
+    function_name,
     plpython_version_functions,
     sql_version_functions,
 )
 
 DEFAULT_ALIAS = "champion"
 
-#: above this many IR nodes written out (shared parts repeated, as SQL repeats them),
-#: the SQL of a version is too large to plan quickly
-SQL_NODE_LIMIT = 400_000
+#: above this many bytes of function bodies, PostgreSQL spends too long (and too much
+#: memory) planning a version's SQL: auto picks the PL/Python engine, and an explicit
+#: --engine sql is refused. SQL repeats a shared subexpression at every use (a
+#: multiclass ensemble's softmax reads every class score K times), so this is
+#: measured on the rendered SQL, not on the IR.
+SQL_BYTES_LIMIT = 2_000_000
 #: above this many comparisons per row (tree ensembles), the PL/Python engine's
 #: compiled kernel beats PostgreSQL's expression interpreter (see bench/README.md)
 SQL_STEPS_LIMIT = 1_500
@@ -98,8 +102,13 @@ def tree_steps(e: ir.Expr) -> int:
     return int(total)
 
 
-def choose_engine(model: ir.Model, requested: str, plpython_available: bool) -> tuple[str, str]:
-    """(engine, reason) for ``--engine auto|sql|plpython``."""
+def sql_bytes(fns: Sequence[VersionFunction]) -> int:
+    return sum(len(f.body.encode()) for f in fns)
+
+
+def choose_engine(model: ir.Model, requested: str, plpython_available: bool, sql_fns: Sequence[VersionFunction] | None) -> tuple[str, str]:
+    """(engine, reason) for ``--engine auto|sql|plpython``; ``sql_fns`` is the SQL the version
+    would get (None when it could not be rendered)."""
     if requested not in ("auto", "sql", "plpython"):
         raise errors.UsageError(f"--engine must be auto, sql or plpython, not {requested!r}")
     if requested == "plpython":
@@ -108,21 +117,24 @@ def choose_engine(model: ir.Model, requested: str, plpython_available: bool) -> 
                 "the PL/Python engine is not installed in this database: a superuser runs `indb migrate --component plpython`"
             )
         return "plpython", "asked for"
+    size = sql_bytes(sql_fns) if sql_fns is not None else None
+    too_big = size is None or size > SQL_BYTES_LIMIT
+    big_why = "its SQL cannot be written" if size is None else f"its SQL would be {size / 1e6:.1f} MB (limit {SQL_BYTES_LIMIT / 1e6:.0f} MB)"
     if requested == "sql":
+        if too_big:
+            raise errors.CompileError(f"the SQL engine cannot take this model: {big_why}; deploy it with --engine plpython (or auto)")
         return "sql", "asked for"
-    size = max(ir.inline_size(e) for _, e in model.outputs)
     steps = max(tree_steps(e) for _, e in model.outputs)
-    if size > SQL_NODE_LIMIT:
-        why = f"SQL would have {size:,} nodes (limit {SQL_NODE_LIMIT:,})"
+    if too_big:
         if plpython_available:
-            return "plpython", why
-        return "sql", why + ", but the PL/Python engine is not installed"
+            return "plpython", big_why
+        raise errors.CompileError(f"{big_why}, and the PL/Python engine is not installed: a superuser runs `indb migrate --component plpython`")
     if steps > SQL_STEPS_LIMIT:
         why = f"{steps:,} tree comparisons per row; the PL/Python kernel is faster above {SQL_STEPS_LIMIT:,}"
         if plpython_available:
             return "plpython", why
         return "sql", why + ", but the PL/Python engine is not installed"
-    return "sql", f"inlinable SQL ({size:,} nodes, {steps:,} tree comparisons per row)"
+    return "sql", f"inlinable SQL ({size / 1e3:,.0f} kB, {steps:,} tree comparisons per row)"
 
 
 # ------------------------------------------------------------------ connections
@@ -255,6 +267,13 @@ def deploy(
     target_alias = alias or DEFAULT_ALIAS
     _validate_alias(target_alias)
     m, estimator, artifact = prepare(model, features, on_missing)
+    # rendered before any connection: the SQL engine's functions, and their size
+    try:
+        sql_fns = sql_version_functions(m, name, 0) if engine != "plpython" else None
+    except errors.CompileError:
+        if engine == "sql":
+            raise
+        sql_fns = None
     model_json = ir.model_to_json(m)
     ir_sha = ir.checksum(model_json)
     baseline_json = _read_baseline(baseline)
@@ -281,7 +300,7 @@ def deploy(
                     version, eng, reason = row
                     created = False
                 else:
-                    eng, reason = choose_engine(m, engine, _plpython_installed(conn))
+                    eng, reason = choose_engine(m, engine, _plpython_installed(conn), sql_fns)
                     version = conn.execute(
                         "SELECT COALESCE(pg_catalog.max(version), 0) + 1 FROM indb.versions WHERE model = %s", [name]
                     ).fetchone()[0]
@@ -292,7 +311,7 @@ def deploy(
                         [name, version, model_json, ir_sha, artifact, onnx_bytes, _features_json(m), _classes_json(m),
                          list(m.output_kinds), eng, reason, baseline_json],
                     )
-                    install_functions(conn, m, name, version, eng)
+                    install_functions(conn, m, name, version, eng, sql_fns)
                     created = True
                 previous = None
                 moved_alias = None
@@ -310,9 +329,14 @@ def deploy(
             conn.close()
 
 
-def install_functions(conn, m: ir.Model, name: str, version: int, engine: str) -> list[VersionFunction]:
+def install_functions(conn, m: ir.Model, name: str, version: int, engine: str, sql_fns=None) -> list[VersionFunction]:
     """Create a version's functions (revoked from PUBLIC in the same transaction)."""
-    fns = sql_version_functions(m, name, version) if engine == "sql" else plpython_version_functions(m, name, version)
+    if engine == "sql":
+        # bodies rendered earlier (for version 0) only need their names
+        fns = [VersionFunction(f.output, function_name(name, version, f.output), f.result_type, f.body, f.volatility, f.definer)
+               for f in sql_fns] if sql_fns is not None else sql_version_functions(m, name, version)
+    else:
+        fns = plpython_version_functions(m, name, version)
     for f in fns:
         conn.execute(f.create(m))
         sig = f.signature(m)
@@ -323,6 +347,10 @@ def install_functions(conn, m: ir.Model, name: str, version: int, engine: str) -
             " VALUES (%s, %s, %s, %s::regprocedure, %s)",
             [name, version, f.output, sig.as_string(conn), f.result_type],
         )
+    # governance: output column names for `indb score`, grants to a per-model scorer role
+    from indb.governance import after_install
+
+    after_install(conn, m, name, version, fns)
     return fns
 
 
@@ -537,6 +565,10 @@ def _refresh_rowtype(conn, type_oid: int) -> None:
         sig = sql.SQL("{}(text, {})").format(sql.Identifier(SCHEMA, entry), sql.Identifier(nsp, typ))
         conn.execute(sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC").format(sig))
         conn.execute(sql.SQL("GRANT EXECUTE ON FUNCTION {} TO indb_scorer").format(sig))
+        # governance: per-model scorers may call the overload too
+        from indb.governance import after_bind
+
+        after_bind(conn, sig)
 
 
 # ------------------------------------------------------------------------ listing

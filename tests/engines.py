@@ -19,14 +19,17 @@ def table_rows(model: ir.Model, columns: dict[str, Sequence[Any]]) -> list[tuple
     """Rows (id, feature values...) with NaN turned into None in every other NaN-bearing row."""
     n = len(next(iter(columns.values())))
     names = model.feature_names
+    kinds = [f.kind for f in model.features]
     rows = []
     flip = False
     for i in range(n):
         vals = []
-        for name in names:
+        for name, kind in zip(names, kinds):
             v = columns[name][i]
             if isinstance(v, np.generic):
                 v = v.item()
+            if kind == ir.TEXT and isinstance(v, float) and math.isnan(v):
+                v = None  # a missing category is NULL; a float NaN would become the text 'nan'
             vals.append(v)
         has_nan = any(isinstance(v, float) and math.isnan(v) for v in vals)
         if has_nan:
