@@ -27,13 +27,16 @@ over any supported estimator or pipeline, and the members' refused rows stay ref
   where it has them.
 * ``FrozenEstimator``: the wrapped estimator.
 
-Missing values: a member that refuses a row (NaN where it has no rule) gives missing
-outputs; sums and averages propagate them, a label chosen by a comparison or an
-argmax is missing when any score it compares is, and a final estimator or calibrator
-that would turn a missing value into a value (a tree, an isotonic step) is guarded.
-So a row that scikit-learn refuses in any member is missing here. A member output that
-is NaN for a row with no missing input (``inf - inf`` on +-1e300 inputs) also gives a
-missing label, where numpy's ``argmax`` would return the first NaN position.
+Missing values: scikit-learn passes the rows to every member, and the whole call fails
+when one member refuses a row. So when any member (or the base classifier, or the
+final estimator) refuses NaN (its ``allow_nan`` tag is off), a row with a missing input
+has every output missing (``Compiled.refuse``); members that route NaN (trees,
+HistGradientBoosting, pipelines with an imputer) score such rows when all of them do.
+A final estimator that refuses NaN also refuses a row where a member's output is NaN,
+and the isotonic calibrator refuses a NaN score. A member output that is NaN without a
+missing input (``inf - inf`` on +-1e300 inputs) flows on as in numpy: averages keep it,
+and the label is ``numpy.argmax``'s (the first NaN). Hard voting makes the label
+missing when a member's own label is missing (scikit-learn's members always give one).
 
 Refused: ``CalibratedClassifierCV(method='temperature')``, negative voting weights,
 multilabel stacking, a stacking member whose ``predict`` gives text labels (a prefit
@@ -59,6 +62,7 @@ from sklearn.preprocessing import LabelEncoder
 
 from indb import ir
 from indb.compilers.linear import class_labels
+from indb.compilers.neural import numpy_argmax
 from indb.compilers.registry import Compiled, Context, compile_estimator, python_scalar, register
 from indb.compilers.tree import allows_nan
 from indb.errors import UnsupportedModelError
@@ -93,15 +97,20 @@ def member_output(owner: Any, member: Any, res: Compiled, method: str) -> list[i
     return list(out) if isinstance(out, list) else [out]
 
 
-def _any_missing_guard(ctx: Context, items: Sequence[ir.Expr], e: ir.Expr, what: str) -> ir.Expr:
-    return ctx.guard_missing(list(items), e, what)
-
-
 def _merge_refusals(*results: Compiled) -> list[tuple[ir.Expr, str]]:
     out: list[tuple[ir.Expr, str]] = []
     for r in results:
         out.extend(r.refuse)
     return out
+
+
+def _missing_refusal(owner: Any, estimators: Sequence[Any], values: Sequence[ir.Expr], what: str) -> list[tuple[ir.Expr, str]]:
+    """Rows a NaN-refusing estimator among ``estimators`` makes scikit-learn reject: a missing value."""
+    refusers = [e for e in estimators if not allows_nan(e)]
+    missing = ir.any_missing(values)
+    if not refusers or isinstance(missing, ir.Const):
+        return []
+    return [(missing, f"{_name(owner)}: {what} is NULL or NaN, which {_name(refusers[0])} refuses")]
 
 
 # ------------------------------------------------------------------ frozen
@@ -151,8 +160,8 @@ def _isotonic(owner: Any, calibrator: Any, t: ir.Expr, ctx: Context) -> ir.Expr:
     return ctx.guard_missing([t], value, f"{_name(owner)} isotonic calibration")
 
 
-def _calibrated_proba(owner: Any, cc: Any, inputs: list[ir.Expr], ctx: Context) -> tuple[list[ir.Expr], Compiled]:
-    """One ``_CalibratedClassifier.predict_proba``, and its compiled base classifier."""
+def _calibrated_proba(owner: Any, cc: Any, inputs: list[ir.Expr], ctx: Context) -> tuple[list[ir.Expr], list[tuple[ir.Expr, str]]]:
+    """One ``_CalibratedClassifier.predict_proba``, and the rows it refuses."""
     base = cc.estimator
     res = compile_estimator(base, inputs, ctx)
     method = _response_method(base, ["decision_function", "predict_proba"])
@@ -173,7 +182,12 @@ def _calibrated_proba(owner: Any, cc: Any, inputs: list[ir.Expr], ctx: Context) 
         proba = [ir.Case(((zero, ir.const(1.0 / n_classes)),), ir.div(p, total)) for p in proba]
     over = 1.0 + 1e-5
     proba = [ir.Case(((ir.And((ir.Compare("<", ir.const(1.0), p), ir.Compare("<=", p, ir.const(over)))), ir.const(1.0)),), p) for p in proba]
-    return proba, res
+    refuse = list(res.refuse)
+    score_missing = ir.any_missing(columns[: len(cc.calibrators)])
+    if cc.method == "isotonic" and not isinstance(score_missing, ir.Const):
+        # IsotonicRegression.predict validates its input: a NaN score fails the whole call
+        refuse.append((score_missing, f"{_name(owner)}: {_name(base)} gives a NaN score, which isotonic calibration refuses"))
+    return proba, refuse
 
 
 @register(CalibratedClassifierCV)
@@ -195,12 +209,13 @@ def convert_calibrated_classifier(est: Any, inputs: list[ir.Expr], ctx: Context)
     for k in range(len(labels)):
         total = ir.Sum(tuple(p[k] for p, _ in parts)) if n > 1 else parts[0][0][k]
         mean.append(ir.div(total, ir.const(float(n))))
-    predict = ir.ArgMax(tuple(mean), labels)
+    refuse = [r for _, part_refuse in parts for r in part_refuse]
+    refuse += _missing_refusal(est, [cc.estimator for cc in est.calibrated_classifiers_], inputs, "an input")
     return Compiled(
-        predict=predict,
+        predict=numpy_argmax(mean, labels),
         proba=mean,
         classes=tuple(python_scalar(c) for c in est.classes_),
-        refuse=_merge_refusals(*(r for _, r in parts)),
+        refuse=refuse,
     )
 
 
@@ -253,7 +268,8 @@ def convert_voting_classifier(est: Any, inputs: list[ir.Expr], ctx: Context) -> 
     members = _members(est, inputs, ctx)
     name = _name(est)
     k = len(labels)
-    out = Compiled(classes=tuple(python_scalar(c) for c in est.classes_), refuse=_merge_refusals(*(r for _, r in members)))
+    refuse = _merge_refusals(*(r for _, r in members)) + _missing_refusal(est, est.estimators_, inputs, "an input")
+    out = Compiled(classes=tuple(python_scalar(c) for c in est.classes_), refuse=refuse)
     if est.voting == "soft":
         probas = [member_output(est, m, r, "predict_proba") for m, r in members]
         for (m, _), p in zip(members, probas):
@@ -261,7 +277,7 @@ def convert_voting_classifier(est: Any, inputs: list[ir.Expr], ctx: Context) -> 
                 raise UnsupportedModelError(f"{name}: member {_name(m)} gives {len(p)} probabilities for {k} classes")
         # _collect_probas stacks (members, rows, classes); the average is over axis 0
         out.proba = [_average(est, [p[c] for p in probas], weights, (len(probas), 1, k), 0) for c in range(k)]
-        out.predict = ir.ArgMax(tuple(out.proba), labels)
+        out.predict = numpy_argmax(out.proba, labels)
         return out
     predictions = [member_output(est, m, r, "predict")[0] for m, r in members]
     w = weights if weights is not None else [1.0] * len(predictions)
@@ -270,7 +286,7 @@ def convert_voting_classifier(est: Any, inputs: list[ir.Expr], ctx: Context) -> 
         terms = [ir.Case(((ir.Compare("==", p, ir.const(float(c))), ir.const(wm)),), ir.const(0.0)) for p, wm in zip(predictions, w)]
         votes.append(ir.Sum(tuple(terms)) if len(terms) > 1 else terms[0])
     # a member with no prediction would otherwise just lose its vote
-    out.predict = _any_missing_guard(ctx, predictions, ir.ArgMax(tuple(votes), labels), f"{name}.predict")
+    out.predict = ctx.guard_missing(predictions, ir.ArgMax(tuple(votes), labels), f"{name}.predict")
     return out
 
 
@@ -288,14 +304,15 @@ def convert_voting_regressor(est: Any, inputs: list[ir.Expr], ctx: Context) -> C
     predictions = [member_output(est, m, r, "predict")[0] for m, r in members]
     # _predict gives (rows, members); the average is over axis 1
     average = _average(est, predictions, _weights(est), (1, len(predictions)), 1)
-    return Compiled(predict=average, refuse=_merge_refusals(*(r for _, r in members)))
+    refuse = _merge_refusals(*(r for _, r in members)) + _missing_refusal(est, est.estimators_, inputs, "an input")
+    return Compiled(predict=average, refuse=refuse)
 
 
 # ------------------------------------------------------------------ stacking
 
 
-def _meta_features(est: Any, inputs: list[ir.Expr], ctx: Context) -> tuple[list[ir.Expr], list[ir.Expr], list[Compiled]]:
-    """The final estimator's inputs, the members' part of them, and the compiled members."""
+def _meta_features(est: Any, inputs: list[ir.Expr], ctx: Context) -> tuple[list[ir.Expr], list[Compiled]]:
+    """The final estimator's inputs and the compiled members."""
     binary = hasattr(est, "classes_") and len(est.classes_) == 2
     meta: list[ir.Expr] = []
     results = []
@@ -311,22 +328,18 @@ def _meta_features(est: Any, inputs: list[ir.Expr], ctx: Context) -> tuple[list[
                 "supported: members fitted by the stacking estimator, or stack_method 'predict_proba'/'decision_function'"
             )
         meta.extend(columns)
-    members_part = list(meta)
     if est.passthrough:
         meta.extend(ctx.as_float(x, f"{_name(est)} passthrough") for x in inputs)
-    return meta, members_part, results
+    return meta, results
 
 
 def _stack(est: Any, inputs: list[ir.Expr], ctx: Context) -> tuple[Compiled, list[tuple[ir.Expr, str]]]:
-    meta, members_part, results = _meta_features(est, inputs, ctx)
+    meta, results = _meta_features(est, inputs, ctx)
     final = est.final_estimator_
     res = compile_estimator(final, meta, ctx)
     refuse = _merge_refusals(*results, res)
-    if allows_nan(final):
-        # scikit-learn raises in the member; this final estimator would route the NaN
-        missing = ir.any_missing(members_part)
-        if not isinstance(missing, ir.Const):
-            refuse.append((missing, f"{_name(est)}: a member has no output for this row"))
+    refuse += _missing_refusal(est, est.estimators_, inputs, "an input")
+    refuse += _missing_refusal(est, [final], meta, "a stacked feature")
     return res, refuse
 
 
