@@ -124,7 +124,7 @@ example:
 
 
 #: modules with a ``register(command)`` that adds their sub-commands
-COMMAND_MODULES = ("indb.cli_registry",)
+COMMAND_MODULES = ("indb.cli_registry", "indb.cli_governance")
 
 
 def _csv(value: str) -> list[str]:
