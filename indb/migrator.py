@@ -46,7 +46,7 @@ OWNER_ROLE = "indb_owner"
 # Checks run by `indb validate`, as "module:function"; each takes an open connection
 # and returns a list of problems (one line each). Later parts of indb add theirs here
 # (e.g. that installed scoring functions still match their stored IR).
-VALIDATION_CHECKS = ["indb.migrator:check_migrations"]
+VALIDATION_CHECKS = ["indb.migrator:check_migrations", "indb.governance:check_installed_functions"]
 
 _FILENAME = re.compile(r"^(\d{4})_([a-z0-9][a-z0-9_]*)\.sql$")
 _DIRECTIVE = re.compile(r"^--\s*indb:(\S+)\s*(.*?)\s*$")
