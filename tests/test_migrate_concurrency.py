@@ -102,8 +102,9 @@ def test_two_databases_of_one_cluster_create_the_roles_at_once(fresh_cluster):
         results = _finish([waiting] + _start_migrates([dsn_a] * 3 + [dsn_b] * 2))
         assert [code for code, _, _ in results] == [0] * 6, results
         assert _group_roles(admin) == [
-            ("indb_auditor", False, True), ("indb_deployer", False, False), ("indb_log_writer", False, True),
-            ("indb_owner", False, True), ("indb_scorer", False, True)]
+            ("indb_auditor", False, True), ("indb_compute", False, True), ("indb_deployer", False, False),
+            ("indb_log_writer", False, True), ("indb_owner", False, True), ("indb_scorer", False, True),
+            ("indb_scorer_base", False, True)]
         assert admin.execute("SELECT pg_has_role('indb_deployer', 'indb_owner', 'MEMBER')").fetchone()[0]
     for dsn in (dsn_a, dsn_b):
         with psycopg.connect(dsn) as conn:
