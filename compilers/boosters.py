@@ -62,7 +62,10 @@ thresholds, so the IR reproduces it to the last bit but for ``exp`` rounding:
   the number of iterations for ``average_output``, the random-forest mode); ``binary``
   gives ``p = expit(sigmoid * raw)``, ``[1 - p, p]``; ``multiclass`` the softmax;
   ``multiclassova`` one sigmoid per class; ``predict`` is the class of the largest
-  probability (``classes_[argmax]``, the first on ties). Regression objectives give the
+  probability (``classes_[argmax]``, the first on ties), for ``multiclass`` taken from
+  the raw scores (the softmax keeps their order; LightGBM's label can differ only where
+  two float64 probabilities round to the same value while the raw scores differ, i.e.
+  raw scores within about 1e-16 relative of each other). Regression objectives give the
   raw score (``regression``, ``regression_l1``, ``huber``, ``fair``, ``quantile``,
   ``mape``), ``exp`` of it (``poisson``, ``gamma``, ``tweedie``) or ``expit``
   (``cross_entropy``). Other objectives (ranking, ``regression`` with ``sqrt``, custom
@@ -77,7 +80,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from indb import ir
-from indb.compilers.onnx import SplitTable, build_tree, ensemble
+from indb.compilers.onnx import SplitTable, build_tree, ensemble, softmax_exprs
 from indb.compilers.registry import Compiled, Context, python_scalar, register
 from indb.errors import UnsupportedModelError
 
@@ -255,7 +258,7 @@ def _xgb_classifier(est: Any, inputs: list, ctx: Context) -> Compiled:
         margins = [ir.Index(ens, k) for k in range(ens.n_outputs)]
         if len(margins) != len(labels):
             raise UnsupportedModelError(f"XGBClassifier has {len(margins)} margins for {len(labels)} classes")
-        proba = ir.softmax(margins)
+        proba = softmax_exprs(margins)
         predict = ir.ArgMax(tuple(margins), labels)
     else:
         raise UnsupportedModelError(f"XGBClassifier with objective {obj!r} is not supported; supported: binary:logistic, multi:softprob, multi:softmax")
@@ -429,14 +432,17 @@ def _lgb_classifier(est: Any, inputs: list, ctx: Context) -> Compiled:
         p = _sigmoid(raw[0], params)
         proba = [ir.sub(ir.const(1.0), p), p]
     elif name == "multiclass":
-        proba = ir.softmax(raw)
+        proba = softmax_exprs(raw)
     elif name == "multiclassova":
         proba = [_sigmoid(r, params) for r in raw]
     else:
         raise UnsupportedModelError(f"LGBMClassifier with objective {name!r} is not supported; supported: {', '.join(LGB_CLASSIFIERS)}")
     if len(proba) != len(labels):
         raise UnsupportedModelError(f"LGBMClassifier gives {len(proba)} probabilities for {len(labels)} classes")
-    return Compiled(predict=ir.ArgMax(tuple(proba), labels), proba=proba, classes=tuple(est.classes_))
+    # the softmax keeps the order of the raw scores, and SQL without shared subexpressions
+    # would write the whole softmax into every comparison of the label
+    scores = raw if name == "multiclass" else proba
+    return Compiled(predict=ir.ArgMax(tuple(scores), labels), proba=proba, classes=tuple(est.classes_))
 
 
 def _lgb_regressor(est: Any, inputs: list, ctx: Context) -> Compiled:

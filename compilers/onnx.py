@@ -377,12 +377,20 @@ class Tensor:
     (``batched``) an object array of IR expressions with the shape of one row. ``dtype``
     is the ONNX element type as a numpy name (``"string"`` for text). ``classes`` names
     the last axis of a score or probability tensor (the classifier's labels).
+    ``logits``: for a softmax over the last axis, its input (same shape), so that an
+    ``ArgMax`` or an L1 ``Normalizer`` of the probabilities need not repeat the softmax
+    in SQL that writes every use of a subexpression out.
     """
 
     data: np.ndarray
     dtype: str
     batched: bool = False
     classes: tuple | None = None
+    logits: np.ndarray | None = None
+
+    def same(self, dtype: str | None = None) -> Tensor:
+        """This tensor under another element type, keeping what it knows of its values."""
+        return Tensor(self.data, dtype or self.dtype, self.batched, self.classes, self.logits)
 
     @property
     def row_shape(self) -> tuple[int, ...]:
@@ -1130,7 +1138,7 @@ def _cast(node: Node, ins: list, g: Graph) -> list:
         fe = _trunc
     else:
         # float <-> float and int -> float keep the value (float32 rounding is within the tolerance)
-        return [Tensor(x.data, to, True, x.classes)]
+        return [x.same(to)]
     return [Tensor(_map(fe, [x], node.what), to, True, x.classes)]
 
 
@@ -1217,7 +1225,28 @@ def _gemm(node: Node, ins: list, g: Graph) -> list:
 
 
 def softmax_exprs(items: Sequence[ir.Expr]) -> list[ir.Expr]:
-    return ir.softmax(list(items))
+    """``p_k = 1 / (1 + sum_{j != k} exp(z_j - z_k))``: the softmax, each item written once per use.
+
+    Equal to ``exp(z_k - max) / sum_j exp(z_j - max)`` up to rounding (a few ulps), and
+    about four times smaller than it where SQL repeats every shared subexpression (two
+    items per term instead of a maximum and a full sum per item). IEEE arithmetic keeps
+    it right at the extremes: a difference that overflows ``exp`` gives ``1 / inf = 0``,
+    one that underflows adds 0; NaN and ``inf - inf`` propagate as missing.
+
+    >>> from indb.evaluate import evaluate
+    >>> import numpy as np
+    >>> z = [ir.Const(1.0), ir.Const(2.0), ir.Const(3.0)]
+    >>> [round(float(evaluate(p, {"_": np.zeros(1)})[0]), 6) for p in softmax_exprs(z)]
+    [0.090031, 0.244728, 0.665241]
+    """
+    items = list(items)
+    if len(items) == 1:
+        return [ir.div(items[0], items[0])]  # 1, or missing with its input
+    out = []
+    for k, zk in enumerate(items):
+        terms = [ir.func("exp", ir.sub(zj, zk)) for j, zj in enumerate(items) if j != k]
+        out.append(ir.div(ir.Const(1.0), ir.add(ir.Const(1.0), *terms)))
+    return out
 
 
 def softmax_zero_exprs(items: Sequence[ir.Expr]) -> list[ir.Expr]:
@@ -1260,7 +1289,8 @@ def _softmax(node: Node, ins: list, g: Graph) -> list:
         lse = ir.func("log", ir.add(*[ir.func("exp", ir.sub(z, m)) for z in items]))
         return [ir.sub(ir.sub(z, m), lse) for z in items]
 
-    return [Tensor(_along(node, x, axis, fn), x.dtype, True, x.classes)]
+    last = _row_axis(node, x, axis) == x.data.ndim - 1
+    return [Tensor(_along(node, x, axis, fn), x.dtype, True, x.classes, x.data if last and not log else None)]
 
 
 def _index_labels(n: int) -> tuple[float, ...]:
@@ -1287,7 +1317,10 @@ def _argmax(node: Node, ins: list, g: Graph) -> list:
     if not x.is_float and x.dtype not in INT_TYPES:
         raise node.refuse(f"on {x.dtype} values")
     ax = _row_axis(node, x, axis)
-    moved = np.moveaxis(x.data, ax, -1)
+    # the largest probability of a softmax is that of the largest logit; the two differ only
+    # where the float32 probabilities tie, and the logits are far smaller in SQL
+    data = x.logits if x.logits is not None and ax == x.data.ndim - 1 and node.op_type == "ArgMax" else x.data
+    moved = np.moveaxis(data, ax, -1)
     flat = moved.reshape(-1, moved.shape[-1])
     out = []
     for row in flat:
@@ -1535,6 +1568,12 @@ def post_transform(node: Node, name: str, items: list[ir.Expr]) -> list[ir.Expr]
     raise node.refuse(f"post_transform={name!r} is not supported (onnxruntime approximates PROBIT); supported: {', '.join(POST_TRANSFORMS)}")
 
 
+def scores_tensor(node: Node, name: str, items: list[ir.Expr], dtype: str = "float32", classes: tuple | None = None) -> Tensor:
+    """One row of scores after ``post_transform`` ``name``, as a tensor."""
+    out = post_transform(node, name, items)
+    return Tensor(_obj(out), dtype, True, classes, _obj(items) if name == "SOFTMAX" else None)
+
+
 def _transform_name(node: Node, default: str = "NONE") -> str:
     v = node.attr("post_transform", default)
     if isinstance(v, int):  # ai.onnx.ml 5 encodes it as an enum
@@ -1590,7 +1629,7 @@ def _linear_regressor(node: Node, ins: list, g: Graph) -> list:
     if icpt.size not in (targets,):
         raise node.refuse(f"{icpt.size} intercepts for {targets} target(s)")
     scores = [ir.linear(xs, coef[t], float(icpt[t])) for t in range(targets)]
-    return [Tensor(_obj(post_transform(node, _transform_name(node), scores)), "float32", True)]
+    return [scores_tensor(node, _transform_name(node), scores)]
 
 
 @register("ai.onnx.ml", "LinearClassifier", attrs=("coefficients", "intercepts", "classlabels_ints", "classlabels_strings", "multi_class", "post_transform"))
@@ -1625,9 +1664,8 @@ def _linear_classifier(node: Node, ins: list, g: Graph) -> list:
         if rows != len(labels):
             raise node.refuse(f"{rows} coefficient rows for {len(labels)} class labels")
         label = ir.ArgMax(tuple(scores), tuple(_label_value(v, kind) for v in labels))
-        probs = post_transform(node, pt, scores)
-    classes = tuple(labels)
-    return [_label_tensor(label, ldtype), Tensor(_obj(probs), "float32", True, classes)]
+        return [_label_tensor(label, ldtype), scores_tensor(node, pt, scores, classes=tuple(labels))]
+    return [_label_tensor(label, ldtype), Tensor(_obj(probs), "float32", True, tuple(labels))]
 
 
 # --------------------------------------------------------------------------- ai.onnx.ml: preprocessing
@@ -1677,6 +1715,9 @@ def _normalizer(node: Node, ins: list, g: Graph) -> list:
 
     if not x.batched:
         raise node.refuse("its input does not depend on the graph inputs")
+    if norm == "L1" and x.logits is not None:
+        # softmax rows already sum to 1 (to a few ulps, well inside float32's rounding)
+        return [x]
     return [Tensor(_along(node, x, -1, fn), "float32", True)]
 
 
@@ -1915,7 +1956,7 @@ def _zipmap(node: Node, ins: list, g: Graph) -> list:
     labels, _ = _labels_attr(node, "classlabels_int64s", "classlabels_strings")
     if not x.batched or x.data.ndim != 1 or x.data.shape[0] != len(labels):
         raise node.refuse(f"expects [N, {len(labels)}] probabilities")
-    return [Tensor(x.data, x.dtype, True, tuple(labels))]
+    return [Tensor(x.data, x.dtype, True, tuple(labels), x.logits)]
 
 
 @register("ai.onnx.ml", "FeatureVectorizer", attrs=("inputdimensions",))
@@ -2183,7 +2224,7 @@ def _tree_regressor(node: Node, ins: list, g: Graph) -> list:
     n_out = int(node.attr("n_targets", 1))
     forest = _legacy_forest(node, dtype, "target")
     scores = _aggregate(node, forest, xs, n_out, _base(node, n_out), str(node.attr("aggregate_function", "SUM")))
-    return [Tensor(_obj(post_transform(node, _transform_name(node), scores)), "float32", True)]
+    return [scores_tensor(node, _transform_name(node), scores)]
 
 
 @register(
@@ -2203,7 +2244,7 @@ def _tree_ensemble5(node: Node, ins: list, g: Graph) -> list:
     if not 0 <= agg < 4:
         raise node.refuse(f"aggregate_function={agg}; supported: 0-3 (AVERAGE, SUM, MIN, MAX)")
     scores = _aggregate(node, forest, xs, n_out, [0.0] * n_out, ("AVERAGE", "SUM", "MIN", "MAX")[agg])
-    return [Tensor(_obj(post_transform(node, _transform_name(node), scores)), dtype, True)]
+    return [scores_tensor(node, _transform_name(node), scores, dtype)]
 
 
 @register(
@@ -2228,7 +2269,7 @@ def _tree_classifier(node: Node, ins: list, g: Graph) -> list:
         ens = ensemble(forest.trees(_sum_leaf(n_cls), n_cls), xs, n_cls, base)
         scores = [ir.Index(ens, k) for k in range(n_cls)]
         label = ir.ArgMax(tuple(_scored_items(node, forest, xs, scores, n_cls)), lv)
-        probs = post_transform(node, pt, scores)
+        return [_label_tensor(label, ldtype), scores_tensor(node, pt, scores, classes=tuple(labels))]
     elif n_cls == 2:
         base_vals = node.attr("base_values_as_tensor")
         n_base = len(base_vals if base_vals is not None else node.attr("base_values", []))
