@@ -1,7 +1,7 @@
 """Command-line commands of governance: score, grant, revoke, grants, log, drift.
 
-Each parses its arguments, calls the Python function (``indb.scoring``, ``indb.grants``,
-``indb.predlog``, ``indb.drift``) and prints the result; errors are handled by
+Each parses its arguments, calls the Python function (``indb.scoring``, ``indb.access``,
+``indb.predlog``, ``indb.monitor``) and prints the result; errors are handled by
 ``indb.cli.main``.
 """
 
@@ -161,21 +161,21 @@ def _cmd_score(args) -> int:
 
 
 def _cmd_grant(args) -> int:
-    from indb.grants import grant
+    from indb.access import grant
 
     print(grant(args.kind, args.user, model=args.model, dsn=args.dsn))
     return 0
 
 
 def _cmd_revoke(args) -> int:
-    from indb.grants import revoke
+    from indb.access import revoke
 
     print(revoke(args.kind, args.user, model=args.model, dsn=args.dsn))
     return 0
 
 
 def _cmd_grants(args) -> int:
-    from indb.grants import grants
+    from indb.access import grants
 
     rows = grants(user=args.user, model=args.model, dsn=args.dsn)
     if not rows:
@@ -234,7 +234,7 @@ def _cmd_log_prune(args) -> int:
 
 
 def _cmd_drift(args) -> int:
-    from indb.drift import drift, drift_chart
+    from indb.monitor import drift, drift_chart
 
     rows = drift(args.name, version=args.version, days=args.days or None, dsn=args.dsn)
     if not rows:

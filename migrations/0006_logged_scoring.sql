@@ -219,7 +219,7 @@ BEGIN
     INSERT INTO indb.scoring_calls AS c (model, version, ir_sha256, entry_point, target, sample_rate, request_id)
     VALUES (log_open.model, log_open.version, log_open.ir_sha256, log_open.entry_point, log_open.target,
             log_open.sample_rate, log_open.request_id)
-    RETURNING c.call_id, c.called_at INTO log_open.call_id, log_open.called_at;
+    RETURNING c.call_id, c.called_at INTO call_id, called_at;
 END
 $fn$;
 REVOKE ALL ON FUNCTION indb.log_open(text, integer, text, text, text, double precision, text) FROM PUBLIC;
@@ -401,7 +401,8 @@ BEGIN
     END IF;
     rels := ARRAY(SELECT DISTINCT m[1]::oid FROM pg_catalog.regexp_matches(tree, ':relid ([0-9]+)', 'g') AS m
                   WHERE m[1]::oid <> source_view::oid);
-    IF pg_catalog.cardinality(rels) <> 1 THEN
+    IF pg_catalog.cardinality(rels) <> 1
+       OR (SELECT pg_catalog.count(*) FROM pg_catalog.regexp_matches(tree, ':inFromCl true', 'g')) <> 1 THEN
         RAISE EXCEPTION 'indb: the source view % reads % relations; it must read one table', source_view, pg_catalog.cardinality(rels)
             USING ERRCODE = 'insufficient_privilege';
     END IF;
