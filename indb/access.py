@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from psycopg import sql
 
 from indb import errors
-from indb.governance import SCORER_BASE, model_role, server_error, session
+from indb.governance import SCORER_BASE, grant_shared, model_role, server_error, session
 
 KINDS = {"deployer": "indb_deployer", "scorer": "indb_scorer", "auditor": "indb_auditor"}
 
@@ -123,6 +123,7 @@ def grant(kind: str, user: str, *, model: str | None = None, dsn: str | None = N
                 fns = [r[0] for r in c.execute(
                     "SELECT fn::oid::regprocedure::text FROM indb.version_functions WHERE model = %s", [model]).fetchall()]
                 _as_owner_if_needed(c)
+                grant_shared(c, role)
                 for fn in fns:
                     # fn is regprocedure text printed by the catalog itself
                     c.execute(sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(sql.SQL(fn), sql.Identifier(role)))

@@ -58,8 +58,24 @@ def output_columns(model: ir.Model, output: str) -> list[str]:
     return output_names(model, output)
 
 
+def grant_shared(conn, role: str) -> None:
+    """Grant ``role`` the shared functions that indb_scorer may execute and indb_scorer_base
+    may not (an optional component's entry points, e.g. the PL/Python engine's, when its
+    migration granted them to indb_scorer only). Acting as their owner."""
+    shared = conn.execute(
+        "SELECT p.oid::regprocedure::text FROM pg_catalog.pg_proc AS p"
+        " WHERE p.pronamespace = 'indb'::regnamespace"
+        "   AND pg_catalog.has_function_privilege('indb_scorer', p.oid, 'EXECUTE')"
+        "   AND NOT pg_catalog.has_function_privilege(%s, p.oid, 'EXECUTE')"
+        "   AND NOT EXISTS (SELECT FROM indb.version_functions AS f WHERE f.fn::oid = p.oid)"
+        "   AND pg_catalog.pg_get_userbyid(p.proowner) = 'indb_owner'", [role]).fetchall()
+    for (fn,) in shared:  # regprocedure text printed by the catalog itself
+        conn.execute(sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(sql.SQL(fn), sql.Identifier(role)))
+
+
 def after_install(conn, m: ir.Model, name: str, version: int, fns) -> None:
-    """Deploy hook (same transaction, acting as indb_owner): output names and per-model grants."""
+    """Deploy hook (same transaction, acting as indb_owner): output names, per-model grants,
+    and a check of the baseline stored with the version."""
     _require_catalog(conn)
     role = model_role(name)
     has_role = conn.execute("SELECT pg_catalog.to_regrole(%s) IS NOT NULL", [role]).fetchone()[0]
@@ -70,6 +86,16 @@ def after_install(conn, m: ir.Model, name: str, version: int, fns) -> None:
         )
         if has_role:
             conn.execute(sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(f.signature(m), sql.Identifier(role)))
+    if has_role:
+        grant_shared(conn, role)
+    baseline = conn.execute("SELECT baseline FROM indb.versions WHERE model = %s AND version = %s", [name, version]).fetchone()[0]
+    if baseline is not None:
+        from indb.baseline import validate_baseline
+
+        problems = validate_baseline(baseline, [f.name for f in m.features])
+        if problems:
+            raise errors.UsageError(f"--baseline for {name}: " + "; ".join(problems)
+                                    + " (indb.baseline.make_baseline writes a valid one)")
 
 
 def after_bind(conn, signature: sql.Composable) -> None:

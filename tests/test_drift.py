@@ -95,3 +95,14 @@ def test_drift_says_what_is_missing(migrated_dsn, migrated_conn, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(errors.UsageError, match=r"pip install 'indb\[drift\]'"):
         indb.drift_chart([object()], "x.png")
+
+
+def test_deploy_refuses_a_baseline_that_does_not_fit_the_model(migrated_dsn, migrated_conn, tmp_path):
+    est = train_lr()
+    X = np.random.default_rng(0).normal(size=(100, 3))
+    bad = make_baseline(X, est.predict(X), feature_names=["a", "b", "zz"])
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(bad))
+    with pytest.raises(errors.UsageError, match="--baseline for m: features the model does not have: zz"):
+        deploy(migrated_dsn, est, "m", baseline=str(path))
+    assert migrated_conn.execute("SELECT count(*) FROM indb.versions").fetchone()[0] == 0

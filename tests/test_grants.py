@@ -108,3 +108,15 @@ def test_the_commands(migrated_dsn, migrated_conn, pg_role):
     assert line.split()[1] == "m"
     out = run("grant", "auditor", bob.name, "--model", "m")
     assert out.returncode == 2 and out.stderr.strip() == "indb: error: --model goes with scorer only (deployers and auditors act on every model)"
+
+
+def test_a_per_model_scorer_of_a_plpython_version_gets_the_engine_too(migrated_dsn, migrated_conn, pg_role):
+    est = train_gb()
+    deploy(migrated_dsn, est, "p", engine="plpython")
+    X = make_source(migrated_conn, n=8)
+    bob = _login(migrated_conn, pg_role, migrated_dsn)
+    indb.grant("scorer", bob.name, model="p", dsn=migrated_dsn)
+    with connect(bob.dsn) as conn:
+        got = [r[0] for r in conn.execute("SELECT indb.predict('p', s) FROM src AS s ORDER BY id")]
+        assert got == list(est.predict(X))
+        assert indb.score("p", "src", "bob_p", keep=["id"], conn=conn).rows_logged == 8
