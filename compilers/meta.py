@@ -28,11 +28,11 @@ over any supported estimator or pipeline, and the members' refused rows stay ref
 * ``FrozenEstimator``: the wrapped estimator.
 
 Missing values: scikit-learn passes the rows to every member, and the whole call fails
-when one member refuses a row. So when any member (or the base classifier, or the
-final estimator) refuses NaN (its ``allow_nan`` tag is off), a row with a missing input
-has every output missing (``Compiled.refuse``); members that route NaN (trees,
-HistGradientBoosting, pipelines with an imputer) score such rows when all of them do.
-A final estimator that refuses NaN also refuses a row where a member's output is NaN,
+when one member refuses a row. A compiled member that refuses NaN gives missing
+outputs on a row with a missing input, so such a row (a missing input, and a part
+without an answer) has every output missing (``Compiled.refuse``); members that route
+NaN (trees, HistGradientBoosting, pipelines with an imputer) score it when all of them
+do. The final estimator of a stack is treated the same way over the stacked features,
 and the isotonic calibrator refuses a NaN score. A member output that is NaN without a
 missing input (``inf - inf`` on +-1e300 inputs) flows on as in numpy: averages keep it,
 and the label is ``numpy.argmax``'s (the first NaN). Hard voting makes the label
@@ -64,7 +64,6 @@ from indb import ir
 from indb.compilers.linear import class_labels
 from indb.compilers.neural import numpy_argmax
 from indb.compilers.registry import Compiled, Context, compile_estimator, python_scalar, register
-from indb.compilers.tree import allows_nan
 from indb.errors import UnsupportedModelError
 
 _METHOD_OUTPUT = {"predict_proba": "proba", "decision_function": "decision", "predict": "predict"}
@@ -104,13 +103,22 @@ def _merge_refusals(*results: Compiled) -> list[tuple[ir.Expr, str]]:
     return out
 
 
-def _missing_refusal(owner: Any, estimators: Sequence[Any], values: Sequence[ir.Expr], what: str) -> list[tuple[ir.Expr, str]]:
-    """Rows a NaN-refusing estimator among ``estimators`` makes scikit-learn reject: a missing value."""
-    refusers = [e for e in estimators if not allows_nan(e)]
-    missing = ir.any_missing(values)
-    if not refusers or isinstance(missing, ir.Const):
+def _lost_rows(owner: Any, answers: Sequence[ir.Expr], values: Sequence[ir.Expr], what: str) -> list[tuple[ir.Expr, str]]:
+    """The rows scikit-learn refuses because a part refuses a missing value.
+
+    ``answers`` holds one output of each part (a member, the base classifier, the final
+    estimator). A part that refuses NaN gives a missing output exactly where one of its
+    ``values`` is missing; one with a rule for NaN (a tree, an imputing pipeline) gives a
+    value. Estimator tags cannot tell (a Pipeline's say nothing of its steps), the
+    compiled parts can. Outputs that are NaN while no value is missing (``inf - inf``)
+    are not refusals: they flow on as in numpy.
+    """
+    gate = ir.any_missing(values)
+    lost = [ir.IsMissing(a) for a in answers if not isinstance(a, ir.Const)]
+    if isinstance(gate, ir.Const) or not lost:
         return []
-    return [(missing, f"{_name(owner)}: {what} is NULL or NaN, which {_name(refusers[0])} refuses")]
+    cond = ir.And((gate, lost[0] if len(lost) == 1 else ir.Or(tuple(lost))))
+    return [(cond, f"{_name(owner)}: {what} is NULL or NaN, and a part of the model refuses it")]
 
 
 # ------------------------------------------------------------------ frozen
@@ -187,6 +195,7 @@ def _calibrated_proba(owner: Any, cc: Any, inputs: list[ir.Expr], ctx: Context) 
     if cc.method == "isotonic" and not isinstance(score_missing, ir.Const):
         # IsotonicRegression.predict validates its input: a NaN score fails the whole call
         refuse.append((score_missing, f"{_name(owner)}: {_name(base)} gives a NaN score, which isotonic calibration refuses"))
+    refuse += _lost_rows(owner, columns[:1], inputs, "an input")
     return proba, refuse
 
 
@@ -210,7 +219,6 @@ def convert_calibrated_classifier(est: Any, inputs: list[ir.Expr], ctx: Context)
         total = ir.Sum(tuple(p[k] for p, _ in parts)) if n > 1 else parts[0][0][k]
         mean.append(ir.div(total, ir.const(float(n))))
     refuse = [r for _, part_refuse in parts for r in part_refuse]
-    refuse += _missing_refusal(est, [cc.estimator for cc in est.calibrated_classifiers_], inputs, "an input")
     return Compiled(
         predict=numpy_argmax(mean, labels),
         proba=mean,
@@ -268,18 +276,19 @@ def convert_voting_classifier(est: Any, inputs: list[ir.Expr], ctx: Context) -> 
     members = _members(est, inputs, ctx)
     name = _name(est)
     k = len(labels)
-    refuse = _merge_refusals(*(r for _, r in members)) + _missing_refusal(est, est.estimators_, inputs, "an input")
-    out = Compiled(classes=tuple(python_scalar(c) for c in est.classes_), refuse=refuse)
+    out = Compiled(classes=tuple(python_scalar(c) for c in est.classes_), refuse=_merge_refusals(*(r for _, r in members)))
     if est.voting == "soft":
         probas = [member_output(est, m, r, "predict_proba") for m, r in members]
         for (m, _), p in zip(members, probas):
             if len(p) != k:
                 raise UnsupportedModelError(f"{name}: member {_name(m)} gives {len(p)} probabilities for {k} classes")
+        out.refuse += _lost_rows(est, [p[0] for p in probas], inputs, "an input")
         # _collect_probas stacks (members, rows, classes); the average is over axis 0
         out.proba = [_average(est, [p[c] for p in probas], weights, (len(probas), 1, k), 0) for c in range(k)]
         out.predict = numpy_argmax(out.proba, labels)
         return out
     predictions = [member_output(est, m, r, "predict")[0] for m, r in members]
+    out.refuse += _lost_rows(est, predictions, inputs, "an input")
     w = weights if weights is not None else [1.0] * len(predictions)
     votes = []
     for c in range(k):
@@ -304,17 +313,18 @@ def convert_voting_regressor(est: Any, inputs: list[ir.Expr], ctx: Context) -> C
     predictions = [member_output(est, m, r, "predict")[0] for m, r in members]
     # _predict gives (rows, members); the average is over axis 1
     average = _average(est, predictions, _weights(est), (1, len(predictions)), 1)
-    refuse = _merge_refusals(*(r for _, r in members)) + _missing_refusal(est, est.estimators_, inputs, "an input")
+    refuse = _merge_refusals(*(r for _, r in members)) + _lost_rows(est, predictions, inputs, "an input")
     return Compiled(predict=average, refuse=refuse)
 
 
 # ------------------------------------------------------------------ stacking
 
 
-def _meta_features(est: Any, inputs: list[ir.Expr], ctx: Context) -> tuple[list[ir.Expr], list[Compiled]]:
-    """The final estimator's inputs and the compiled members."""
+def _meta_features(est: Any, inputs: list[ir.Expr], ctx: Context) -> tuple[list[ir.Expr], list[ir.Expr], list[Compiled]]:
+    """The final estimator's inputs, one output of each member, and the compiled members."""
     binary = hasattr(est, "classes_") and len(est.classes_) == 2
     meta: list[ir.Expr] = []
+    answers: list[ir.Expr] = []
     results = []
     for member, method in zip(est.estimators_, est.stack_method_):
         res = compile_estimator(member, inputs, ctx)
@@ -328,18 +338,21 @@ def _meta_features(est: Any, inputs: list[ir.Expr], ctx: Context) -> tuple[list[
                 "supported: members fitted by the stacking estimator, or stack_method 'predict_proba'/'decision_function'"
             )
         meta.extend(columns)
+        answers.append(columns[0])
     if est.passthrough:
         meta.extend(ctx.as_float(x, f"{_name(est)} passthrough") for x in inputs)
-    return meta, results
+    return meta, answers, results
 
 
 def _stack(est: Any, inputs: list[ir.Expr], ctx: Context) -> tuple[Compiled, list[tuple[ir.Expr, str]]]:
-    meta, results = _meta_features(est, inputs, ctx)
+    meta, answers, results = _meta_features(est, inputs, ctx)
     final = est.final_estimator_
     res = compile_estimator(final, meta, ctx)
+    if res.predict is None:
+        raise UnsupportedModelError(f"{_name(est)}: final estimator {_name(final)}.predict is not supported by indb")
     refuse = _merge_refusals(*results, res)
-    refuse += _missing_refusal(est, est.estimators_, inputs, "an input")
-    refuse += _missing_refusal(est, [final], meta, "a stacked feature")
+    refuse += _lost_rows(est, answers, inputs, "an input")
+    refuse += _lost_rows(est, [res.predict], meta, "a stacked feature")
     return res, refuse
 
 
@@ -358,8 +371,6 @@ def convert_stacking_classifier(est: Any, inputs: list[ir.Expr], ctx: Context) -
         raise UnsupportedModelError(f"{_name(est)} with multilabel targets is not supported; supported: binary and multiclass")
     labels = class_labels(est)
     res, refuse = _stack(est, inputs, ctx)
-    if res.predict is None:
-        raise UnsupportedModelError(f"{_name(est)}: final estimator {_name(est.final_estimator_)}.predict is not supported by indb")
     kind = ir.TEXT if isinstance(labels[0], str) else ir.FLOAT
     # the final estimator was fitted on class indices 0..k-1
     whens = tuple((ir.Compare("==", res.predict, ir.const(float(i))), ir.const(v, kind)) for i, v in enumerate(labels))
@@ -385,6 +396,4 @@ def convert_stacking_regressor(est: Any, inputs: list[ir.Expr], ctx: Context) ->
     'float'
     """
     res, refuse = _stack(est, inputs, ctx)
-    if res.predict is None:
-        raise UnsupportedModelError(f"{_name(est)}: final estimator {_name(est.final_estimator_)}.predict is not supported by indb")
     return Compiled(predict=res.predict, refuse=refuse)

@@ -79,7 +79,8 @@ def test_sigmoid_calibration_ir():
     assert res.proba[1] == ir.div(clamped, ir.const(1.0))  # the mean over one calibrated classifier
     assert res.proba[0].left.default == ir.sub(ir.const(1.0), p1)
     # LogisticRegression refuses NaN: every output is missing on a row with a missing input
-    assert res.refuse and res.refuse[0][0] == ir.any_missing(xs)
+    # (where the compiled base has no answer)
+    assert [c for c, _ in res.refuse] == [ir.And((ir.any_missing(xs), ir.IsMissing(decision)))]
 
 
 def test_isotonic_is_numpy_interp_after_clipping():
@@ -152,6 +153,21 @@ def test_hard_voting_with_a_member_that_handles_nan_still_refuses_the_row():
     row = {"x0": np.array([np.nan]), "x1": np.array([0.0]), "x2": np.array([0.0]), "x3": np.array([0.0])}
     # the logistic member refuses NaN, so scikit-learn raises; two votes would otherwise decide
     assert evaluate(m.output("predict"), row).tolist() == [None]
+
+
+@pytest.mark.parametrize("second", ["imputing", "refusing"])
+def test_rows_with_missing_inputs_follow_the_members(second):
+    from sklearn.impute import SimpleImputer
+
+    X, y = _data(300, 5, 208)
+    labels = _classes(y, ["a", "b", "c"])
+    other = make_pipeline(SimpleImputer(), GaussianNB()) if second == "imputing" else GaussianNB()
+    est = _fit(VotingClassifier([("lr", make_pipeline(SimpleImputer(), LogisticRegression())), ("nb", other)], voting="soft"), X, labels)
+    m = parity_where_accepted(est, _with_edges(X), ("predict", "proba"))
+    row = {f"x{i}": np.array([np.nan if i == 2 else 0.0]) for i in range(5)}
+    got = evaluate(m.output("predict"), row)[0]
+    # pipelines report allow_nan=False whatever their first step: the compiled members decide
+    assert (got is None) == (second == "refusing")
 
 
 def test_voting_regressor_parity_ten_weighted_members():
