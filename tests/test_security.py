@@ -83,9 +83,10 @@ def test_a_scorer_cannot_write_log_rows_nor_call_the_writers(migrated_conn, setu
             ("SELECT indb.compute_prepare('m', 1, current_user)", None),
             ("SELECT indb.compute_row(%s, %s, 'm', 1, '{1,2,3}', NULL, NULL, current_user)", [call[0], call[1]]),
             ("SELECT indb.log_ensure_partitions(1)", None),
-            ("SELECT indb.log_drop_partition('indb.prediction_log_p20000101')", None),
+            ("SELECT indb.log_drop_partition(i.inhrelid::regclass) FROM pg_inherits AS i"
+             " WHERE i.inhparent = 'indb.prediction_log'::regclass LIMIT 1", None),
         ):
-            _denied(conn, statement, params, (psycopg.errors.InsufficientPrivilege, psycopg.errors.UndefinedTable))
+            _denied(conn, statement, params)
         before = counts(migrated_conn)
         # The writers a scorer may call evaluate the model themselves: a caller chooses the
         # features, never the answer, and cannot slip code into the sandbox.
