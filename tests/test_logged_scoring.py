@@ -178,6 +178,7 @@ def test_an_interrupted_score_leaves_no_target_and_no_log(migrated_dsn, migrated
         " AND state = 'active'").fetchone()[0] == 1)
     assert running, proc.communicate(timeout=60)
     time.sleep(0.5)
+    assert proc.poll() is None, "the call finished before it could be interrupted: make the table larger"
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
     if sig == signal.SIGINT:
