@@ -154,3 +154,29 @@ def test_prune_drops_expired_partitions_only_and_never_holds_scoring_up(migrated
                                  ).fetchone()[0] == 100
     print(f"\nprune while scoring: {len(during)} logged predictions, max {max(during) * 1000:.0f} ms, "
           f"median {statistics.median(during) * 1000:.1f} ms")
+
+
+def test_migration_0006_converts_rows_logged_in_0003s_format(pg_dsn, pg_conn):
+    import json
+
+    from indb.migrator import migrate
+
+    migrate(pg_dsn, to=4)
+    pg_conn.execute("INSERT INTO indb.models (name) VALUES ('old')")
+    pg_conn.execute(
+        "INSERT INTO indb.versions (model, version, ir, ir_sha256, artifact_sha256, features, outputs, engine)"
+        " VALUES ('old', 1, '{}', repeat('a', 64), repeat('b', 64), '[[\"x\", \"float\"], [\"k\", \"text\"], [\"y\", \"float\"]]',"
+        " '{predict}', 'sql')")
+    pg_conn.execute("SET ROLE indb_owner")
+    call = pg_conn.execute("SELECT indb.log_call('old', 1, 'score', 'src', NULL, 1.0, 'r1')").fetchone()[0]
+    rows = [{"key": "1", "features": {"x": 1.5, "k": "red", "y": "NaN"}, "prediction": 0.25},
+            {"key": "2", "features": {"x": None, "k": None, "y": 2}, "prediction": "yes"}]
+    pg_conn.execute("SELECT indb.log_rows(%s, %s)", [call, json.dumps(rows)])
+    pg_conn.execute("SELECT indb.log_call_finish(%s, 2)", [call])
+    pg_conn.execute("RESET ROLE")
+    migrate(pg_dsn)
+    got = pg_conn.execute("SELECT r.row_key, r.features::text, r.features_text, r.prediction, r.label, r.logged_at = c.called_at"
+                          " FROM indb.prediction_log AS r JOIN indb.scoring_calls AS c USING (call_id) ORDER BY r.row_key").fetchall()
+    assert got == [("1", "{1.5,NULL,NaN}", [None, "red", None], 0.25, None, True),
+                   ("2", "{NULL,NULL,2}", [None, None, None], None, "yes", True)]
+    assert pg_conn.execute("SELECT to_regclass('indb.prediction_log_0003')").fetchone()[0] is None
