@@ -15,6 +15,18 @@ from indb import errors
 from tests.gov import connect, deploy, make_source, train_gb, train_lr
 
 
+@pytest.fixture(autouse=True)
+def _drop_model_roles(migrated_dsn):
+    """Per-model roles are cluster-wide: drop the ones a test made (before its database goes)."""
+    query = "SELECT rolname FROM pg_roles WHERE rolname LIKE 'indb\\_model\\_%'"
+    with connect(migrated_dsn) as conn:
+        before = {r[0] for r in conn.execute(query)}
+    yield
+    with connect(migrated_dsn) as conn:
+        for role in sorted({r[0] for r in conn.execute(query)} - before):
+            conn.execute(sql.SQL("DROP OWNED BY {0}; DROP ROLE {0}").format(sql.Identifier(role)))
+
+
 def _login(conn, pg_role, dsn):
     role = pg_role(dsn)
     conn.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {0}; GRANT CREATE ON SCHEMA public TO {0}").format(
