@@ -47,7 +47,7 @@ def _unlogged_sql(conn, name: str):
     version = conn.execute("SELECT version FROM indb.aliases WHERE model = %s AND alias = 'champion'", [name]).fetchone()[0]
     outs = [o for o in ("predict", "proba") if conn.execute(
         "SELECT 1 FROM indb.version_functions WHERE model = %s AND version = %s AND output = %s", [name, version, o]).fetchone()]
-    args = [f"s.{f}::double precision" for f in base.FEATURES]
+    args = [sql.SQL("{}::double precision").format(sql.Identifier("s", f)).as_string(conn) for f in base.FEATURES]
     inner, outer = [sql.SQL("s.id AS k1")], [sql.SQL("s.k1 AS id")]
     for i, o in enumerate(outs, 1):
         call = conn.execute("SELECT indb.output_sql(%s, %s, %s, %s)", [name, version, o, args]).fetchone()[0]

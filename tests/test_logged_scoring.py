@@ -11,6 +11,7 @@ import time
 import numpy as np
 import psycopg
 import pytest
+from psycopg import sql
 
 from indb import errors
 from indb.scoring import score
@@ -20,8 +21,8 @@ from tests.gov import FEATURES, connect, counts, deploy, make_source, train_gb, 
 def _scorer(pg_role, dsn):
     role = pg_role(dsn, "indb_scorer")
     with connect(dsn) as conn:
-        conn.execute("GRANT CREATE ON SCHEMA public TO " + role.name)
-        conn.execute("GRANT SELECT ON ALL TABLES IN SCHEMA public TO " + role.name)
+        conn.execute(sql.SQL("GRANT CREATE ON SCHEMA public TO {0}; GRANT SELECT ON ALL TABLES IN SCHEMA public TO {0}").format(
+            sql.Identifier(role.name)))
     return role
 
 
@@ -33,7 +34,7 @@ def test_score_writes_the_outputs_and_logs_every_row(migrated_dsn, migrated_conn
     X = make_source(migrated_conn, n=300)
     alice = _scorer(pg_role, migrated_dsn)  # after the table exists: it may read it
     with connect(alice.dsn) as conn:
-        conn.execute("SET indb.score_mode = " + mode)
+        conn.execute("SELECT set_config('indb.score_mode', %s, false)", [mode])
         notes = []
         res = score("m", "src", "scored", keep=["id"], key="id", conn=conn, progress=notes.append)
         assert (res.rows_scored, res.rows_logged, res.scored, res.target) == (300, 300, "m@1", "public.scored")
@@ -63,7 +64,7 @@ def test_sampling_is_deterministic_by_key_and_counts_every_scored_row(migrated_d
     logged = []
     for target in ("s1", "s2"):
         res = score("m", "src", target, keep=["id"], key="id", sample=0.25, dsn=migrated_dsn)
-        assert res.rows_scored == 400 and migrated_conn.execute(f"SELECT count(*) FROM {target}").fetchone()[0] == 400
+        assert res.rows_scored == 400 and migrated_conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(target))).fetchone()[0] == 400
         keys = {r[0] for r in migrated_conn.execute(
             "SELECT row_key FROM indb.prediction_log WHERE call_id = %s", [res.call_id])}
         assert len(keys) == res.rows_logged

@@ -35,7 +35,8 @@ def _denied(conn, statement, params=None, errors=DENIED):
 def test_a_scorer_cannot_create_replace_or_alter_anything_in_schema_indb(migrated_dsn, setup):
     _, alice = setup
     with connect(alice.dsn) as conn:
-        fn = conn.execute("SELECT fn::text FROM indb.version_functions WHERE model = 'm' AND output = 'predict'").fetchone()[0]
+        # the function's name as the catalog prints it (regprocedure), used as SQL text
+        fn = sql.SQL(conn.execute("SELECT fn::text FROM indb.version_functions WHERE model = 'm' AND output = 'predict'").fetchone()[0])
         for statement in (
             "CREATE FUNCTION indb.mine() RETURNS int LANGUAGE sql AS 'SELECT 1'",
             "CREATE TABLE indb.mine (a int)",
@@ -44,12 +45,12 @@ def test_a_scorer_cannot_create_replace_or_alter_anything_in_schema_indb(migrate
             " RETURNS double precision LANGUAGE sql AS 'SELECT 1::float8'",
             "CREATE OR REPLACE FUNCTION indb.score(model text, source regclass, target text, keep text[], key text,"
             " sample double precision) RETURNS SETOF record LANGUAGE sql AS 'SELECT NULL::record'",
-            f"ALTER FUNCTION {fn} RENAME TO x",
-            f"ALTER FUNCTION {fn} SECURITY DEFINER",
+            sql.SQL("ALTER FUNCTION {} RENAME TO x").format(fn),
+            sql.SQL("ALTER FUNCTION {} SECURITY DEFINER").format(fn),
             "ALTER TABLE indb.versions ADD COLUMN x int",
             "ALTER TABLE indb.prediction_log DISABLE ROW LEVEL SECURITY",
             "DROP TABLE indb.aliases",
-            f"DROP FUNCTION {fn}",
+            sql.SQL("DROP FUNCTION {}").format(fn),
             "UPDATE indb.aliases SET version = 1",
             "INSERT INTO indb.versions (model, version, ir, ir_sha256, artifact_sha256, features, outputs, engine)"
             " VALUES ('m', 9, '{}', repeat('a', 64), repeat('a', 64), '[]', '{}', 'sql')",
@@ -62,7 +63,7 @@ def test_a_scorer_cannot_read_the_ir_or_the_artifact(setup):
     with connect(alice.dsn) as conn:
         assert conn.execute("SELECT count(*) FROM indb.versions WHERE ir_sha256 IS NOT NULL").fetchone()[0] == 2
         for column in ("ir", "onnx", "artifact_sha256", "baseline", "metrics", "*"):
-            _denied(conn, f"SELECT {column} FROM indb.versions")
+            _denied(conn, sql.SQL("SELECT {} FROM indb.versions").format(sql.SQL("*") if column == "*" else sql.Identifier(column)))
 
 
 def test_a_scorer_cannot_write_log_rows_nor_call_the_writers(migrated_conn, setup):
@@ -208,7 +209,7 @@ def test_shadowing_changes_no_prediction_and_no_logged_checksum(migrated_dsn, mi
         ):
             conn.execute(statement)
         for path in ("mine, public", "pg_temp, mine, public, indb", "mine, indb, pg_catalog, public"):
-            conn.execute(f"SET search_path = {path}")
+            conn.execute("SELECT set_config('search_path', %s, false)", [path])
             if "pg_catalog" in path:  # listed after mine: the shadows win for the caller's own SQL
                 assert conn.execute("SELECT lower('ABC') = 'q', 1.0::float8 + 1.0::float8").fetchone() == (True, 42.0)
             after = _answers(conn)
@@ -250,7 +251,7 @@ def test_a_deployer_deploys_without_superuser_and_cannot_touch_the_log(migrated_
         assert not conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0]
     res = deploy(dave.dsn, train_gb(), "dave_model")
     assert (res.model, res.version, res.created) == ("dave_model", 1, True)
-    part = migrated_conn.execute("SELECT c.oid::regclass::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+    part = migrated_conn.execute("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
                                  " WHERE i.inhparent = 'indb.prediction_log'::regclass LIMIT 1").fetchone()[0]
     before = counts(migrated_conn)
     with connect(dave.dsn) as conn:
@@ -265,7 +266,7 @@ def test_a_deployer_deploys_without_superuser_and_cannot_touch_the_log(migrated_
                 "UPDATE indb.scoring_calls SET called_by = 'someone else'",
                 "TRUNCATE indb.prediction_log",
                 "TRUNCATE indb.scoring_calls",
-                f"DROP TABLE {part}",
+                sql.SQL("DROP TABLE {}").format(sql.Identifier("indb", part)),
                 "DROP TABLE indb.prediction_log CASCADE",
                 "DROP POLICY scorer_reads_own ON indb.prediction_log",
                 "DROP FUNCTION indb.log_score(text, integer, regclass, text, text[], double precision, text, text[], text, name)",
