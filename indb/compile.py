@@ -21,7 +21,7 @@ from sqlglot import exp
 from indb import ir
 from indb.dialects import target as get_target
 from indb.errors import CompileError, UnsupportedModelError, UsageError
-from indb.lowering import lower_outputs
+from indb.lowering import lower_outputs, lower_shared
 
 OUTPUTS = ("predict", "proba", "decision", "transform")
 
@@ -75,22 +75,85 @@ def load_model_file(path: str) -> tuple[Any, str]:
 
 @dataclass
 class CompiledSQL:
-    """The SQL of one output kind: column names and expressions, ready to render."""
+    """The SQL of one output kind: column names and expressions, ready to render.
+
+    With ``shared`` (a ``lowering.Shared``), a table query computes each shared
+    subexpression once, as a column of a derived table per dependency level.
+    """
 
     columns: list[tuple[str, exp.Expression]]
     dialect: str
     seconds: float
+    shared: object = None
+    #: the model's feature columns (carried through the binding CTEs)
+    features: tuple = ()
 
     def select(self, table: str, keep: Sequence[str] = ()) -> exp.Select:
         names = [n for n, _ in self.columns]
         for k in keep:
             if k in names:
                 raise CompileError(f"output column {k!r} collides with a kept column; rename the kept column or drop it from --keep")
-        sel = exp.select(*[exp.column(k) for k in keep], *[exp.alias_(e, n) for n, e in self.columns])
-        return sel.from_(exp.to_table(table, dialect=self.dialect))
+        source: exp.Expression = exp.to_table(table, dialect=self.dialect)
+        cols = self.columns
+        sh = self.shared
+        ctes: list[tuple[str, exp.Select]] = []
+        if sh is not None and sh.worth_sharing():  # type: ignore[attr-defined]
+            ctes, source = self._binding_ctes(source, keep)
+            cols = sh.columns  # type: ignore[attr-defined]
+        sel = exp.select(*[exp.column(k) for k in keep], *[exp.alias_(e, n) for n, e in cols]).from_(source)
+        for name, inner in ctes:
+            sel = sel.with_(name, as_=inner)
+        return sel
+
+    def _binding_ctes(self, source: exp.Expression, keep: Sequence[str]) -> tuple[list[tuple[str, exp.Select]], exp.Expression]:
+        """A chain of CTEs computing the bindings, each carrying only the columns still needed.
+
+        One CTE per dependency level (flat: nested derived tables would nest as deep as
+        the chain, past SQLite's parser stack), split where a level would exceed the
+        target's column limit; on engines that merge derived tables into their parent,
+        each is fenced with OFFSET 0 so a value is computed once per row.
+        """
+        sh = self.shared
+        tgt = get_target(self.dialect)
+
+        def refs(e: exp.Expression) -> set[str]:
+            return {c.name for c in e.find_all(exp.Column) if c.name.startswith("_indb_s")}
+
+        names = [n for n, _, _ in sh.bindings]  # type: ignore[attr-defined]
+        uses = {n: refs(e) for n, _, e in sh.bindings}  # type: ignore[attr-defined]
+        final = set().union(*[refs(e) for _, e in sh.columns]) if sh.columns else set()  # type: ignore[attr-defined]
+        base = list(dict.fromkeys([*keep, *self.features]))
+        order = sorted(range(len(names)), key=lambda i: sh.levels[i])  # type: ignore[attr-defined]
+        steps: list[list[int]] = []
+        room = max(tgt.max_columns - len(base) - 1, 1)
+        for i in order:
+            lv = sh.levels[i]  # type: ignore[attr-defined]
+            if steps and sh.levels[steps[-1][0]] == lv and len(steps[-1]) < room // 2:  # type: ignore[attr-defined]
+                steps[-1].append(i)
+            else:
+                steps.append([i])
+        ctes: list[tuple[str, exp.Select]] = []
+        carried: list[str] = []
+        for k, step in enumerate(steps):
+            later = set(final)
+            for later_step in steps[k + 1:]:
+                for j in later_step:
+                    later |= uses[names[j]]
+            keep_cols = [c for c in carried if c in later]
+            here = [exp.alias_(sh.bindings[i][2], names[i]) for i in step]  # type: ignore[attr-defined]
+            inner = exp.select(*[exp.column(c, quoted=_needs_quotes(c)) for c in base], *[exp.column(c) for c in keep_cols], *here).from_(source)
+            if tgt.merges_subqueries:
+                inner = inner.offset(0)
+            name = f"_indb_q{k}"
+            ctes.append((name, inner))
+            source = exp.to_table(name)
+            carried = keep_cols + [names[i] for i in step]
+        return ctes, source
 
     def sql(self, table: str | None = None, keep: Sequence[str] = ()) -> str:
         if table is None:
+            if self.shared is not None and self.shared.worth_sharing():  # type: ignore[attr-defined]
+                raise CompileError("this model's outputs share subexpressions; compile it with --table to compute them once")
             if len(self.columns) == 1:
                 return self.columns[0][1].sql(self.dialect)
             return ",\n".join(exp.alias_(e, n).sql(self.dialect) for n, e in self.columns)
@@ -108,8 +171,13 @@ def lower_model(
     qualify: bool = False,
     model_name: str = "model",
     fail_hook=None,
+    share: bool = False,
 ) -> CompiledSQL:
-    """Compile and lower one output kind; ``columns`` maps feature names to SQL (default: columns)."""
+    """Compile and lower one output kind; ``columns`` maps feature names to SQL (default: columns).
+
+    With ``share``, shared subexpressions are named once where that saves work (used by
+    table queries); a scalar expression repeats them.
+    """
     if output not in OUTPUTS:
         raise UsageError(f"--output must be one of {', '.join(OUTPUTS)}, not {output!r}")
     t0 = time.perf_counter()
@@ -117,6 +185,12 @@ def lower_model(
     tgt = get_target(dialect)
     if columns is None:
         columns = {f.name: exp.column(f.name, quoted=_needs_quotes(f.name)) for f in m.features}
+    if share:
+        sh = lower_shared(m, output, tgt, columns, lambda name: exp.column(name), qualify=qualify, model_name=model_name, fail_hook=fail_hook)
+        if sh.worth_sharing():
+            if len(sh.columns) > tgt.max_columns:
+                raise CompileError(f"{len(sh.columns)} output columns exceed {dialect}'s limit of {tgt.max_columns}")
+            return CompiledSQL(sh.columns, dialect, time.perf_counter() - t0, sh, m.feature_names)
     cols = lower_outputs(m, output, tgt, columns, qualify=qualify, model_name=model_name, fail_hook=fail_hook)
     if len(cols) > tgt.max_columns:
         raise CompileError(f"{len(cols)} output columns exceed {dialect}'s limit of {tgt.max_columns}")
@@ -144,7 +218,7 @@ def compile_sql(
     """
     if keep and table is None:
         raise UsageError("--keep needs --table")
-    return lower_model(model, dialect=dialect, output=output, features=features, on_missing=on_missing).sql(table, keep)
+    return lower_model(model, dialect=dialect, output=output, features=features, on_missing=on_missing, share=table is not None).sql(table, keep)
 
 
 def compile_file(

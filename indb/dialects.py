@@ -45,6 +45,13 @@ class Target:
     has_greatest: bool = True
     #: text equality is case-sensitive by default (T-SQL collations usually are not)
     text_eq_exact: bool = True
+    #: the planner merges a derived table into its parent and copies its expressions into
+    #: every reference (PostgreSQL, SQLite): a derived table that must compute a shared
+    #: value once needs OFFSET 0 to stay a fence
+    merges_subqueries: bool = False
+    #: nesting the parser takes before its stack overflows, in IR levels (SQLite's LALR
+    #: stack holds about 100 states): deeper expressions are split into derived columns
+    max_nesting: int | None = None
     #: the engine's decimal-literal parser is not correctly rounded (SQLite before 3.43):
     #: literals with 16+ significant digits are written as an exact m * 2**e product
     inexact_literals: bool = False
@@ -53,7 +60,7 @@ class Target:
 TARGETS: dict[str, Target] = {
     t.name: t
     for t in (
-        Target("postgres", float_errors_raise=True, max_depth=None, max_columns=1664, executable=True),
+        Target("postgres", float_errors_raise=True, max_depth=None, max_columns=1664, executable=True, merges_subqueries=True),
         Target("duckdb", max_depth=1000, executable=True, error_function="error"),
         Target(
             "sqlite",
@@ -66,6 +73,8 @@ TARGETS: dict[str, Target] = {
             max_columns=2000,
             executable=True,
             inexact_literals=True,
+            merges_subqueries=True,
+            max_nesting=8,
         ),
         Target("snowflake", max_columns=4096),
         Target("bigquery", max_columns=10000),

@@ -133,6 +133,8 @@ class Engine:
             raise self.plpy.Error(f"indb: model {model}@{version}: {e}") from None
         if output == "label":
             return label_text(out)
+        if output != "predict" and not isinstance(out, list):
+            out = [out]  # a single decision value is a one-element array, as in SQL
         if isinstance(out, list):
             return [None if v is None else float(v) for v in out]
         return None if out is None else float(out)

@@ -237,6 +237,9 @@ class _Evaluator:
             return self.full(None, e.type)
         return out
 
+    def ev_Lazy(self, e: ir.Lazy) -> np.ndarray:
+        return self.ev(e.operand)
+
     def ev_Fail(self, e: ir.Fail) -> np.ndarray:
         raise ValueError(e.message)
 

@@ -67,16 +67,23 @@ class VersionFunction:
     volatility: str = "IMMUTABLE"
     #: SECURITY DEFINER with a pinned search_path (not inlinable then)
     definer: bool = False
+    #: "sql" (inlinable) or "plpgsql" (shared values in variables: computed once per row)
+    language: str = "sql"
 
     def create(self, model: ir.Model) -> sql.Composed:
         params = sql.SQL(", ").join(_param_types(model))
-        extra = sql.SQL(" SECURITY DEFINER SET search_path = pg_catalog, indb, pg_temp") if self.definer else sql.SQL("")
+        extra = sql.SQL("")
+        if self.definer or self.language == "plpgsql":
+            extra = sql.SQL(" SET search_path = pg_catalog, indb, pg_temp")
+        if self.definer:
+            extra = sql.SQL(" SECURITY DEFINER") + extra
         return sql.SQL(
-            "CREATE FUNCTION {fn}({params}) RETURNS {rt} LANGUAGE sql {vol} PARALLEL SAFE{extra} AS {body}"
+            "CREATE FUNCTION {fn}({params}) RETURNS {rt} LANGUAGE {lang} {vol} PARALLEL SAFE{extra} AS {body}"
         ).format(
             fn=sql.Identifier(SCHEMA, self.name),
             params=params,
             rt=_sql_type(self.result_type),
+            lang=sql.SQL(self.language),
             vol=sql.SQL(self.volatility),
             extra=extra,
             body=sql.Literal(self.body),
@@ -99,28 +106,60 @@ def _fail_call(message: str, kind: str) -> exp.Expression:  # noqa: D401
     return call if kind == ir.FLOAT else exp.Cast(this=call, to=exp.DataType.build("text"))
 
 
+_PL_TYPES = {ir.FLOAT: "double precision", ir.TEXT: "text", ir.BOOL: "boolean"}
+
+
 def sql_version_functions(model: ir.Model, name: str, version: int) -> list[VersionFunction]:
-    """The inlinable SQL functions of a SQL-compiled version, one per output."""
+    """The SQL functions of a SQL-compiled version, one per output.
+
+    A function is an inlinable ``SELECT <expression>`` unless its outputs share large
+    subexpressions (a softmax over class scores, a normaliser's norm): then it is
+    PL/pgSQL with one variable per shared value, computed once per row.
+    """
     out: list[VersionFunction] = []
     params = _params(model)
     for kind in model.output_kinds:
         # bodies do not depend on the version (deploy renders them before it knows it)
-        compiled = lower_model(model, dialect="postgres", output=kind, columns=params, qualify=True, model_name=name, fail_hook=_fail_call)
-        exprs = [e for _, e in compiled.columns]
+        shared = lower_shared(model, "postgres", kind, params, name)
+        predict_text = kind == "predict" and model.output("predict").type == ir.TEXT
+        variants: list[tuple[str, str, callable]] = []
         if kind == "predict":
-            e = model.output("predict")
-            if e.type == ir.TEXT:
-                out.append(VersionFunction("label", function_name(name, version, "label"), TEXT, _select(exprs[0])))
-                continue
-            out.append(VersionFunction("predict", function_name(name, version, "predict"), FLOAT, _select(exprs[0])))
-            if model.classes is not None:
-                # labels as text: the same expression, cast (1.0 prints as 1)
-                lab = exp.Cast(this=exprs[0].copy(), to=exp.DataType.build("text"))
-                out.append(VersionFunction("label", function_name(name, version, "label"), TEXT, _select(lab)))
-            continue
-        arr = exp.Array(expressions=exprs)
-        out.append(VersionFunction(kind, function_name(name, version, kind), FLOAT_ARRAY, _select(arr)))
+            if predict_text:
+                variants.append(("label", TEXT, lambda es: es[0]))
+            else:
+                variants.append(("predict", FLOAT, lambda es: es[0]))
+                if model.classes is not None:
+                    # labels as text: the same expression, cast (1.0 prints as 1)
+                    variants.append(("label", TEXT, lambda es: exp.Cast(this=es[0], to=exp.DataType.build("text"))))
+        else:
+            variants.append((kind, FLOAT_ARRAY, lambda es: exp.Array(expressions=es)))
+        for output, rtype, shape in variants:
+            fname = function_name(name, version, output)
+            if shared.worth_sharing():
+                body = _plpgsql(shared, shape)
+                out.append(VersionFunction(output, fname, rtype, body, language="plpgsql"))
+            else:
+                compiled = lower_model(model, dialect="postgres", output=kind, columns=params, qualify=True, model_name=name, fail_hook=_fail_call)
+                out.append(VersionFunction(output, fname, rtype, _select(shape([e for _, e in compiled.columns]))))
     return out
+
+
+def lower_shared(model: ir.Model, dialect: str, kind: str, params, name: str):
+    from indb.dialects import target
+    from indb.lowering import lower_shared as _lower
+
+    return _lower(model, kind, target(dialect), params, lambda v: exp.column(v), qualify=True, model_name=name, fail_hook=_fail_call)
+
+
+def _plpgsql(shared, shape) -> str:
+    """A PL/pgSQL body: the shared values in variables, then the outputs."""
+    decls = [
+        sql.SQL("    {} {} := {};").format(sql.Identifier(vname), sql.SQL(_PL_TYPES[vtype]), sql.SQL(e.sql("postgres")))
+        for vname, vtype, e in shared.bindings
+    ]
+    ret = sql.SQL(shape([e for _, e in shared.columns]).sql("postgres"))
+    body = sql.SQL("\n").join([sql.SQL("DECLARE"), *decls, sql.SQL("BEGIN"), sql.SQL("    RETURN {};").format(ret), sql.SQL("END")])
+    return body.as_string(None)
 
 
 def _select(e: exp.Expression) -> str:

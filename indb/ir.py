@@ -285,6 +285,26 @@ class Case(Expr):
 
 
 @dataclass(frozen=True)
+class Lazy(Expr):
+    """``operand``, which must be computed only where it is used (a guarded branch).
+
+    The value is the operand's. It marks what a guard protects (``exp`` of an argument
+    that may overflow, a division by a value that may be zero): a backend that computes
+    shared values ahead of time (a PL/pgSQL variable, a derived column) must not hoist
+    anything from inside it.
+    """
+
+    operand: Expr
+
+    @property
+    def type(self) -> str:
+        return self.operand.type
+
+    def children(self) -> tuple[Expr, ...]:
+        return (self.operand,)
+
+
+@dataclass(frozen=True)
 class Fail(Expr):
     """Raise an error with ``message`` when evaluated (``on_missing="error"``); typed ``kind``."""
 
@@ -651,6 +671,8 @@ def replace_children(e: Expr, new: Sequence[Expr]) -> Expr:
         return InSet(new[0], e.values)
     if isinstance(e, IsMissing):
         return IsMissing(new[0])
+    if isinstance(e, Lazy):
+        return Lazy(new[0])
     if isinstance(e, And):
         return And(new)
     if isinstance(e, Or):
@@ -770,7 +792,7 @@ def _inline_size(root: Expr, env: dict[str, int]) -> int:
 
 _NODE_TYPES = {
     cls.__name__: cls
-    for cls in (Feature, Const, BinOp, Sum, Func, Compare, InSet, IsMissing, And, Or, Not, Case, Fail, Vector, Index, ArgMax, Let, Var, TreeEnsemble)
+    for cls in (Feature, Const, BinOp, Sum, Func, Compare, InSet, IsMissing, And, Or, Not, Case, Lazy, Fail, Vector, Index, ArgMax, Let, Var, TreeEnsemble)
 }
 
 

@@ -105,6 +105,8 @@ class Lowering:
     _env: dict = field(default_factory=dict)
     #: ids of expressions known not to be missing here (tested by an earlier WHEN)
     _present: set = field(default_factory=set)
+    #: ids of nodes computed elsewhere (a variable, a derived column) -> their reference
+    bound: dict = field(default_factory=dict)
 
     # ------------------------------------------------------------------ helpers
     def _float_type(self) -> exp.DataType:
@@ -136,12 +138,21 @@ class Lowering:
         return exp.Anonymous(this=name.upper(), expressions=list(args))
 
     def _op(self, op: str, a: exp.Expression, b: exp.Expression) -> exp.Expression:
-        """A binary arithmetic/comparison operator (op in IR spelling)."""
+        """A binary arithmetic/comparison operator (op in IR spelling).
+
+        The left operand of a left-associative chain (``a + b + c``, ``a * b / c``) is
+        written without parentheses, so a long sum does not nest (SQLite's parser has
+        a small stack); everything else is parenthesised.
+        """
         if self.qualify:
             sql_op = _CMP_SQL.get(op, op)
-            return exp.Operator(this=_p(a), operator=f"pg_catalog.{sql_op}", expression=_p(b))
+            # every OPERATOR(...) has the same precedence, left-associative
+            left = a if (op in _ARITH and isinstance(a, exp.Operator) and a.args.get("operator", "").split(".")[-1] in "+-*/") else _p(a)
+            return exp.Operator(this=left, operator=f"pg_catalog.{sql_op}", expression=_p(b))
         if op in _ARITH:
-            return _ARITH[op](this=_p(a), expression=_p(b))
+            same = (exp.Add, exp.Sub) if op in "+-" else (exp.Mul, exp.Div)
+            left = a if isinstance(a, same) else _p(a)
+            return _ARITH[op](this=left, expression=_p(b))
         return _CMP[op](this=_p(a), expression=_p(b))
 
     def _neg(self, a: exp.Expression) -> exp.Expression:
@@ -197,6 +208,9 @@ class Lowering:
         return self._range(e)  # type: ignore[misc]
 
     def _lower(self, e: ir.Expr) -> exp.Expression:
+        ref = self.bound.get(id(e))
+        if ref is not None:
+            return ref.copy()
         fn = getattr(self, "_l_" + type(e).__name__, None)
         if fn is None:
             raise CompileError(f"cannot lower IR node {type(e).__name__} to SQL")
@@ -394,6 +408,9 @@ class Lowering:
         finally:
             self._present = saved
         return exp.Case(ifs=ifs, default=default)
+
+    def _l_Lazy(self, e: ir.Lazy) -> exp.Expression:
+        return self._lower(e.operand)
 
     def _l_Fail(self, e: ir.Fail) -> exp.Expression:
         t = self.target
@@ -659,6 +676,93 @@ def output_names(model: ir.Model, kind: str) -> list[str]:
     if kind == "transform":
         return [f"transform_{i}" for i in range(len(e.items))]  # type: ignore[attr-defined]
     raise CompileError(f"unknown output {kind!r}; choose from predict, proba, decision, transform")
+
+
+@dataclass
+class Shared:
+    """One output kind lowered with its shared subexpressions named once.
+
+    ``bindings`` are (name, IR type, SQL) in dependency order, each with a nesting
+    ``level`` (a binding only reads bindings of lower levels); ``columns`` are the
+    outputs, reading bindings through the references the caller chose.
+    """
+
+    bindings: list[tuple[str, str, exp.Expression]]
+    levels: list[int]
+    columns: list[tuple[str, exp.Expression]]
+    #: IR nodes with shared subtrees counted once, and written out at every use
+    dag_nodes: int = 0
+    inline_nodes: int = 0
+
+    #: the target needs the bindings whatever they save (its parser nests only so deep)
+    required: bool = False
+
+    def worth_sharing(self) -> bool:
+        """Naming the shared values saves real work (not just a repeated input test)."""
+        if self.required and self.bindings:
+            return True
+        return bool(self.bindings) and self.inline_nodes > max(2 * self.dag_nodes, self.dag_nodes + 400)
+
+
+def lower_shared(
+    model: ir.Model,
+    kind: str,
+    target: Target,
+    columns: Mapping[str, exp.Expression],
+    reference,
+    *,
+    qualify: bool = False,
+    model_name: str = "model",
+    fail_hook=None,
+) -> Shared:
+    """Lower one output kind, naming each shared subexpression once.
+
+    ``reference(name)`` is how the SQL reads a binding (a PL/pgSQL variable, a column
+    of a derived table).
+    """
+    from indb.optimise import shared_to_bind
+
+    if kind not in model.output_kinds:
+        raise CompileError(f"model {model_name} has no {kind!r} output; it offers: {', '.join(model.output_kinds)}")
+    e = model.output(kind)
+    vec = e if isinstance(e, ir.Vector) else ir.Vector((e,))
+    names = output_names(model, kind)
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, 20000))
+    try:
+        opt = optimise(vec, target)
+        low = Lowering(target, columns, qualify=qualify, model_name=model_name, fail_hook=fail_hook)
+        low._range = analyse(opt)
+        to_bind = shared_to_bind(opt, max_nesting=target.max_nesting)
+        bound_ids = {id(n) for n in to_bind}
+        levels: dict[int, int] = {}
+
+        def level_of(n: ir.Expr) -> int:
+            best, stack, seen = 0, list(n.children()), set()
+            while stack:
+                c = stack.pop()
+                if id(c) in seen:
+                    continue
+                seen.add(id(c))
+                if id(c) in bound_ids:
+                    best = max(best, levels[id(c)])
+                else:
+                    stack.extend(c.children())
+            return best + 1
+
+        bindings, lvls = [], []
+        for i, n in enumerate(to_bind):
+            name = f"_indb_s{i}"
+            bindings.append((name, n.type, low.lower(n)))
+            levels[id(n)] = level_of(n)
+            lvls.append(levels[id(n)])
+            low.bound[id(n)] = reference(name)
+        items = opt.items if isinstance(opt, ir.Vector) else (opt,)  # type: ignore[attr-defined]
+        cols = [(name, low.lower(item)) for name, item in zip(names, items)]
+        dag, inline = ir.size(opt), ir.inline_size(opt)
+    finally:
+        sys.setrecursionlimit(old)
+    return Shared(bindings, lvls, cols, dag, inline, required=target.max_nesting is not None)
 
 
 def lower_outputs(

@@ -24,6 +24,7 @@ requires it (``indb.lowering``).
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from typing import Callable
 
@@ -266,6 +267,12 @@ class Range:
     #: signed bounds of the finite values (None: -hi / +hi)
     vmin: float | None = None
     vmax: float | None = None
+    #: may be SQL NULL (a missing input, a NULL constant); ``nan`` is about NaN only
+    null: bool = True
+
+    @property
+    def missing(self) -> bool:
+        return self.nan or self.null
 
     @property
     def top(self) -> float:
@@ -277,16 +284,16 @@ class Range:
 
 
 INPUT = Range(INPUT_MAX, INPUT_MIN)
-BOOLEAN = Range(1.0, 1.0, False, True, True, False)
+BOOLEAN = Range(1.0, 1.0, False, True, True, False, null=False)
 
 
 def _const_range(v: float | None) -> Range:
     if v is None:  # NULL: missing, but not a NaN (which is what SQL must handle specially)
-        return Range(0.0, math.inf, False, False, False, False)
+        return Range(0.0, math.inf, False, False, False, False, null=True)
     a = abs(v)
     if math.isinf(v):
-        return Range(0.0, math.inf, v < 0, v > 0, False, False)
-    return Range(a, a if a else math.inf, v < 0, v > 0, v == 0, False, v, v)
+        return Range(0.0, math.inf, v < 0, v > 0, False, False, null=False)
+    return Range(a, a if a else math.inf, v < 0, v > 0, v == 0, False, v, v, null=False)
 
 
 def _union(rs: list[Range]) -> Range:
@@ -297,6 +304,7 @@ def _union(rs: list[Range]) -> Range:
         any(r.pos for r in rs),
         any(r.zero for r in rs),
         any(r.nan for r in rs),
+        null=any(r.null for r in rs),
     )
 
 
@@ -308,6 +316,7 @@ def _mul(a: Range, b: Range) -> Range:
         (a.pos and b.pos) or (a.neg and b.neg),
         a.zero or b.zero,
         a.nan or b.nan or ((a.zero and (b.neg or b.pos)) or (b.zero and (a.neg or a.pos))),
+        null=a.null or b.null,
     )
 
 
@@ -319,6 +328,7 @@ def _div(a: Range, b: Range) -> Range:
         (a.pos and b.pos) or (a.neg and b.neg),
         a.zero or (b.hi >= DBL_MAX),
         a.nan or b.nan or b.zero,
+        null=a.null or b.null,
     )
 
 
@@ -342,11 +352,12 @@ def _add(rs: list[Range]) -> Range:
         any(r.nan for r in rs) or (any(r.neg for r in rs) and any(r.pos for r in rs)),
         sum(r.bottom for r in rs),
         sum(r.top for r in rs),
+        null=any(r.null for r in rs),
     )
 
 
 def _neg(a: Range) -> Range:
-    return Range(a.hi, a.lo, a.pos, a.neg, a.zero, a.nan, -a.top, -a.bottom)
+    return Range(a.hi, a.lo, a.pos, a.neg, a.zero, a.nan, -a.top, -a.bottom, null=a.null)
 
 
 class _Analysis:
@@ -368,6 +379,8 @@ class _Analysis:
             return _const_range(e.value) if e.kind == ir.FLOAT else BOOLEAN
         if isinstance(e, ir.Var):
             return self.env.get(e.name, INPUT)
+        if isinstance(e, ir.Lazy):
+            return self.of(e.operand)
         if isinstance(e, ir.Let):
             self.env[e.name] = self.of(e.value)
             return self.of(e.body)
@@ -379,7 +392,7 @@ class _Analysis:
                 return _div(a, b)
             r = _add([a, b if e.op == "+" else _neg(b)])
             if e.op == "-" and isinstance(e.right, ir.Func) and e.right.name == "max" and e.left in e.right.args:
-                r = Range(r.hi, r.lo, r.neg, False, r.zero, r.nan, r.bottom, 0.0)  # z - max(.., z, ..) <= 0
+                r = Range(r.hi, r.lo, r.neg, False, r.zero, r.nan, r.bottom, 0.0, null=r.null)  # z - max(.., z, ..) <= 0
             return r
         if isinstance(e, ir.Sum):
             return _add([self.of(t) for t in e.terms])
@@ -401,13 +414,21 @@ class _Analysis:
                 lo = min(float(np.spacing(min(nz))), min(nz)) if nz else math.inf
                 lows = [min(v[k] for v in t.value) for t in te.trees]
                 highs = [max(v[k] for v in t.value) for t in te.trees]
-                return Range(hi, lo, True, True, True, False, te.base[k] + sum(lows), te.base[k] + sum(highs))
+                # trees route NULL and NaN somewhere: a tree sum is never missing
+                return Range(hi, lo, True, True, True, False, te.base[k] + sum(lows), te.base[k] + sum(highs), null=False)
         if isinstance(e, ir.ArgMax):
             labels = [float(v) for v in e.labels if not isinstance(v, str)] or [0.0]
             return _union([_const_range(v) for v in labels] + [_const_range(None)])
+        if isinstance(e, (ir.Compare, ir.IsMissing, ir.InSet, ir.And, ir.Or, ir.Not)):
+            return BOOLEAN
         return Range(DBL_MAX, DBL_TRUE_MIN)
 
     def _func(self, e: ir.Func) -> Range:
+        r = self._func_values(e)
+        null = any(self.of(a).null for a in e.args)
+        return Range(r.hi, r.lo, r.neg, r.pos, r.zero, r.nan, r.vmin, r.vmax, null=null)
+
+    def _func_values(self, e: ir.Func) -> Range:
         args = [self.of(a) for a in e.args]
         a = args[0]
         name = e.name
@@ -467,7 +488,7 @@ def _guard_exp(x: ir.Expr, rx: Range) -> ir.Expr:
     e = ir.Func("exp", (arg,))
     if rx.top <= EXP_MAX_ARG:
         return e
-    return ir.Case(((_cmp("<=", x, EXP_MAX_ARG), e), (_cmp(">", x, EXP_MAX_ARG), INF)), x)
+    return ir.Case(((_cmp("<=", x, EXP_MAX_ARG), ir.Lazy(e)), (_cmp(">", x, EXP_MAX_ARG), INF)), x)
 
 
 def _mul_const_limits(c: float) -> tuple[float, float]:
@@ -500,7 +521,7 @@ def _guard_scaled(x: ir.Expr, op: str, c: float, rx: Range) -> ir.Expr:
     if under > 0 and rx.lo <= under:
         whens.append((ir.And((_cmp("<=", x, under), _cmp(">=", x, -under))), ir.BinOp("*", x, ZERO)))
     body = ir.BinOp(op, x, _C(c))
-    return ir.Case(tuple(whens), body) if whens else body
+    return ir.Case(tuple(whens), ir.Lazy(body)) if whens else body
 
 
 def _guard_mul(a: ir.Expr, b: ir.Expr) -> ir.Expr:
@@ -508,9 +529,13 @@ def _guard_mul(a: ir.Expr, b: ir.Expr) -> ir.Expr:
     aa, ab = ir.Func("abs", (a,)), ir.Func("abs", (b,))
     prod = ir.BinOp("*", a, b)
     same_sign = ir.Compare("==", ir.Func("sign", (a,)), ir.Func("sign", (b,)))
-    overflow = ir.And((_cmp(">", aa, 1.0), _cmp(">", ab, 1.0), ir.Compare(">", aa, ir.BinOp("/", _C(DBL_MAX * (1 - 2**-50)), ab))))
-    underflow = ir.And((_cmp("<", aa, 1.0), _cmp("<", ab, 1.0), _cmp(">", aa, 0.0), _cmp(">", ab, 0.0), ir.Compare("<", aa, ir.BinOp("/", _C(2.0**-1073), ab))))
-    return ir.Case(((overflow, ir.Case(((same_sign, INF),), NEG_INF)), (underflow, ZERO)), prod)
+    # conditions are safe to evaluate on any row, in any order: the divisors are
+    # clamped so that they cannot overflow, underflow or be zero
+    limit = ir.BinOp("/", _C(DBL_MAX * (1 - 2**-50)), ir.Func("max", (ab, _C(1.0))))
+    floor = ir.BinOp("/", _C(2.0**-1073), ir.Func("min", (ir.Func("max", (ab, _C(2.0**-1073))), _C(1.0))))
+    overflow = ir.And((_cmp(">", aa, 1.0), _cmp(">", ab, 1.0), ir.Compare(">", aa, limit)))
+    underflow = ir.And((_cmp("<", aa, 1.0), _cmp("<", ab, 1.0), _cmp(">", aa, 0.0), _cmp(">", ab, 0.0), ir.Compare("<", aa, floor)))
+    return ir.Case(((overflow, ir.Case(((same_sign, INF),), NEG_INF)), (underflow, ZERO)), ir.Lazy(prod))
 
 
 def _guard_div(a: ir.Expr, b: ir.Expr, ra: Range, rb: Range, target: Target) -> ir.Expr:
@@ -522,14 +547,14 @@ def _guard_div(a: ir.Expr, b: ir.Expr, ra: Range, rb: Range, target: Target) -> 
         whens.append((_cmp("==", b, 0.0), ieee))
     if target.float_errors_raise and (ra.hi / rb.lo > DBL_MAX if rb.lo else True):
         aa, ab = ir.Func("abs", (a,)), ir.Func("abs", (b,))
-        big = ir.And((_cmp("<", ab, 1.0), ir.Compare(">", aa, ir.BinOp("*", _C(DBL_MAX * (1 - 2**-50)), ab))))
+        big = ir.And((_cmp("<", ab, 1.0), ir.Compare(">", aa, ir.BinOp("*", _C(DBL_MAX * (1 - 2**-50)), ir.Func("min", (ab, _C(1.0)))))))
         same = ir.Compare("==", ir.Func("sign", (a,)), ir.Func("sign", (b,)))
         whens.append((big, ir.Case(((same, INF),), NEG_INF)))
     if target.float_errors_raise and ra.lo / max(rb.hi, 1e-300) < 2.0**-1073:
         aa, ab = ir.Func("abs", (a,)), ir.Func("abs", (b,))
-        small = ir.And((_cmp(">", ab, 1.0), ir.Compare("<", aa, ir.BinOp("*", _C(2.0**-1073), ab))))
+        small = ir.And((_cmp(">", ab, 1.0), ir.Compare("<", aa, ir.BinOp("*", _C(2.0**-1073), ir.Func("max", (ab, _C(1.0)))))))
         whens.append((small, ir.BinOp("*", a, ZERO)))
-    return ir.Case(tuple(whens), q) if whens else q
+    return ir.Case(tuple(whens), ir.Lazy(q)) if whens else q
 
 
 def _guard_add(acc: ir.Expr, t: ir.Expr) -> ir.Expr:
@@ -546,7 +571,7 @@ def _guard_add(acc: ir.Expr, t: ir.Expr) -> ir.Expr:
         ir.BinOp("*", half, _C(2.0)),
     )
     cond = ir.Or((_cmp(">", ir.Func("abs", (acc,)), h), _cmp(">", ir.Func("abs", (t,)), h)))
-    return ir.Case(((cond, big),), ir.Sum((acc, t)))
+    return ir.Case(((cond, ir.Lazy(big)),), ir.Lazy(ir.Sum((acc, t))))
 
 
 def guard(e: ir.Expr, target: Target) -> ir.Expr:
@@ -567,9 +592,9 @@ def guard(e: ir.Expr, target: Target) -> ir.Expr:
             if n.name == "exp" and (ra.top > EXP_MAX_ARG or ra.bottom < EXP_MIN_ARG):
                 return _guard_exp(a, ra)
             if n.name == "log" and (ra.neg or ra.zero):
-                return ir.Case(((_cmp("==", a, 0.0), NEG_INF), (_cmp("<", a, 0.0), _C(None))), n)
+                return ir.Case(((_cmp("==", a, 0.0), NEG_INF), (_cmp("<", a, 0.0), _C(None))), ir.Lazy(n))
             if n.name == "sqrt" and ra.neg:
-                return ir.Case(((_cmp("<", a, 0.0), _C(None)),), n)
+                return ir.Case(((_cmp("<", a, 0.0), _C(None)),), ir.Lazy(n))
             if n.name == "pow":
                 return n  # lowered with its own guard
             return n
@@ -608,8 +633,91 @@ def guard(e: ir.Expr, target: Target) -> ir.Expr:
     return ir.transform(e, fn)
 
 
+def drop_impossible_missing(e: ir.Expr) -> ir.Expr:
+    """``IsMissing(x)`` is false where x can be neither NULL nor NaN (a tree sum, a constant)."""
+    rng = analyse(e)
+
+    def fn(n: ir.Expr) -> ir.Expr:
+        if isinstance(n, ir.IsMissing) and n.operand.type == ir.FLOAT and not rng(n.operand).missing:
+            return ir.Const(False, ir.BOOL)
+        return n
+
+    return ir.transform(e, fn)
+
+
 def optimise(e: ir.Expr, target: Target) -> ir.Expr:
     """fold → guard → fold → intern: the pipeline the SQL lowering runs."""
     e = fold(e)
     e = guard(e, target)
-    return intern(fold(e))
+    e = intern(fold(e))
+    return intern(fold(drop_impossible_missing(e)))
+
+
+def parent_counts(e: ir.Expr) -> dict[int, int]:
+    """How many parents each node has in the DAG (shared subtrees counted once)."""
+    counts: dict[int, int] = {}
+    for n in ir.walk(e):
+        for c in n.children():
+            counts[id(c)] = counts.get(id(c), 0) + 1
+    return counts
+
+
+def shared_to_bind(e: ir.Expr, min_size: int = 6, max_nesting: int | None = None) -> list[ir.Expr]:
+    """Non-trivial scalar nodes used more than once, children before parents.
+
+    A backend that can name a value (a PL/pgSQL variable, a column of a derived
+    table) computes these once instead of at every use. With ``max_nesting``, a node
+    is also named where the expression below it (down to named values) would nest
+    deeper than that, so that no single SQL expression nests beyond the engine's limit.
+    """
+    counts = parent_counts(e)
+    sizes: dict[int, int] = {}
+    order: list[ir.Expr] = []
+    seen: set[int] = set()
+
+    def visit(n: ir.Expr) -> int:
+        if id(n) in seen:
+            return sizes[id(n)]
+        seen.add(id(n))
+        total = 1 + sum(visit(c) for c in n.children())
+        if isinstance(n, ir.TreeEnsemble):
+            total += sum(t.n_nodes for t in n.trees)
+        sizes[id(n)] = total
+        order.append(n)
+        return total
+
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, 20000))
+    try:
+        visit(e)
+    finally:
+        sys.setrecursionlimit(old)
+    # nodes reached from the root without passing through a Lazy marker: computing them
+    # ahead of time cannot raise where the original would not have
+    eager: set[int] = set()
+    stack = [e]
+    while stack:
+        n = stack.pop()
+        if id(n) in eager or isinstance(n, ir.Lazy):
+            continue
+        eager.add(id(n))
+        stack.extend(n.children())
+    out = []
+    height: dict[int, int] = {}
+    for n in order:  # children come before parents
+        kids = n.children()
+        h = 1 + max((height[id(c)] for c in kids), default=0) if kids else 0
+        if isinstance(n, ir.TreeEnsemble):
+            h += max((t.depth() for t in n.trees), default=0)
+        bindable = (
+            id(n) in eager
+            and not isinstance(n, (ir.Feature, ir.Const, ir.Var, ir.Fail, ir.Vector, ir.TreeEnsemble))
+            and n.type in (ir.FLOAT, ir.TEXT, ir.BOOL)
+        )
+        shared = counts.get(id(n), 0) >= 2 and (sizes[id(n)] >= min_size or (isinstance(n, ir.Index) and isinstance(n.vector, ir.TreeEnsemble)))
+        deep = max_nesting is not None and h >= max_nesting
+        if bindable and (shared or deep):
+            out.append(n)
+            h = 0
+        height[id(n)] = h
+    return out

@@ -285,6 +285,8 @@ class _Writer:
             return out
         if isinstance(e, ir.Fail):
             return f"_fail({e.message!r})"
+        if isinstance(e, ir.Lazy):
+            return self.expr(e.operand)
         if isinstance(e, ir.Vector):
             return "[" + ", ".join(self.expr(i) for i in e.items) + "]"
         if isinstance(e, ir.Index):

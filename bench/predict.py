@@ -1,0 +1,170 @@
+"""Deployed-model benchmark: indb.predict() paths and the PL/Python engine, in one run.
+
+Run by hand after ``bench/run.py`` has created its table (or let this create it)::
+
+    python bench/predict.py                    # 1,000,000 rows, medians of 3
+    python bench/predict.py --rows 200000 --models lr,gb100
+
+On the same table and models as bench/run.py it measures, with default settings:
+
+* ``bound``: ``SELECT sum(indb.predict('m', t)) FROM t`` for a row type bound with
+  ``indb bind``, against the compiled predict expression written inline (target: at
+  most 1.2x), for LogisticRegression and GradientBoosting 100x3;
+* ``generic``: the same through the generic path (a row type that is not bound), in
+  microseconds per row (on a 20,000-row sample: it is the slow path);
+* ``plpython``: every model deployed with ``--engine plpython``, scored in chunks of
+  table blocks (string_agg of float8send per chunk, the engine's numpy/numba batch
+  path), against the export -> predict -> import round trip of bench/run.py;
+* ``row``: one-row calls of GradientBoosting 100x3 through the PL/Python engine,
+  server-side (EXPLAIN ANALYZE over generate_series, after a first call).
+
+Results go to bench/predict.json and the Markdown table to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+import run as B  # noqa: E402  (bench/run.py: the table, the models, the round trip)
+
+CHUNK_BLOCKS = 256
+
+
+def _timed(fn, repeat):
+    fn()
+    runs = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - t0)
+    return {"median": statistics.median(runs), "runs": runs}
+
+
+def _chunked_sql(name: str, output: str, n_features: int) -> str:
+    """A server-side loop over block ranges: the engine's batch path, as indb score uses it."""
+    packed = " || ".join(f"float8send(x{i})" for i in range(n_features))
+    return f"""
+CREATE OR REPLACE FUNCTION pg_temp.indb_bench_chunks(model text, version integer, output text) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    blocks bigint := pg_relation_size('{B.TABLE}') / current_setting('block_size')::bigint;
+    b bigint := 0;
+    res double precision[];
+    total bigint := 0;
+BEGIN
+    WHILE b < blocks LOOP
+        SELECT indb.engine_chunk(model, version, output, string_agg({packed}, ''::bytea), count(*)::integer, NULL)
+          INTO res
+          FROM {B.TABLE}
+         WHERE ctid >= format('(%s,0)', b)::tid AND ctid < format('(%s,0)', b + {CHUNK_BLOCKS})::tid;
+        total := total + coalesce(cardinality(res), 0);
+        b := b + {CHUNK_BLOCKS};
+    END LOOP;
+    RETURN total;
+END $$;
+"""
+
+
+def run(args) -> dict:
+    import psycopg
+
+    from indb.db import resolve_dsn
+    from indb.migrator import migrate
+    from indb.registry import bind, deploy
+
+    dsn = resolve_dsn(args.dsn).conninfo
+    migrate(dsn)
+    migrate(dsn, component="plpython")
+    conn = psycopg.connect(dsn, autocommit=True)
+    B.load_table(conn, args.rows)
+    chosen = set(args.models.split(",")) if args.models else None
+    results = {"rows": args.rows, "models": {}}
+    for b in B._models():
+        if chosen and b.key not in chosen:
+            continue
+        print(f"== {b.title}", file=sys.stderr)
+        est = B.fit(b)
+        rec: dict = {"title": b.title}
+        output = "proba" if b.classifier else "predict"
+        if b.key in ("lr", "gb100"):
+            name = f"bench_{b.key}"
+            deploy(est, name, dsn=dsn, engine="sql", for_tables=[B.TABLE])
+            from indb.compile import lower_model
+
+            inline = lower_model(est, dialect="postgres", output="predict").columns[0][1].sql("postgres")
+            rec["inline"] = _timed(lambda: conn.execute(f"SELECT sum({inline}) FROM {B.TABLE}").fetchone(), args.repeat)
+            rec["bound"] = _timed(lambda: conn.execute(f"SELECT sum(indb.predict('{name}', t)) FROM {B.TABLE} t").fetchone(), args.repeat)
+            sample = 20_000
+            generic = _timed(
+                lambda: conn.execute(
+                    f"SELECT sum(indb.predict('{name}', s)) FROM (SELECT {', '.join(B.FEATURES)}, c0 FROM {B.TABLE} LIMIT {sample}) s"
+                ).fetchone(),
+                1,
+            )
+            rec["generic_us_per_row"] = generic["median"] / sample * 1e6
+            print(f"   inline {rec['inline']['median']:.3f}s  bound {rec['bound']['median']:.3f}s  generic {rec['generic_us_per_row']:.1f} us/row", file=sys.stderr)
+        py = f"bench_{b.key}_py"
+        deploy(est, py, dsn=dsn, engine="plpython")
+        conn.execute(_chunked_sql(py, output, B.N_FEATURES))
+        if not b.uses_category:
+            rec["plpython"] = _timed(lambda: conn.execute("SELECT pg_temp.indb_bench_chunks(%s, 1, %s)", [py, output]).fetchone(), args.repeat)
+            print(f"   plpython chunks {rec['plpython']['median']:.3f}s", file=sys.stderr)
+        rec["roundtrip"] = _timed(B.roundtrip(conn, b, est), args.repeat)
+        print(f"   roundtrip {rec['roundtrip']['median']:.3f}s", file=sys.stderr)
+        if b.key == "gb100":
+            row = ", ".join(f"(g % 7)::float8 / 7 AS x{i}" for i in range(B.N_FEATURES))
+            q = f"EXPLAIN (ANALYZE, FORMAT JSON) SELECT sum(indb.predict('{py}', t)) FROM (SELECT {row} FROM generate_series(1, 10000) g) t"
+            conn.execute(q)  # first call loads the engine and compiles the row scorer
+            times = [conn.execute(q).fetchone()[0][0]["Execution Time"] for _ in range(args.repeat)]
+            rec["row_us"] = statistics.median(times) * 1000 / 10000
+            print(f"   one row through the PL/Python engine: {rec['row_us']:.1f} us", file=sys.stderr)
+        results["models"][b.key] = rec
+    return results
+
+
+def markdown(res: dict) -> str:
+    lines = [f"{res['rows']:,} rows; medians.", "",
+             "| model | inline (s) | bound predict (s) | bound / inline | generic (µs/row) | PL/Python batch (s) | round trip (s) | PL/Python / round trip | one row via PL/Python (µs) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for rec in res["models"].values():
+        inl = rec.get("inline", {}).get("median")
+        bnd = rec.get("bound", {}).get("median")
+        py = rec.get("plpython", {}).get("median")
+        rt = rec["roundtrip"]["median"]
+        f = lambda v, d=3: "—" if v is None else f"{v:.{d}f}"  # noqa: E731
+        lines.append(
+            f"| {rec['title']} | {f(inl)} | {f(bnd)} | {f(bnd / inl if inl and bnd else None, 2)} | {f(rec.get('generic_us_per_row'), 1)} "
+            f"| {f(py)} | {f(rt)} | {f(py / rt if py else None, 2)} | {f(rec.get('row_us'), 1)} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dsn")
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--models", help="comma-separated keys of bench/run.py's models")
+    ap.add_argument("--out", default=str(HERE / "predict.json"))
+    ap.add_argument("--markdown", action="store_true")
+    args = ap.parse_args(argv)
+    if args.markdown:
+        print(markdown(json.loads(Path(args.out).read_text())))
+        return 0
+    res = run(args)
+    Path(args.out).write_text(json.dumps(res, indent=2))
+    print(markdown(res))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
