@@ -12,6 +12,7 @@ when it fails or the client dies::
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
@@ -333,8 +334,8 @@ def install_functions(conn, m: ir.Model, name: str, version: int, engine: str, s
     """Create a version's functions (revoked from PUBLIC in the same transaction)."""
     if engine == "sql":
         # bodies rendered earlier (for version 0) only need their names
-        fns = [VersionFunction(f.output, function_name(name, version, f.output), f.result_type, f.body, f.volatility, f.definer)
-               for f in sql_fns] if sql_fns is not None else sql_version_functions(m, name, version)
+        fns = [dataclasses.replace(f, name=function_name(name, version, f.output)) for f in sql_fns] \
+            if sql_fns is not None else sql_version_functions(m, name, version)
     else:
         fns = plpython_version_functions(m, name, version)
     for f in fns:
