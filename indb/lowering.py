@@ -731,9 +731,14 @@ def lower_shared(
     sys.setrecursionlimit(max(old, 20000))
     try:
         opt = optimise(vec, target)
+        forced: set[int] = set()
+        if target.max_trees_per_expression:
+            from indb.optimise import split_tree_sums
+
+            opt, forced = split_tree_sums(opt, target.max_trees_per_expression)
         low = Lowering(target, columns, qualify=qualify, model_name=model_name, fail_hook=fail_hook)
         low._range = analyse(opt)
-        to_bind = shared_to_bind(opt, max_nesting=target.max_nesting)
+        to_bind = shared_to_bind(opt, max_nesting=target.max_nesting, force=forced)
         bound_ids = {id(n) for n in to_bind}
         levels: dict[int, int] = {}
 
@@ -762,7 +767,7 @@ def lower_shared(
         dag, inline = ir.size(opt), ir.inline_size(opt)
     finally:
         sys.setrecursionlimit(old)
-    return Shared(bindings, lvls, cols, dag, inline, required=target.max_nesting is not None)
+    return Shared(bindings, lvls, cols, dag, inline, required=target.max_nesting is not None or bool(forced))
 
 
 def lower_outputs(

@@ -662,7 +662,40 @@ def parent_counts(e: ir.Expr) -> dict[int, int]:
     return counts
 
 
-def shared_to_bind(e: ir.Expr, min_size: int = 6, max_nesting: int | None = None) -> list[ir.Expr]:
+def split_tree_sums(e: ir.Expr, per_chunk: int) -> tuple[ir.Expr, set[int]]:
+    """Rewrite each large tree sum as running partial sums of at most ``per_chunk`` trees.
+
+    ``Index(ensemble, k)`` becomes ``s1 = base + t0 + ... + t9``, ``s2 = s1 + t10 + ...``,
+    the same additions in the same order (so bitwise the same sum); the partial sums are
+    returned to be named (``shared_to_bind(force=...)``).
+    """
+    forced: set[int] = set()
+
+    def fn(n: ir.Expr) -> ir.Expr:
+        if not (isinstance(n, ir.Index) and isinstance(n.vector, ir.TreeEnsemble)):
+            return n
+        te = n.vector
+        if len(te.trees) <= per_chunk:
+            return n
+        k = n.i
+
+        def one(t: ir.Tree) -> ir.Expr:
+            single = ir.TreeEnsemble(te.inputs, (t,), te.n_outputs, tuple(0.0 for _ in te.base), te.strict)
+            return ir.Index(single, k)
+
+        acc: ir.Expr | None = None
+        for start in range(0, len(te.trees), per_chunk):
+            terms = [one(t) for t in te.trees[start:start + per_chunk]]
+            head: ir.Expr = ir.Const(float(te.base[k])) if acc is None else acc
+            acc = ir.Sum((head, *terms))
+            forced.add(id(acc))
+        return acc  # type: ignore[return-value]
+
+    out = ir.transform(e, fn)
+    return out, forced
+
+
+def shared_to_bind(e: ir.Expr, min_size: int = 6, max_nesting: int | None = None, force: set[int] | None = None) -> list[ir.Expr]:
     """Non-trivial scalar nodes used more than once, children before parents.
 
     A backend that can name a value (a PL/pgSQL variable, a column of a derived
@@ -716,7 +749,7 @@ def shared_to_bind(e: ir.Expr, min_size: int = 6, max_nesting: int | None = None
         )
         shared = counts.get(id(n), 0) >= 2 and (sizes[id(n)] >= min_size or (isinstance(n, ir.Index) and isinstance(n.vector, ir.TreeEnsemble)))
         deep = max_nesting is not None and h >= max_nesting
-        if bindable and (shared or deep):
+        if bindable and (shared or deep or (force is not None and id(n) in force)):
             out.append(n)
             h = 0
         height[id(n)] = h
