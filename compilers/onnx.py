@@ -1225,28 +1225,14 @@ def _gemm(node: Node, ins: list, g: Graph) -> list:
 
 
 def softmax_exprs(items: Sequence[ir.Expr]) -> list[ir.Expr]:
-    """``p_k = 1 / (1 + sum_{j != k} exp(z_j - z_k))``: the softmax, each item written once per use.
+    """The softmax of one row of scores: ``ir.softmax`` (scikit-learn's arithmetic).
 
-    Equal to ``exp(z_k - max) / sum_j exp(z_j - max)`` up to rounding (a few ulps), and
-    about four times smaller than it where SQL repeats every shared subexpression (two
-    items per term instead of a maximum and a full sum per item). IEEE arithmetic keeps
-    it right at the extremes: a difference that overflows ``exp`` gives ``1 / inf = 0``,
-    one that underflows adds 0; NaN and ``inf - inf`` propagate as missing.
-
-    >>> from indb.evaluate import evaluate
-    >>> import numpy as np
-    >>> z = [ir.Const(1.0), ir.Const(2.0), ir.Const(3.0)]
-    >>> [round(float(evaluate(p, {"_": np.zeros(1)})[0]), 6) for p in softmax_exprs(z)]
-    [0.090031, 0.244728, 0.665241]
+    Its exponents are bounded (``z - max`` clamped at -700), which keeps the float-error
+    guards PostgreSQL needs small; a form with fewer repeated subexpressions
+    (``1 / (1 + sum exp(z_j - z_k))``) was measured to lower to far larger PostgreSQL
+    SQL for that reason.
     """
-    items = list(items)
-    if len(items) == 1:
-        return [ir.div(items[0], items[0])]  # 1, or missing with its input
-    out = []
-    for k, zk in enumerate(items):
-        terms = [ir.func("exp", ir.sub(zj, zk)) for j, zj in enumerate(items) if j != k]
-        out.append(ir.div(ir.Const(1.0), ir.add(ir.Const(1.0), *terms)))
-    return out
+    return ir.softmax(list(items))
 
 
 def softmax_zero_exprs(items: Sequence[ir.Expr]) -> list[ir.Expr]:
@@ -1706,15 +1692,24 @@ def _normalizer(node: Node, ins: list, g: Graph) -> list:
             # onnxruntime's running std::max skips NaN and starts from the lowest float
             present = [_select(ir.IsMissing(e), ir.Const(-3.4028234663852886e38), e) for e in items]
             d = ir.Func("max", tuple(present + [ir.Const(-3.4028234663852886e38)]))
-        elif norm == "L1":
-            d = ir.add(*[ir.func("abs", e) for e in items])
         else:
-            d = ir.func("sqrt", ir.add(*[_mul(e, e) for e in items]))
+            d = ir.add(*[ir.func("abs", e) for e in items]) if norm == "L1" else ir.func("sqrt", ir.add(*[_mul(e, e) for e in items]))
+            # d >= |x_i| >= 0, and d = 0 only when every x_i is 0, which onnxruntime leaves
+            # as it is: dividing by at least the smallest double gives that, writing d once
+            safe = ir.Func("max", (d, ir.Const(5e-324)))
+            if norm == "L1" or not f32:
+                return [ir.div(e, safe) for e in items]
+            # onnxruntime squares in float32, where |x| <= 2**-75 squares to 0: a row of
+            # such values has a zero norm there and stays as it is
+            tiny = float32_le_bound(2.0**-75)
+            small = ir.And(tuple(ir.Compare("<=", ir.func("abs", e), ir.Const(tiny)) for e in items))
+            return [_select(small, e, ir.div(e, safe)) for e in items]
         zero = ir.Compare("==", d, ir.Const(0.0))
         return [_select(zero, e, ir.div(e, d)) for e in items]
 
     if not x.batched:
         raise node.refuse("its input does not depend on the graph inputs")
+    f32 = x.dtype == "float32"
     if norm == "L1" and x.logits is not None:
         # softmax rows already sum to 1 (to a few ulps, well inside float32's rounding)
         return [x]
