@@ -71,7 +71,7 @@ def test_deployed_model_matches_its_own_answer(case, engine, catalog):
         assert sql_bytes(sql_version_functions(model, name, 1)) > SQL_BYTES_LIMIT
         return
     for kind in case.outputs:
-        ref = reference(est, model, X, kind) if not getattr(case, "reference", None) else case.reference(est, model, X, kind)
+        ref = reference(est, model, X, kind, own=case.reference)
         label_text = kind == "predict" and model.output("predict").type == "text"
         entry = "predict_label" if label_text else ENTRY[kind]
         q = sql.SQL("SELECT {fn}({name}, t) FROM {table} t ORDER BY id").format(
@@ -104,7 +104,7 @@ def test_plpython_chunk_path_matches_the_model(case, catalog):
     for kind in case.outputs:
         if kind == "predict" and model.output("predict").type == "text":
             continue
-        ref = reference(est, model, X, kind) if not getattr(case, "reference", None) else case.reference(est, model, X, kind)
+        ref = reference(est, model, X, kind, own=case.reference)
         got = conn.execute("SELECT indb.engine_chunk(%s, 1, %s, %s, %s, %s)", [name, kind, packed, n, text_values]).fetchone()[0]
         width = len(ref.columns)
         arr = np.asarray([np.nan if v is None else v for v in got], dtype=float).reshape(n, width)
