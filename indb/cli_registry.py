@@ -7,6 +7,7 @@ and prints the result; errors are handled by ``indb.cli.main``.
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def _csv(value: str) -> list[str]:
@@ -50,6 +51,9 @@ examples:
     sub.add_argument("--for-table", type=_csv, default=[], metavar="T,...", help="also bind these tables (see indb bind)")
     sub.add_argument("--on-missing", choices=["null", "error"], default="null",
                      help="a NULL feature the model has no rule for gives NULL (default) or raises")
+    sub.add_argument("--sql", action="store_true",
+                     help="print the deploy as a self-contained SQL script (for Flyway, Liquibase, sqitch, Alembic) "
+                          "instead of running it; rehearsed against the database and rolled back")
     sub.set_defaults(handler=_cmd_deploy)
 
     sub = command("bind", "make indb.predict(NAME, row) fast for rows of TABLE", """\
@@ -103,12 +107,9 @@ example:
 
 
 def _cmd_deploy(args) -> int:
-    from indb.registry import deploy
+    from indb.registry import deploy, deploy_sql
 
-    res = deploy(
-        args.model,
-        args.name,
-        dsn=args.dsn,
+    options = dict(
         features=args.features,
         alias=args.alias,
         promote=not args.no_promote,
@@ -117,7 +118,10 @@ def _cmd_deploy(args) -> int:
         for_tables=args.for_table,
         on_missing=args.on_missing,
     )
-    print(res)
+    if args.sql:
+        sys.stdout.write(deploy_sql(args.model, args.name, dsn=args.dsn, **options))
+        return 0
+    print(deploy(args.model, args.name, dsn=args.dsn, **options))
     return 0
 
 

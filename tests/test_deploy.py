@@ -275,3 +275,28 @@ def test_scoring_sees_one_version_per_statement_during_promote_rollback_cycles(m
         t.join(timeout=120)
     assert not problems, problems[:3]
     assert statements[0] >= 2
+
+
+def test_deploy_sql_prints_a_script_that_applies_once(migrated_dsn, migrated_conn, tmp_path):
+    import joblib
+
+    from indb.registry import deploy_sql
+
+    X, y = _frame()
+    path = tmp_path / "churn.joblib"
+    joblib.dump(LogisticRegression().fit(X, y), path)
+    before = _registry_snapshot(migrated_conn)
+    res = subprocess.run([sys.executable, "-m", "indb.cli", "--dsn", migrated_dsn, "deploy", str(path), "--name", "churn", "--sql"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    script = res.stdout
+    assert script.startswith("-- indb deploy --sql: churn@1 deployed") and "COMMIT;" in script
+    assert _registry_snapshot(migrated_conn) == before, "printing the script changes nothing"
+    assert deploy_sql(str(path), "churn", dsn=migrated_dsn) == script, "the same rehearsal gives the same script"
+    for _ in range(2):  # a second run finds the version and changes nothing
+        with psycopg.connect(migrated_dsn, autocommit=True) as c:
+            c.execute(script)
+    versions = migrated_conn.execute("SELECT version FROM indb.versions WHERE model = 'churn'").fetchall()
+    assert versions == [(1,)]
+    got = migrated_conn.execute("SELECT indb.predict_proba('churn', t) FROM (SELECT 0.3::float8 a, -1.0::float8 b, 2.0::float8 c) t").fetchone()[0]
+    np.testing.assert_allclose(got, joblib.load(path).predict_proba(pd.DataFrame([[0.3, -1.0, 2.0]], columns=FEATURES))[0], rtol=1e-9)
