@@ -44,7 +44,12 @@ graph can see:
 * Float64 inputs (``tensor(double)``) are compared in float64 with the threshold as
   stored (onnxruntime widens float32 thresholds to double).
 * Labels chosen by comparing two computed scores (``ArgMax``, a classifier's label)
-  can differ from onnxruntime's only where the float32 scores tie or nearly tie.
+  can differ from onnxruntime's only where the float32 scores tie or nearly tie. An
+  ``ArgMax`` over a ``Softmax`` compares the softmax's inputs (same order, and far
+  smaller SQL); an L1 ``Normalizer`` of a softmax is the softmax itself.
+* ``Normalizer`` L2 squares in float32 in onnxruntime: a row whose values are all at
+  most 2**-75 has a zero norm there and is left as it is, which the IR reproduces; a
+  value whose square overflows float32 (|x| > 1.8e19) gives onnxruntime NaN (no answer).
 
 Missing values
 --------------
@@ -63,14 +68,16 @@ Tree ensembles
 class) whose splits are all ``x <= B``: ``BRANCH_LEQ``/``LT`` keep their children,
 ``GTE``/``GT`` swap them, ``EQ``/``NEQ`` and float32 ``BRANCH_MEMBER`` become two (or a
 chain of) bound tests with the subtree they share copied; float64 membership becomes a
-categorical split. ``aggregate_function`` SUM and AVERAGE sum the trees (AVERAGE divides
+categorical split. ``BRANCH_MEMBER`` is accepted only for sets of integers 0..30, the
+sets onnxruntime 1.32 tests exactly (for other sets it was measured to truncate the
+input to an integer first). ``aggregate_function`` SUM and AVERAGE sum the trees (AVERAGE divides
 by the number of trees); MIN and MAX take the least/greatest leaf over the trees that
 give the target a weight. ``base_values`` are added after the aggregate. Post
 transforms NONE, LOGISTIC, SOFTMAX and SOFTMAX_ZERO are implemented; PROBIT (an
 approximate inverse error function in onnxruntime) is refused.
 
-Classifiers follow onnxruntime 1.2x's own rules, which differ from the ONNX reference
-implementation for two classes (they were checked case by case against onnxruntime):
+Classifiers follow onnxruntime's own rules (measured with onnxruntime 1.32), which
+differ from the ONNX reference implementation for two classes:
 
 * ``TreeEnsembleClassifier`` with more than two classes: score_k = sum of the class-k
   weights + base_k; label = the first largest score among the classes that received a
@@ -86,6 +93,21 @@ implementation for two classes (they were checked case by case against onnxrunti
   labels[1] iff ``s > 0``; probabilities ``[1 - s, s]`` (NONE, SOFTMAX, SOFTMAX_ZERO) or
   ``[1 - expit(s), expit(s)]`` (LOGISTIC). With one row per class: label = the first
   largest raw score, probabilities = post_transform(scores).
+
+Encoders
+--------
+``LabelEncoder`` and ``CategoryMapper`` map through a CASE of their keys (a float input
+is compared in float32; a NaN key matches NaN from ai.onnx.ml 4 on, as in
+onnxruntime); following an ``ArgMax`` they become an ``ArgMax`` over the mapped labels.
+``OneHotEncoder`` on numbers truncates like onnxruntime's cast to int64. ONNX has no
+missing text or integer: a NULL there makes the row's outputs missing.
+
+Refused, by name: every operator not in :func:`supported_ops`, attributes a handler does
+not know, control flow (``If``, ``Loop``, subgraph attributes), local functions, sparse
+initializers, sequence/map inputs, inputs without a static column count, anything
+that mixes rows (work along axis 0), computed shapes and indices into computed
+tensors, PROBIT, the two-class classifier layouts above, and BRANCH_MEMBER sets
+outside 0..30.
 """
 
 from __future__ import annotations
