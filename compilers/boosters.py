@@ -20,7 +20,8 @@ the objective and the intercept):
   data as float32 and thresholds as float32); the IR folds the cast into a float64 bound
   (``onnx.float32_lt_bound``), so it is exact for every float64 input, +-inf and values
   beyond the float32 range included (they round to +-inf, as XGBoost's cast does).
-* **Missing values** (NULL, NaN) go to the node's learned ``missing`` child.
+* **Missing values** (NULL, NaN, and values equal in float32 to the estimator's
+  ``missing`` parameter when it is not NaN) go to the node's learned ``missing`` child.
 * **The margin** is ``base_margin + leaf_1 + leaf_2 + ...`` per output group (tree ``i``
   belongs to class ``(i // num_parallel_tree) % num_class``), where ``base_margin`` is the
   model's ``base_score`` through the objective's inverse link (logit for
@@ -80,7 +81,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from indb import ir
-from indb.compilers.onnx import SplitTable, build_tree, ensemble, softmax_exprs
+from indb.compilers.onnx import SplitTable, build_tree, compare_const, ensemble, softmax_exprs
 from indb.compilers.registry import Compiled, Context, python_scalar, register
 from indb.errors import UnsupportedModelError
 
@@ -242,8 +243,19 @@ def xgboost_ensemble(booster: Any, inputs: Sequence[ir.Expr]) -> tuple[ir.TreeEn
     return ensemble(trees, list(inputs), n_groups, margins), cfg
 
 
-def _xgb_classifier(est: Any, inputs: list, ctx: Context) -> Compiled:
+def _xgb_inputs(est: Any, inputs: Sequence[ir.Expr], ctx: Context) -> list[ir.Expr]:
+    """The features as XGBoost sees them: its ``missing`` value (NaN by default) reads as missing."""
     xs = _float_inputs(inputs, ctx, type(est).__name__)
+    missing = getattr(est, "missing", np.nan)
+    m = np.nan if missing is None else float(missing)
+    if np.isnan(m):
+        return xs
+    # the data is float32 to XGBoost: a value that rounds to ``missing`` is missing too
+    return [ir.Case(((compare_const("==", x, float(np.float32(m)), True), ir.missing()),), x) for x in xs]
+
+
+def _xgb_classifier(est: Any, inputs: list, ctx: Context) -> Compiled:
+    xs = _xgb_inputs(est, inputs, ctx)
     ens, cfg = xgboost_ensemble(est.get_booster(), xs)
     labels = _labels(est)
     obj = cfg["objective"]
@@ -266,7 +278,7 @@ def _xgb_classifier(est: Any, inputs: list, ctx: Context) -> Compiled:
 
 
 def _xgb_regressor(est: Any, inputs: list, ctx: Context) -> Compiled:
-    xs = _float_inputs(inputs, ctx, type(est).__name__)
+    xs = _xgb_inputs(est, inputs, ctx)
     ens, cfg = xgboost_ensemble(est.get_booster(), xs)
     obj = cfg["objective"]
     if ens.n_outputs != 1:

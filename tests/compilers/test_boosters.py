@@ -210,3 +210,20 @@ def test_bench_xgboost_factory():
     assert len(ens.trees) == 200 and max(t.depth() for t in ens.trees) == 6
     got = _eval(est, X[:200])
     np.testing.assert_allclose(got, est.predict(X[:200]), rtol=1e-6, atol=1e-5)
+
+
+def test_xgboost_missing_parameter_and_dataframe_names():
+    import pandas as pd
+
+    X, y = zoo._data(300, 4, 5)
+    X = np.where(np.isnan(X), -999.0, X)
+    df = pd.DataFrame(X, columns=["age", "income", "score", "tenure"])
+    est = _fit(xgb.XGBRegressor(n_estimators=8, max_depth=3, missing=-999.0, n_jobs=1), df, y)
+    m = compile_model(est)
+    assert m.feature_names == ("age", "income", "score", "tenure")
+    rows = df.iloc[:60].copy()
+    rows.iloc[::3, 2] = -999.0
+    rows.iloc[1::3, 0] = float(np.float32(-999.0)) + 1e-5  # rounds to -999 in float32: missing too
+    rows.iloc[2::3, 1] = np.nan
+    got = evaluate(m.output("predict"), columns_from_matrix(m, rows))
+    np.testing.assert_allclose(got, est.predict(rows), rtol=1e-6, atol=1e-6)
