@@ -15,7 +15,9 @@ numpy arrays and operators on them are evaluated with numpy in their own dtype (
 stays float32, as onnxruntime computes it). A value that depends on the graph inputs is
 *symbolic*: an object array of IR expressions, one per element of a row, with the batch
 dimension (always axis 0) left implicit. Shapes are static; an operator whose output
-shape depends on the data, or that mixes rows (anything along axis 0), is refused.
+shape depends on the data, or that mixes rows (anything along axis 0), is refused. A
+``Shape`` that includes the batch axis may only feed ``Reshape`` (as "infer") and
+``ConstantOfShape`` (a constant per row).
 
 Graph inputs become features: a single input tensor of ``F`` columns gives
 ``x0 .. x{F-1}`` (or ``features``), several inputs keep their names (``name_j`` for the
@@ -23,7 +25,8 @@ columns of a multi-column input). Graph outputs become model outputs: an integer
 string output of one value per row is the label (``predict``); a float output beside it
 holds the class probabilities (``proba``, in the order of the classifier's labels, which
 a ``ZipMap`` or the classifier operator names); a lone float output of one value per
-row is a regression (``predict``); anything else is ``transform``.
+row is a regression (``predict``); anything else is ``transform`` (so are scores beside
+a label that is not their ``ArgMax``, such as k-means distances).
 
 Numbers: float32 and float64
 ----------------------------
@@ -56,8 +59,9 @@ Missing values
 NaN (and SQL NULL) in a float input is NaN to onnxruntime: arithmetic propagates it, a
 tree sends it where ``nodes_missing_value_tracks_true`` says (the false branch by
 default; ``BRANCH_NEQ`` always takes the true branch, since ``NaN != t``), ``Imputer``
-replaces it. Rows whose outputs onnxruntime computes as NaN have no answer the IR has to
-reproduce; the IR gives NULL there. Operators that make onnxruntime fail on a value
+replaces it, ``ArgMax``/``ArgMin`` scan like onnxruntime (a NaN in first place wins,
+any other NaN never does: :func:`scan_argmax`). Rows whose outputs onnxruntime computes
+as NaN have no answer the IR has to reproduce; the IR gives NULL there. Operators that make onnxruntime fail on a value
 (``Binarizer`` on NaN, ``OneHotEncoder`` with ``zeros=0`` on an unknown category) make
 every output of that row missing (or raise, with ``on_missing="error"``).
 
@@ -460,7 +464,7 @@ def _align(t: Tensor, row_rank: int, what: str) -> np.ndarray:
     if e.ndim > row_rank:
         if e.ndim != row_rank + 1 or e.shape[0] != 1:
             raise UnsupportedModelError(f"{what}: a constant of shape {t.data.shape} would broadcast along the batch dimension")
-        e = e[0]
+        e = e.reshape(e.shape[1:])
     return e
 
 
@@ -733,6 +737,8 @@ def _run_node(pb: Any, g: Graph, opsets: dict[str, int]) -> None:
         if name not in g.values:
             raise UnsupportedModelError(f"{node.what}: input {name!r} is not computed before it (graph not topologically sorted?)")
         ins.append(g.values[name])
+    if pb.op_type not in BATCH_SHAPE_USERS and any(t is not None and t.dtype == BATCH_SHAPE for t in ins):
+        raise UnsupportedModelError(f"{node.what}: computes with the batch size (a Shape that includes axis 0); indb scores rows one by one")
     outs = spec.fn(node, ins, g)
     for name, t in zip(pb.output, outs):
         if name:
@@ -814,10 +820,26 @@ def _is_label(t: Tensor) -> bool:
 
 
 def _label_classes(label: ir.Expr) -> tuple | None:
-    node = label
-    while isinstance(node, ir.Case) and len(node.whens) == 1 and isinstance(node.whens[0][1], ir.Const) and node.whens[0][1].value is None:
-        node = node.default
-    return tuple(node.labels) if isinstance(node, ir.ArgMax) else None
+    found = argmax_items(label)
+    return None if found is None else tuple(found[1])
+
+
+def _are_probabilities(t: Tensor, label: ir.Expr) -> bool:
+    """Whether a float output beside the label holds class probabilities.
+
+    It does when a classifier operator or a ``ZipMap`` named its classes, or when the
+    label is the ``ArgMax`` of exactly these values (or of the logits of their softmax).
+    """
+    if t.classes is not None:
+        return True
+    found = argmax_items(label)
+    if found is None:
+        return False
+    items = found[0]
+    for cand in (t.data, t.logits):
+        if cand is not None and len(items) == cand.size and all(a is b for a, b in zip(items, cand.reshape(-1))):
+            return True
+    return False
 
 
 def _python_label(v: Any) -> Any:
@@ -848,6 +870,10 @@ def _model(outs: list[tuple[str, Tensor]], specs: list[ir.FeatureSpec], g: Graph
         if others:
             probs = others[0][1]
             items = list(probs.data.reshape(-1))
+            if not _are_probabilities(probs, label):
+                # scores beside a label that is not their argmax (k-means distances): a transform
+                result.append(("transform", ir.vector([guard(_as_float(e)) for e in items])))
+                return ir.Model(features=tuple(specs), outputs=tuple(result), classes=None, source=source)
             classes = probs.classes or _label_classes(label)
             if classes is None or len(classes) != len(items):
                 classes = tuple(range(len(items)))
@@ -1216,8 +1242,8 @@ def _gemm(node: Node, ins: list, g: Graph) -> list:
         if c is not None:
             out = out + beta * c.data
         return [Tensor(np.asarray(out).astype(_np_dtype(dtype)), dtype)]
-    if not a.batched or b.batched or (c is not None and c.batched):
-        raise node.refuse("only computed rows A times constant B (plus constant C) is supported")
+    if not a.batched or b.batched:
+        raise node.refuse("only computed rows A times a constant B (plus C) is supported")
     if node.attr("transA", 0):
         raise node.refuse("transA=1 on computed rows mixes rows")
     B = b.data.T if node.attr("transB", 0) else b.data
@@ -1225,20 +1251,24 @@ def _gemm(node: Node, ins: list, g: Graph) -> list:
         raise node.refuse(f"shapes {a.row_shape} and {B.shape} do not match")
     W = alpha * B.astype(np.float64)
     m = B.shape[1]
-    bias = None
-    if c is not None:
+    bias: np.ndarray | None = None
+    if c is not None and not c.batched:
         cd = beta * np.asarray(c.data, dtype=np.float64)
         if cd.ndim == 2 and cd.shape[0] == 1:
             cd = cd[0]
         if cd.ndim > 1:
             raise node.refuse(f"a bias C of shape {c.data.shape} varies along the batch dimension")
-        bias = np.broadcast_to(cd, (m,))
+        bias = _obj([ir.Const(float(v)) for v in np.broadcast_to(cd, (m,))])
+    elif c is not None:
+        if c.data.ndim != 1 or c.data.shape[0] not in (1, m):
+            raise node.refuse(f"a computed bias C of row shape {c.row_shape} does not broadcast to {m} columns")
+        bias = _obj([_mul(ir.Const(beta), e) if beta != 1.0 else e for e in np.broadcast_to(c.data, (m,))])
     xs = list(a.data)
     out = []
     for j in range(m):
         e = _dot(xs, [ir.Const(float(w)) for w in W[:, j]])
         if bias is not None:
-            e = ir.add(e, ir.Const(float(bias[j])))
+            e = _add(e, bias[j])
         out.append(e)
     return [Tensor(_obj(out), dtype, True)]
 
@@ -1333,14 +1363,73 @@ def _argmax(node: Node, ins: list, g: Graph) -> list:
     out = []
     for row in flat:
         items = [e if node.op_type == "ArgMax" else ir.func("neg", e) for e in row]
-        labels = _index_labels(len(items))
-        if last:
-            items, labels = items[::-1], labels[::-1]
-        out.append(ir.ArgMax(tuple(items), labels))
+        out.append(scan_argmax(items, _index_labels(len(items)), bool(last)))
     res = _obj(out, moved.shape[:-1])
     if keep:
         res = np.expand_dims(res, ax)
     return [Tensor(res, "int64", True)]
+
+
+def scan_argmax(items: Sequence[ir.Expr], labels: Sequence[Any], last: bool = False) -> ir.Expr:
+    """onnxruntime's ``ArgMax`` of one row, NaN included: it scans from the first item and
+    moves on only to a larger one (``>=`` with ``select_last_index``), so a NaN first item
+    wins and any other NaN never does.
+
+    >>> from indb.evaluate import evaluate
+    >>> import numpy as np
+    >>> row = [ir.Feature("a"), ir.Feature("b"), ir.Feature("c")]
+    >>> cols = {"a": np.array([np.nan, 1.0]), "b": np.array([5.0, np.nan]), "c": np.array([2.0, 0.0])}
+    >>> evaluate(scan_argmax(row, (0.0, 1.0, 2.0)), cols).tolist()
+    [0.0, 0.0]
+    """
+    items, labels = list(items), tuple(labels)
+    rest = [_nan_never_wins(z) for z in items[1:]]
+    core = ir.ArgMax(tuple(items[:1] + rest), labels) if not last else ir.ArgMax(tuple((items[:1] + rest)[::-1]), labels[::-1])
+    kind = ir.TEXT if any(isinstance(v, str) for v in labels) else ir.FLOAT
+    return ir.Case(((ir.IsMissing(items[0]), ir.Const(labels[0], kind)),), core)
+
+
+def _nan_never_wins(z: ir.Expr) -> ir.Expr:
+    return ir.Case(((ir.IsMissing(z), ir.Const(-math.inf)),), z)
+
+
+def _scanned(e: ir.Expr) -> tuple[ir.Expr, ir.ArgMax] | None:
+    """The (first item, ArgMax) of a :func:`scan_argmax` expression, else None."""
+    if isinstance(e, ir.Case) and len(e.whens) == 1 and isinstance(e.default, ir.ArgMax) and isinstance(e.whens[0][0], ir.IsMissing):
+        return e.whens[0][0].operand, e.default
+    return None
+
+
+def relabel(e: ir.Expr, mapping: Callable[[Any], Any], kind: str) -> ir.Expr | None:
+    """An argmax index (``ArgMax`` or :func:`scan_argmax`) with its labels mapped, else None."""
+    if isinstance(e, ir.ArgMax):
+        new = tuple(mapping(v) for v in e.labels)
+        return None if any(v is None for v in new) else ir.ArgMax(e.items, new)
+    found = _scanned(e)
+    if found is None:
+        return None
+    first, core = found
+    inner = relabel(core, mapping, kind)
+    if inner is None:
+        return None
+    first_label = mapping(e.whens[0][1].value)
+    if first_label is None:
+        return None
+    return ir.Case(((ir.IsMissing(first), ir.Const(first_label, kind)),), inner)
+
+
+def argmax_items(e: ir.Expr) -> tuple[list[ir.Expr], tuple] | None:
+    """The scores and labels an argmax label expression compares, else None."""
+    while isinstance(e, ir.Case) and len(e.whens) == 1 and isinstance(e.whens[0][1], ir.Const) and e.whens[0][1].value is None:
+        e = e.default  # a refusal guard
+    found = _scanned(e)
+    if found is not None:
+        core = found[1]
+        items = [x.default if _scanned(x) is None and isinstance(x, ir.Case) and len(x.whens) == 1 and isinstance(x.whens[0][0], ir.IsMissing) else x for x in core.items]
+        return items, core.labels
+    if isinstance(e, ir.ArgMax):
+        return list(e.items), e.labels
+    return None
 
 
 def _reduce_axes(node: Node, ins: list) -> list[int] | None:
@@ -1351,7 +1440,11 @@ def _reduce_axes(node: Node, ins: list) -> list[int] | None:
     return None if v is None else [int(a) for a in v]
 
 
-@register("", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceMean", "ReduceSumSquare", attrs=("axes", "keepdims", "noop_with_empty_axes"))
+@register(
+    "",
+    "ReduceSum", "ReduceMax", "ReduceMin", "ReduceMean", "ReduceSumSquare", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp",
+    attrs=("axes", "keepdims", "noop_with_empty_axes"),
+)
 def _reduce(node: Node, ins: list, g: Graph) -> list:
     x = ins[0]
     keep = int(node.attr("keepdims", 1))
@@ -1362,7 +1455,12 @@ def _reduce(node: Node, ins: list, g: Graph) -> list:
             return [x]
         axes = list(range(x.rank))
     if not x.batched:
-        fn = {"ReduceSum": np.sum, "ReduceMax": np.max, "ReduceMin": np.min, "ReduceMean": np.mean, "ReduceSumSquare": lambda a, **k: np.sum(a * a, **k)}[op]
+        fn = {
+            "ReduceSum": np.sum, "ReduceMax": np.max, "ReduceMin": np.min, "ReduceMean": np.mean, "ReduceProd": np.prod,
+            "ReduceSumSquare": lambda a, **k: np.sum(a * a, **k), "ReduceL1": lambda a, **k: np.sum(np.abs(a), **k),
+            "ReduceL2": lambda a, **k: np.sqrt(np.sum(a * a, **k)), "ReduceLogSum": lambda a, **k: np.log(np.sum(a, **k)),
+            "ReduceLogSumExp": lambda a, **k: np.log(np.sum(np.exp(a), **k)),
+        }[op]
         out = fn(x.data, axis=tuple(a % x.rank for a in axes), keepdims=bool(keep))
         return [Tensor(np.asarray(out).astype(x.data.dtype), x.dtype)]
     rows = sorted({_row_axis(node, x, a) for a in axes})
@@ -1375,9 +1473,24 @@ def _reduce(node: Node, ins: list, g: Graph) -> list:
             return ir.Func("max", tuple(items))
         if op == "ReduceMin":
             return ir.Func("min", tuple(items))
-        if op == "ReduceSumSquare":
+        if op == "ReduceProd":
+            acc = items[0]
+            for e in items[1:]:
+                acc = _mul(acc, e)
+            return acc
+        if op == "ReduceLogSumExp":
+            # log(sum(exp(x))) without overflow: the largest term is exp(0)
+            m = ir.Func("max", tuple(items)) if len(items) > 1 else items[0]
+            return ir.add(m, ir.func("log", ir.add(*[ir.func("exp", ir.Func("max", (ir.sub(e, m), ir.Const(-700.0)))) for e in items])))
+        if op in ("ReduceSumSquare", "ReduceL2"):
             items = [_mul(e, e) for e in items]
+        if op == "ReduceL1":
+            items = [ir.func("abs", e) for e in items]
         total = ir.add(*items)
+        if op == "ReduceL2":
+            return ir.func("sqrt", total)
+        if op == "ReduceLogSum":
+            return ir.func("log", total)
         return _div(total, ir.Const(float(len(items)))) if op == "ReduceMean" else total
 
     out = _obj([red(list(r)) for r in flat], kept_shape)
@@ -1400,6 +1513,38 @@ def _constant(node: Node, ins: list, g: Graph) -> list:
     if name in ("value_int", "value_ints"):
         return [Tensor(np.asarray(v, dtype=np.int64), "int64")]
     return [constant(np.asarray(v, dtype=object))]
+
+
+#: the element type of a ``Shape`` that includes the batch axis: ``[-1, *row_shape]``
+BATCH_SHAPE = "batch_shape"
+#: the operators that can use such a shape: -1 is "infer" to Reshape, and ConstantOfShape
+#: makes a value per row of it
+BATCH_SHAPE_USERS = ("Reshape", "ConstantOfShape")
+
+
+@register("", "Shape", attrs=("start", "end"))
+def _shape(node: Node, ins: list, g: Graph) -> list:
+    x = ins[0]
+    full = [-1, *x.row_shape] if x.batched else list(x.data.shape)
+    start, end = node.attr("start", 0), node.attr("end")
+    picked = full[slice(start, end)]
+    r = len(full)
+    includes_batch = x.batched and (start if start >= 0 else start + r) <= 0 < (r if end is None else (end if end >= 0 else end + r))
+    return [Tensor(np.asarray(picked, dtype=np.int64), BATCH_SHAPE if includes_batch else "int64")]
+
+
+@register("", "ConstantOfShape", attrs=("value",))
+def _constant_of_shape(node: Node, ins: list, g: Graph) -> list:
+    shape = ins[0]
+    v = node.attr("value")
+    value = np.asarray(v).reshape(-1)[0] if v is not None else np.float32(0.0)
+    dtype = constant(np.asarray([value])).dtype
+    if shape.batched:
+        raise node.refuse("a computed shape")
+    if shape.dtype != BATCH_SHAPE:
+        return [Tensor(np.full([int(d) for d in shape.data], value), dtype)]
+    row = tuple(int(d) for d in np.asarray(shape.data)[1:])
+    return [Tensor(_obj([_const_expr(value, dtype)] * int(np.prod(row, dtype=np.int64)), row), dtype, True)]
 
 
 @register("", "Concat", attrs=("axis",))
@@ -1516,9 +1661,15 @@ def _transpose(node: Node, ins: list, g: Graph) -> list:
 
 
 def lookup(index: ir.Expr, table: Sequence[Any], kind: str, default: Any = None) -> ir.Expr:
-    """``table[index]`` for a computed integer index; an ``ArgMax`` index becomes an ``ArgMax`` of labels."""
-    if isinstance(index, ir.ArgMax) and all(isinstance(v, float) and v.is_integer() and 0 <= v < len(table) for v in index.labels):
-        return ir.ArgMax(index.items, tuple(_label_value(table[int(v)], kind) for v in index.labels))
+    """``table[index]`` for a computed integer index; an argmax index becomes an argmax of labels."""
+
+    def entry(v: Any) -> Any:
+        ok = isinstance(v, float) and v.is_integer() and 0 <= v < len(table)
+        return _label_value(table[int(v)], kind) if ok else None
+
+    fused = relabel(index, entry, kind)
+    if fused is not None:
+        return fused
     whens = tuple((ir.Compare("==", index, ir.Const(float(i))), ir.Const(_label_value(v, kind), kind)) for i, v in enumerate(table))
     return ir.Case(whens, ir.Const(None if default is None else _label_value(default, kind), kind))
 
@@ -1798,7 +1949,7 @@ def _encode_cells(node: Node, x: Tensor, g: Graph, keys: Sequence, values: Seque
     out = []
     for e in x.data.reshape(-1):
         r = encode(e, keys, values, default, x.dtype, kind)
-        if x.dtype not in FLOAT_TYPES and not isinstance(r, ir.ArgMax):
+        if x.dtype not in FLOAT_TYPES and argmax_items(r) is None:
             _refuse_missing(node, e, g)
         out.append(r)
     return out
@@ -1821,11 +1972,11 @@ def encode(e: ir.Expr, keys: Sequence[Any], values: Sequence[Any], default: Any,
     def conv(v: Any) -> Any:
         return None if v is None else _label_value(v, out_kind)
 
-    if isinstance(e, ir.ArgMax) and in_dtype != "string" and not any(isinstance(k, str) for k in keys):
+    if in_dtype != "string" and not any(isinstance(k, str) for k in keys):
         table = {float(k): v for k, v in zip(keys, values)}
-        mapped = tuple(conv(table.get(float(lbl), default)) for lbl in e.labels)
-        if all(m is not None for m in mapped):
-            return ir.ArgMax(e.items, mapped)
+        fused = relabel(e, lambda lbl: conv(table.get(float(lbl), default)) if isinstance(lbl, float) else None, out_kind)
+        if fused is not None:
+            return fused
     whens = tuple((_equals(e, k, in_dtype), ir.Const(conv(v), out_kind)) for k, v in zip(keys, values))
     dflt = ir.Const(conv(default), out_kind)
     return ir.Case(whens, dflt) if whens else dflt

@@ -14,7 +14,8 @@ NaN (the node's missing-value direction).
 
 The reference (``onnx_reference``) is onnxruntime fed ``float32(X)``, exactly what a
 user's float64 data becomes at a float32 graph input. A row onnxruntime fails on (it
-refuses NaN in a Binarizer), or whose float outputs it computes as NaN, has no answer
+refuses NaN in a Binarizer), or whose float outputs it computes as NaN or overflows to
++-inf in float32 (the IR computes in float64, where 1e30**2 is finite), has no answer
 to reproduce; there the expectation is indb's documented rule (the IR evaluator).
 Tolerance: 1e-6 relative (float32 arithmetic), with an absolute floor per case for
 values near 0 (float32 resolution of the terms that cancel there).
@@ -75,8 +76,8 @@ def _kinds(sess: Any) -> dict[str, int]:
     others = [k for k, o in enumerate(outs) if k not in labels]
     if labels:
         kinds = {"predict": labels[0]}
-        if others:
-            kinds["proba"] = others[0]
+        if others:  # class probabilities, or scores such as k-means distances
+            kinds["proba"] = kinds["transform"] = others[0]
         return kinds
     if len(others) == 1:
         return {"predict": others[0], "transform": others[0]}
@@ -102,7 +103,7 @@ def _run(sess: Any, X: Any, classes: Sequence | None) -> list[np.ndarray] | None
     except Exception:  # noqa: BLE001 - onnxruntime's own error types
         return None
     dense = [_dense(o, classes) for o in outs]
-    if any(d.dtype.kind == "f" and np.isnan(d).any() for d in dense):
+    if any(d.dtype.kind == "f" and not np.isfinite(d).all() for d in dense):
         return None
     return dense
 
@@ -278,6 +279,37 @@ def _linear_models() -> list[ZooCase]:
         onnx_case("onnx_normalizer_l2", _sk_transformer(lambda: Normalizer()), ("transform",)),
         onnx_case("onnx_normalizer_l1", _sk_transformer(lambda: Normalizer(norm="l1")), ("transform",)),
         onnx_case("onnx_normalizer_max", _sk_transformer(lambda: Normalizer(norm="max")), ("transform",)),
+    ]
+
+
+def _more_sklearn() -> list[ZooCase]:
+    """Converters whose graphs use Shape/ConstantOfShape, ReduceProd, ReduceLogSumExp, Gemm with a
+    computed bias, and comparisons with bin edges."""
+    from sklearn.cluster import KMeans  # noqa: PLC0415
+    from sklearn.decomposition import PCA  # noqa: PLC0415
+    from sklearn.linear_model import Lasso, Ridge  # noqa: PLC0415
+    from sklearn.naive_bayes import GaussianNB  # noqa: PLC0415
+    from sklearn.pipeline import make_pipeline  # noqa: PLC0415
+    from sklearn.preprocessing import KBinsDiscretizer, PolynomialFeatures  # noqa: PLC0415
+
+    def kbins():
+        X, y = _regression(300, 4, 9)
+        est = make_pipeline(KBinsDiscretizer(5, encode="onehot-dense", quantile_method="averaged_inverted_cdf"), Ridge()).fit(X.astype(np.float32), y)
+        edges = [(0, j, float(e)) for j, col in enumerate(est[0].bin_edges_) for e in col[1:-1]]
+        return to_onnx(est, 4), _rows_for(X, splits=edges)
+
+    def kmeans():
+        X, _ = _regression(300, 4, 10)
+        est = KMeans(4, n_init=3, random_state=0).fit(X.astype(np.float32))
+        return to_onnx(est, 4), _rows_for(X)
+
+    return [
+        onnx_case("onnx_polynomial_ridge", _sk_regressor(lambda: make_pipeline(PolynomialFeatures(2), Ridge()), d=3), ("predict",), atol=1e-4),
+        onnx_case("onnx_kbins_onehot_ridge", kbins, ("predict",), atol=1e-5),
+        onnx_case("onnx_pca_lasso", _sk_regressor(lambda: make_pipeline(PCA(3), Lasso(alpha=0.01)), d=5), ("predict",), atol=1e-5),
+        onnx_case("onnx_kmeans", kmeans, ("predict", "transform"), atol=1e-5),
+        # joint log-likelihoods of tens in float32 carry ~1e-6 of them into the probabilities
+        onnx_case("onnx_gaussian_nb", _sk_classifier(GaussianNB, d=4), ("predict", "proba"), atol=1e-5),
     ]
 
 
@@ -572,7 +604,7 @@ def _cases() -> list[ZooCase]:
         import skl2onnx  # noqa: F401, PLC0415
     except ImportError:
         return []
-    cases = _linear_models() + _tree_models() + _neural_models()
+    cases = _linear_models() + _more_sklearn() + _tree_models() + _neural_models()
     cases.append(onnx_case("onnx_column_transformer_text_inputs", _column_transformer(), ("predict", "proba"), tags=("text",)))
     cases.append(onnx_case("onnx_tree_all_modes_regressor", _modes_regressor(member=False), ("predict",), atol=1e-6))
     cases.append(onnx_case("onnx_tree_ensemble5_member_average", _modes_regressor(member=True), ("predict",), atol=1e-6))
