@@ -118,7 +118,7 @@ def sql_version_functions(model: ir.Model, name: str, version: int) -> list[Vers
     """
     out: list[VersionFunction] = []
     params = _params(model)
-    for kind in model.output_kinds:
+    for kind in servable_outputs(model):
         # bodies do not depend on the version (deploy renders them before it knows it)
         shared = lower_shared(model, "postgres", kind, params, name)
         predict_text = kind == "predict" and model.output("predict").type == ir.TEXT
@@ -141,6 +141,19 @@ def sql_version_functions(model: ir.Model, name: str, version: int) -> list[Vers
             else:
                 compiled = lower_model(model, dialect="postgres", output=kind, columns=params, qualify=True, model_name=name, fail_hook=_fail_call)
                 out.append(VersionFunction(output, fname, rtype, _select(shape([e for _, e in compiled.columns]))))
+    return out
+
+
+def servable_outputs(model: ir.Model) -> list[str]:
+    """Output kinds the SQL entry points can return: ``predict`` (a number or a label) and
+    the array outputs whose items are all numbers (``indb.transform`` returns
+    double precision[]; a transform that passes text through is not offered)."""
+    out = []
+    for kind in model.output_kinds:
+        e = model.output(kind)
+        if kind != "predict" and isinstance(e, ir.Vector) and any(i.type != ir.FLOAT for i in e.items):
+            continue
+        out.append(kind)
     return out
 
 
@@ -172,7 +185,7 @@ def plpython_version_functions(model: ir.Model, name: str, version: int) -> list
     nums = [exp.Parameter(this=exp.Literal.number(i + 1)) if f.kind == ir.FLOAT else exp.Null() for i, f in enumerate(model.features)]
     texts = [exp.Parameter(this=exp.Literal.number(i + 1)) if f.kind == ir.TEXT else exp.Null() for i, f in enumerate(model.features)]
     kinds: list[tuple[str, str]] = []
-    for kind in model.output_kinds:
+    for kind in servable_outputs(model):
         if kind == "predict":
             if model.output("predict").type == ir.TEXT:
                 kinds.append(("label", TEXT))
