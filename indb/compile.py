@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import pickle
 import time
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from indb.errors import CompileError, UnsupportedModelError, UsageError
 from indb.lowering import lower_outputs, lower_shared
 
 OUTPUTS = ("predict", "proba", "decision", "transform")
+#: a scalar expression (no sharing) is refused above this many IR nodes written out
+INLINE_LIMIT = 500_000
 
 
 def to_ir(model: Any, features: Sequence[str] | None = None, on_missing: str = "null") -> ir.Model:
@@ -87,6 +90,8 @@ class CompiledSQL:
     shared: object = None
     #: the model's feature columns (carried through the binding CTEs)
     features: tuple = ()
+    #: named in errors
+    model_name: str = "model"
 
     def select(self, table: str, keep: Sequence[str] = ()) -> exp.Select:
         names = [n for n, _ in self.columns]
@@ -117,7 +122,10 @@ class CompiledSQL:
         tgt = get_target(self.dialect)
 
         def refs(e: exp.Expression) -> set[str]:
-            return {c.name for c in e.find_all(exp.Column) if c.name.startswith("_indb_s")}
+            found = {c.name for c in e.find_all(exp.Column) if c.name.startswith("_indb_s")}
+            for v in e.find_all(exp.Var):  # tree SQL is written as text (lowering.TreeText)
+                found.update(re.findall(r"\b_indb_s\d+\b", v.name))
+            return found
 
         names = [n for n, _, _ in sh.bindings]  # type: ignore[attr-defined]
         uses = {n: refs(e) for n, _, e in sh.bindings}  # type: ignore[attr-defined]
@@ -134,12 +142,21 @@ class CompiledSQL:
                 steps.append([i])
         ctes: list[tuple[str, exp.Select]] = []
         carried: list[str] = []
+        # what later steps (and the final columns) read, accumulated from the end
+        later_of: list[set[str]] = [set(final)]
+        for step in reversed(steps[1:]):
+            later_of.append(later_of[-1].union(*[uses[names[j]] for j in step]))
+        later_of.reverse()
         for k, step in enumerate(steps):
-            later = set(final)
-            for later_step in steps[k + 1:]:
-                for j in later_step:
-                    later |= uses[names[j]]
+            later = later_of[k]
             keep_cols = [c for c in carried if c in later]
+            width = len(base) + len(keep_cols) + len(step)
+            if width > tgt.max_columns:
+                raise CompileError(
+                    f"{self.model_name}: computing its shared subexpressions once needs {width:,} intermediate "
+                    f"columns, over {self.dialect}'s limit of {tgt.max_columns:,}; score it with the "
+                    "PL/Python engine instead (indb deploy --engine plpython)"
+                )
             here = [exp.alias_(sh.bindings[i][2], names[i]) for i in step]  # type: ignore[attr-defined]
             inner = exp.select(*[exp.column(c, quoted=_needs_quotes(c)) for c in base], *[exp.column(c) for c in keep_cols], *here).from_(source)
             if tgt.merges_subqueries:
@@ -190,7 +207,13 @@ def lower_model(
         if sh.worth_sharing():
             if len(sh.columns) > tgt.max_columns:
                 raise CompileError(f"{len(sh.columns)} output columns exceed {dialect}'s limit of {tgt.max_columns}")
-            return CompiledSQL(sh.columns, dialect, time.perf_counter() - t0, sh, m.feature_names)
+            return CompiledSQL(sh.columns, dialect, time.perf_counter() - t0, sh, m.feature_names, model_name)
+    inline = ir.inline_size(m.output(output)) if output in m.output_kinds else 0
+    if inline > INLINE_LIMIT:
+        raise CompileError(
+            f"as one expression, this model's {output} output would repeat shared subexpressions "
+            f"({inline:,} nodes written out); compile it with --table, which computes each once"
+        )
     cols = lower_outputs(m, output, tgt, columns, qualify=qualify, model_name=model_name, fail_hook=fail_hook)
     if len(cols) > tgt.max_columns:
         raise CompileError(f"{len(cols)} output columns exceed {dialect}'s limit of {tgt.max_columns}")

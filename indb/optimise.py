@@ -23,6 +23,7 @@ requires it (``indb.lowering``).
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 from dataclasses import dataclass
@@ -276,11 +277,15 @@ class Range:
 
     @property
     def top(self) -> float:
-        return self.hi if self.vmax is None else self.vmax
+        if self.vmax is not None:
+            return self.vmax
+        return self.hi if self.pos else 0.0
 
     @property
     def bottom(self) -> float:
-        return -self.hi if self.vmin is None else self.vmin
+        if self.vmin is not None:
+            return self.vmin
+        return -self.hi if self.neg else 0.0
 
 
 INPUT = Range(INPUT_MAX, INPUT_MIN)
@@ -308,10 +313,15 @@ def _union(rs: list[Range]) -> Range:
     )
 
 
+def _times(x: float, y: float) -> float:
+    """A bound's product where 0 * inf (a zero range times an unbounded one) is 0, not NaN."""
+    return 0.0 if x == 0.0 or y == 0.0 else x * y
+
+
 def _mul(a: Range, b: Range) -> Range:
     return Range(
-        a.hi * b.hi,
-        a.lo * b.lo,
+        _times(a.hi, b.hi),
+        _times(a.lo, b.lo),
         (a.neg and b.pos) or (a.pos and b.neg),
         (a.pos and b.pos) or (a.neg and b.neg),
         a.zero or b.zero,
@@ -386,6 +396,8 @@ class _Analysis:
             return self.of(e.body)
         if isinstance(e, ir.BinOp):
             a, b = self.of(e.left), self.of(e.right)
+            if e.op == "*" and e.left is e.right:  # a square: never negative
+                return Range(a.hi * a.hi, a.lo * a.lo, False, a.neg or a.pos, a.zero or a.lo * a.lo == 0.0, a.nan, 0.0, a.hi * a.hi, null=a.null)
             if e.op == "*":
                 return _mul(a, b)
             if e.op == "/":
@@ -491,6 +503,7 @@ def _guard_exp(x: ir.Expr, rx: Range) -> ir.Expr:
     return ir.Case(((_cmp("<=", x, EXP_MAX_ARG), ir.Lazy(e)), (_cmp(">", x, EXP_MAX_ARG), INF)), x)
 
 
+@functools.lru_cache(maxsize=4096)
 def _mul_const_limits(c: float) -> tuple[float, float]:
     """For ``x * c``: the largest |x| with a finite product, and the smallest |x| with a non-zero one."""
     ac = abs(c)
@@ -501,6 +514,7 @@ def _mul_const_limits(c: float) -> tuple[float, float]:
     return over, under
 
 
+@functools.lru_cache(maxsize=4096)
 def _div_const_limits(c: float) -> tuple[float, float]:
     ac = abs(c)
     over = _bisect(lambda x: math.isfinite(x / ac), 0.0, DBL_MAX) if ac < 1 else DBL_MAX
@@ -515,7 +529,7 @@ def _guard_scaled(x: ir.Expr, op: str, c: float, rx: Range) -> ir.Expr:
     over, under = (_mul_const_limits if op == "*" else _div_const_limits)(c)
     whens = []
     sign = 1.0 if c > 0 else -1.0
-    if rx.hi > over:
+    if rx.hi > over and over < DBL_MAX:
         whens.append((_cmp(">", x, over), _C(sign * math.inf)))
         whens.append((_cmp("<", x, -over), _C(-sign * math.inf)))
     if under > 0 and rx.lo <= under:
@@ -555,6 +569,55 @@ def _guard_div(a: ir.Expr, b: ir.Expr, ra: Range, rb: Range, target: Target) -> 
         small = ir.And((_cmp(">", ab, 1.0), ir.Compare("<", aa, ir.BinOp("*", _C(2.0**-1073), ir.Func("max", (ab, _C(1.0)))))))
         whens.append((small, ir.BinOp("*", a, ZERO)))
     return ir.Case(tuple(whens), ir.Lazy(q)) if whens else q
+
+
+@functools.lru_cache(maxsize=None)
+def _square_limits() -> tuple[float, float]:
+    """For ``x * x``: the largest |x| with a finite square, the largest |x| whose square is 0."""
+    return _bisect(lambda x: math.isfinite(x * x), 1.0, DBL_MAX), _bisect(lambda x: x * x == 0.0, 0.0, 1.0)
+
+
+def _guard_square(x: ir.Expr, rx: Range) -> ir.Expr:
+    """``x * x`` with IEEE overflow/underflow results, reading ``|x|`` against two constants."""
+    over, under = _square_limits()
+    ax = ir.Func("abs", (x,))
+    whens = []
+    if rx.hi > over:
+        whens.append((_cmp(">", ax, over), INF))
+    if rx.lo <= under:
+        whens.append((_cmp("<=", ax, under), ZERO))
+    body = ir.BinOp("*", x, x)
+    return ir.Case(tuple(whens), ir.Lazy(body)) if whens else body
+
+
+def _guard_sum(terms: list[ir.Expr], rs: list[Range]) -> ir.Expr:
+    """``t1 + ... + tn`` (terms of one sign) with an IEEE overflow result, checked once.
+
+    With every |t| at most DBL_MAX / 2**k (2**k >= 2n) no partial sum can overflow, and
+    the plain sum runs. Otherwise (a term above that) the sum is taken of the terms
+    scaled by 2**-k, exactly, and scaled back, or infinite where that would overflow:
+    with one sign, the additions overflow exactly where this sum exceeds DBL_MAX. NaN
+    and NULL fall through both paths unchanged.
+    """
+    k = max(1, math.ceil(math.log2(len(terms)))) + 1
+    scale = 2.0**k
+    limit = DBL_MAX / scale
+    big = [t for t, r in zip(terms, rs) if r.hi > limit]
+    if not big:
+        return ir.Sum(tuple(terms))
+    cond = ir.Or(tuple(_cmp(">", ir.Func("abs", (t,)), limit) for t in big)) if len(big) > 1 else _cmp(">", ir.Func("abs", (big[0],)), limit)
+    # below 1 in magnitude a term cannot change a sum this large, so it counts as 1 (or
+    # -1), which keeps its scaled value clear of underflow without a test
+    positive = any(r.pos for r in rs)
+    clear = [ir.Func("max" if positive else "min", (t, _C(1.0 if positive else -1.0))) if r.lo < 1.0 else t for t, r in zip(terms, rs)]
+    ssum = ir.Sum(tuple(ir.BinOp("*", t, _C(1.0 / scale)) for t in clear))
+    whens = []
+    if any(r.pos for r in rs):
+        whens.append((_cmp(">", ssum, DBL_MAX / scale), INF))
+    if any(r.neg for r in rs):
+        whens.append((_cmp("<", ssum, -DBL_MAX / scale), NEG_INF))
+    back = ir.Case(tuple(whens), ir.BinOp("*", ssum, _C(scale)))
+    return ir.Case(((cond, ir.Lazy(back)),), ir.Lazy(ir.Sum(tuple(terms))))
 
 
 def _guard_add(acc: ir.Expr, t: ir.Expr) -> ir.Expr:
@@ -605,9 +668,12 @@ def guard(e: ir.Expr, target: Target) -> ir.Expr:
                 if not raise_:
                     return n
                 over, under = (_mul_const_limits if n.op == "*" else _div_const_limits)(b.value)
-                if ra.hi > over or (under > 0 and ra.lo <= under):
+                if (ra.hi > over and over < DBL_MAX) or (under > 0 and ra.lo <= under):
                     return _guard_scaled(a, n.op, b.value, ra)
                 return n
+            if n.op == "*" and a is b and raise_:
+                over, under = _square_limits()
+                return _guard_square(a, ra) if ra.hi > over or ra.lo <= under else n
             if n.op == "*":
                 if raise_ and (ra.hi * rb.hi > DBL_MAX or ra.lo * rb.lo < 2.0**-1073):
                     if isinstance(a, ir.Const):
@@ -619,6 +685,10 @@ def guard(e: ir.Expr, target: Target) -> ir.Expr:
             rs = [rng(t) for t in n.terms]
             if sum(r.hi for r in rs) <= DBL_MAX:
                 return n
+            if len(n.terms) > 2 and (not any(r.neg for r in rs) or not any(r.pos for r in rs)):
+                # one sign: the partial sums grow monotonically, so the sum overflows
+                # exactly where the sequence of additions would
+                return _guard_sum(list(n.terms), rs)
             acc = n.terms[0]
             racc = rs[0]
             for t, rt in zip(n.terms[1:], rs[1:]):

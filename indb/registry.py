@@ -44,6 +44,9 @@ SQL_BYTES_LIMIT = 2_000_000
 #: above this many comparisons per row (tree ensembles), the PL/Python engine's
 #: compiled kernel beats PostgreSQL's expression interpreter (see bench/README.md)
 SQL_STEPS_LIMIT = 1_500
+#: above this many arithmetic operations per row (an MLP's layers, a kernel machine's
+#: support vectors), numpy's matrix products beat one operation at a time
+SQL_OPS_LIMIT = 5_000
 
 
 # ---------------------------------------------------------------------- results
@@ -103,6 +106,15 @@ def tree_steps(e: ir.Expr) -> int:
     return int(total)
 
 
+def arithmetic_ops(e: ir.Expr) -> int:
+    """IR operations per row outside tree ensembles (shared subtrees counted once)."""
+    total = 0
+    for n in ir.walk(e):
+        if not isinstance(n, ir.TreeEnsemble):
+            total += 1
+    return total
+
+
 def sql_bytes(fns: Sequence[VersionFunction]) -> int:
     return sum(len(f.body.encode()) for f in fns)
 
@@ -130,6 +142,12 @@ def choose_engine(model: ir.Model, requested: str, plpython_available: bool, sql
         if plpython_available:
             return "plpython", big_why
         raise errors.CompileError(f"{big_why}, and the PL/Python engine is not installed: a superuser runs `indb migrate --component plpython`")
+    ops = max(arithmetic_ops(e) for _, e in model.outputs)
+    if ops > SQL_OPS_LIMIT:
+        why = f"{ops:,} operations per row; numpy's matrix products beat SQL above {SQL_OPS_LIMIT:,}"
+        if plpython_available:
+            return "plpython", why
+        return "sql", why + ", but the PL/Python engine is not installed"
     if steps > SQL_STEPS_LIMIT:
         why = f"{steps:,} tree comparisons per row; the PL/Python kernel is faster above {SQL_STEPS_LIMIT:,}"
         if plpython_available:

@@ -144,6 +144,8 @@ def build(results: dict[tuple[str, str], str], uses: dict, supported: list[str])
         "there, ✗ k/n when k of them did not, – when none ran there. Outputs: predict,",
         "proba (predict_proba), decision (decision_function), transform.",
         "",
+        f"From {len(results)} parity test results over {len(uses)} zoo cases.",
+        "",
         "| estimator | output | " + " | ".join(title for _, title in COLUMNS) + " |",
         "|---|---|" + "---|" * len(COLUMNS),
     ]

@@ -14,7 +14,6 @@ import time
 import pytest
 
 from indb.compile import lower_model
-from indb.compilers import compile_model
 from indb.evaluate import columns_from_matrix
 from tests.reference import reference
 from tests.engines import LOADERS, mismatches, run, table_rows
@@ -41,14 +40,14 @@ def engines(pg_server):
 
 def _check(case, engine, conns):
     est, X = case.fitted()
-    model = compile_model(est)
+    model = case.compiled()
     conn = conns[engine]
     rows = table_rows(model, columns_from_matrix(model, X))
     LOADERS[engine](conn, "big", model, rows)
     for kind in case.outputs:
         compiled = lower_model(model, dialect=engine, output=kind, share=True)
         got = run(conn, engine, compiled.select("big", keep=["id"]).order_by("id").sql(engine))
-        ref = reference(est, model, X, kind, own=case.reference)
+        ref = case.expected(kind)
         for j, (name, _) in enumerate(compiled.columns):
             bad = mismatches(ref.columns[j], [r[1 + j] for r in got], case.rtol, case.atol)
             assert not bad, f"{case.id} on {engine}: {name} differs on {len(bad)} of {len(rows)} rows, e.g. {bad[:3]}"

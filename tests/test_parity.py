@@ -63,7 +63,7 @@ def test_evaluator_matches_model(case):
     est, X = case.fitted()
     model = case.compiled()
     for kind in case.outputs:
-        ref = reference(est, model, X, kind, own=case.reference)
+        ref = case.expected(kind)
         ev = evaluator_output(model, X, kind)
         for j, (want, got) in enumerate(zip(ref.columns, ev)):
             bad = mismatches(want, got, case.rtol, case.atol)
@@ -84,7 +84,7 @@ def test_sql_matches_model(case, engine, engines):
         query = compiled.select(table, keep=["id"]).order_by("id").sql(engine)
         result = run(conn, engine, query)
         assert len(result) == len(rows)
-        ref = reference(est, model, X, kind, own=case.reference)
+        ref = case.expected(kind)
         for j, (name, _) in enumerate(compiled.columns):
             got = [r[1 + j] for r in result]
             bad = mismatches(ref.columns[j], got, case.rtol, case.atol)

@@ -43,10 +43,23 @@ class ZooCase:
         """The ``ir.Model`` of the fitted model (compiled once per session)."""
         return _compiled(self)
 
+    def expected(self, kind: str) -> Any:
+        """The model's own answer for ``kind`` on the case's rows (``tests.reference.reference``),
+        computed once per session: every engine's test compares with the same one."""
+        return _expected(self, kind)
+
 
 @functools.lru_cache(maxsize=None)
 def _fit(case: ZooCase) -> tuple[Any, Any]:
     return case.make()
+
+
+@functools.lru_cache(maxsize=None)
+def _expected(case: ZooCase, kind: str) -> Any:
+    from tests.reference import reference  # noqa: PLC0415
+
+    est, X = case.fitted()
+    return reference(est, case.compiled(), X, kind, own=case.reference)
 
 
 @functools.lru_cache(maxsize=None)
