@@ -105,9 +105,9 @@ class CompiledSQL:
         if sh is not None and sh.worth_sharing():  # type: ignore[attr-defined]
             ctes, source = self._binding_ctes(source, keep)
             cols = sh.columns  # type: ignore[attr-defined]
-        sel = exp.select(*[exp.column(k) for k in keep], *[exp.alias_(e, n) for n, e in cols]).from_(source)
+        sel = exp.select(*[exp.column(k) for k in keep], *[exp.alias_(e, n) for n, e in cols]).from_(source, copy=False)
         for name, inner in ctes:
-            sel = sel.with_(name, as_=inner)
+            sel = sel.with_(name, as_=inner, copy=False)
         return sel
 
     def _binding_ctes(self, source: exp.Expression, keep: Sequence[str]) -> tuple[list[tuple[str, exp.Select]], exp.Expression]:
@@ -158,9 +158,9 @@ class CompiledSQL:
                     "PL/Python engine instead (indb deploy --engine plpython)"
                 )
             here = [exp.alias_(sh.bindings[i][2], names[i]) for i in step]  # type: ignore[attr-defined]
-            inner = exp.select(*[exp.column(c, quoted=_needs_quotes(c)) for c in base], *[exp.column(c) for c in keep_cols], *here).from_(source)
+            inner = exp.select(*[exp.column(c, quoted=_needs_quotes(c)) for c in base], *[exp.column(c) for c in keep_cols], *here).from_(source, copy=False)
             if tgt.merges_subqueries:
-                inner = inner.offset(0)
+                inner = inner.offset(0, copy=False)
             name = f"_indb_q{k}"
             ctes.append((name, inner))
             source = exp.to_table(name)

@@ -202,3 +202,60 @@ def test_the_command_line_scores_and_prints_one_line(migrated_dsn, migrated_conn
                          env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 2 and run.stderr.count("\n") == 1 and "public.scores exists" in run.stderr
     assert "--replace" in run.stderr
+
+
+@pytest.mark.parametrize("which", ["gb", "text"])
+def test_a_plpython_version_is_scored_a_chunk_at_a_time_with_the_row_paths_answers(migrated_dsn, migrated_conn, which):
+    """indb score evaluates a PL/Python version through indb.engine_chunk (one call per
+    chunk of blocks, not one per row) and gives what the per-row path and the model give,
+    on rows with NULL, NaN and unseen or NULL categories."""
+    import pandas as pd
+
+    est = train_gb() if which == "gb" else train_text()
+    deploy(migrated_dsn, est, "py", engine="plpython")
+    rng = np.random.default_rng(5)
+    n = 3000
+    frame = pd.DataFrame({"id": range(n), "a": rng.normal(size=n), "b": rng.normal(size=n)})
+    frame["c"] = rng.normal(size=n) if which == "gb" else rng.choice(["red", "blue", "green", "purple"], size=n)
+    migrated_conn.execute(f"CREATE TABLE src (id int, a float8, b float8, c {'float8' if which == 'gb' else 'text'})")
+    with migrated_conn.cursor().copy("COPY src FROM STDIN") as cp:
+        for i, row in enumerate(frame.itertuples(index=False)):
+            vals = list(row)
+            if i % 13 == 1:
+                vals[1] = None  # NULL
+            if i % 17 == 2:
+                vals[2] = float("nan")
+            if i % 19 == 3:
+                vals[3] = None
+            cp.write_row(vals)
+    migrated_conn.execute("SET track_functions = 'pl'")
+    chunked = score("py", "src", "by_chunk", keep=["id"], key="id", conn=migrated_conn)
+    migrated_conn.execute("SELECT pg_stat_force_next_flush()")
+    migrated_conn.execute("SET indb.score_chunks = off")
+    by_row = score("py", "src", "by_row", keep=["id"], key="id", conn=migrated_conn)
+    migrated_conn.execute("RESET indb.score_chunks")
+    migrated_conn.execute("SELECT pg_stat_force_next_flush()")
+    time.sleep(1.2)  # statistics are reported at most once a second
+    migrated_conn.execute("SELECT 1")
+    calls = dict(migrated_conn.execute(
+        "SELECT funcname, calls FROM pg_stat_user_functions WHERE schemaname = 'indb' AND funcname LIKE 'engine_%'").fetchall())
+    assert 1 <= calls.get("engine_chunk", 0) + calls.get("engine_chunk_text", 0) <= 6, calls
+    assert calls.get("engine_float", 0) + calls.get("engine_text", 0) + calls.get("engine_array", 0) >= n, calls
+    assert (chunked.rows_scored, chunked.rows_logged) == (by_row.rows_scored, by_row.rows_logged) == (n, n)
+    a = migrated_conn.execute("SELECT * FROM by_chunk ORDER BY id").fetchall()
+    b = migrated_conn.execute("SELECT * FROM by_row ORDER BY id").fetchall()
+    assert len(a) == len(b) == n
+    for ra, rb in zip(a, b):
+        for x, y in zip(ra, rb):
+            if isinstance(x, float) or isinstance(y, float):
+                missing = [v is None or v != v for v in (x, y)]
+                assert missing[0] == missing[1] and (missing[0] or x == pytest.approx(y, rel=1e-12, abs=1e-15)), (ra, rb)
+            else:
+                assert x == y, (ra, rb)
+    # and the model's own answers, on the rows it accepts
+    known = [i for i in range(n) if not (i % 13 == 1 or i % 17 == 2 or i % 19 == 3)]
+    X = frame.iloc[known][["a", "b", "c"]]
+    want = est.predict(X.to_numpy() if which == "gb" else X)
+    assert [a[i][1] for i in known] == [str(w) if which == "text" else w for w in want]
+    logged = migrated_conn.execute("SELECT count(*) FROM indb.prediction_log WHERE call_id = %s", [chunked.call_id]).fetchone()[0]
+    assert logged == n
