@@ -39,6 +39,10 @@ import run as B  # noqa: E402  (bench/run.py: the table, the models, the round t
 CHUNK_BLOCKS = 256
 
 
+#: models whose `indb score` with `--engine auto` is measured against the round trip
+AUTO = ("gb200", "rf100", "hgb", "xgb200", "mlp")
+
+
 def _timed(fn, repeat):
     fn()
     runs = []
@@ -80,6 +84,7 @@ def run(args) -> dict:
     from indb.db import resolve_dsn
     from indb.migrator import migrate
     from indb.registry import bind, deploy
+    from indb.scoring import score
 
     dsn = resolve_dsn(args.dsn).conninfo
     migrate(dsn)
@@ -120,6 +125,20 @@ def run(args) -> dict:
             print(f"   plpython chunks {rec['plpython']['median']:.3f}s", file=sys.stderr)
         rec["roundtrip"] = _timed(B.roundtrip(conn, b, est), args.repeat)
         print(f"   roundtrip {rec['roundtrip']['median']:.3f}s", file=sys.stderr)
+        if b.key in AUTO:
+            # `indb score` (every row logged) of the version `--engine auto` deploys; the
+            # log is emptied between runs, outside the timing
+            auto = f"bench_{b.key}_auto"
+            d = deploy(est, auto, dsn=dsn)
+            rec["auto_engine"] = f"{d.engine} ({d.engine_reason})"
+
+            def score_all() -> None:
+                score(auto, B.TABLE, "indb_bench_scored", keep=["id"], key="id", replace=True, dsn=dsn)
+                conn.execute("TRUNCATE indb.prediction_log")
+
+            rec["score_auto"] = _timed(score_all, args.repeat)
+            conn.execute("DROP TABLE IF EXISTS indb_bench_scored")
+            print(f"   indb score, engine {rec['auto_engine']}: {rec['score_auto']['median']:.3f}s", file=sys.stderr)
         if b.key == "gb100":
             row = ", ".join(f"(g % 7)::float8 / 7 AS x{i}" for i in range(B.N_FEATURES))
             q = f"EXPLAIN (ANALYZE, FORMAT JSON) SELECT sum(indb.predict('{py}', t)) FROM (SELECT {row} FROM generate_series(1, 10000) g) t"
@@ -128,22 +147,25 @@ def run(args) -> dict:
             rec["row_us"] = statistics.median(times) * 1000 / 10000
             print(f"   one row through the PL/Python engine: {rec['row_us']:.1f} us", file=sys.stderr)
         results["models"][b.key] = rec
+        Path(args.out).write_text(json.dumps(results, indent=2))  # what is done so far survives an interruption
     return results
 
 
 def markdown(res: dict) -> str:
     lines = [f"{res['rows']:,} rows; medians.", "",
-             "| model | inline (s) | bound predict (s) | bound / inline | generic (µs/row) | PL/Python batch (s) | round trip (s) | PL/Python / round trip | one row via PL/Python (µs) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| model | inline (s) | bound predict (s) | bound / inline | generic (µs/row) | PL/Python batch (s) | round trip (s) | PL/Python / round trip | one row via PL/Python (µs) | `indb score`, auto (s) | score / round trip | auto engine |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for rec in res["models"].values():
         inl = rec.get("inline", {}).get("median")
         bnd = rec.get("bound", {}).get("median")
         py = rec.get("plpython", {}).get("median")
         rt = rec["roundtrip"]["median"]
+        sc = rec.get("score_auto", {}).get("median")
         f = lambda v, d=3: "—" if v is None else f"{v:.{d}f}"  # noqa: E731
         lines.append(
             f"| {rec['title']} | {f(inl)} | {f(bnd)} | {f(bnd / inl if inl and bnd else None, 2)} | {f(rec.get('generic_us_per_row'), 1)} "
-            f"| {f(py)} | {f(rt)} | {f(py / rt if py else None, 2)} | {f(rec.get('row_us'), 1)} |"
+            f"| {f(py)} | {f(rt)} | {f(py / rt if py else None, 2)} | {f(rec.get('row_us'), 1)} "
+            f"| {f(sc)} | {f(sc / rt if sc else None, 2)} | {rec.get('auto_engine', '—').split(' (')[0]} |"
         )
     return "\n".join(lines)
 
