@@ -1,12 +1,14 @@
 -- indb score evaluates a PL/Python version through the engine's batch entry point.
 --
 -- Until now the stage of a PL/Python version called the per-row wrapper once per row
--- (the engine's generated row code: tens of microseconds a row). indb.compute_score now
+-- (the engine's generated row code: tens of microseconds a row), and a large SQL
+-- version ran through PostgreSQL's expression interpreter. indb.compute_score now
 -- reads a chunk of the source table's blocks at a time, packs the numeric features as
 -- float8 (string_agg of float8send) and the text features as one text[], and calls
 -- indb.engine_chunk once per chunk (numpy, and the numba tree kernel where installed).
 -- The answers land in a temporary table keyed by tid, which the stage joins: the
--- rest (the log, the target) is unchanged. Partitioned sources, databases without the
+-- rest (the log, the target) is unchanged. SQL versions whose function body exceeds
+-- 20 kB (tree ensembles) take the same path. Partitioned sources, databases without the
 -- PL/Python component, and sessions with indb.score_chunks = off take the per-row path.
 -- Run by a superuser, like 0006: the function belongs to indb_compute.
 
@@ -151,8 +153,14 @@ BEGIN
         -- call per chunk instead of one per row), into a table keyed by the row's tid
         -- that the stage then joins. A partitioned table (tids repeat across partitions)
         -- or an engine without indb.engine_chunk takes the per-row path.
-        chunked := (SELECT v.engine = 'plpython' FROM indb.versions AS v
-                    WHERE v.model = compute_score.model AND v.version = compute_score.version)
+        -- a SQL version whose function body is large (a tree ensemble: stage mode's own
+        -- criterion) is evaluated this way too when the engine is installed: numpy and
+        -- the tree kernel beat PostgreSQL's expression interpreter there (bench/README.md)
+        chunked := ((SELECT v.engine = 'plpython' FROM indb.versions AS v
+                     WHERE v.model = compute_score.model AND v.version = compute_score.version)
+                    OR (SELECT pg_catalog.max(pg_catalog.length(p.prosrc)) > 20000
+                        FROM indb.version_functions AS vf JOIN pg_catalog.pg_proc AS p ON p.oid = vf.fn::oid
+                        WHERE vf.model = compute_score.model AND vf.version = compute_score.version))
                    AND (SELECT k.relkind <> 'p' FROM pg_catalog.pg_class AS k WHERE k.oid = base)
                    AND pg_catalog.to_regprocedure('indb.engine_chunk(text, integer, text, bytea, integer, text[])') IS NOT NULL
                    AND COALESCE(pg_catalog.current_setting('indb.score_chunks', true), '') <> 'off';
