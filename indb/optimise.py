@@ -672,8 +672,7 @@ def guard(e: ir.Expr, target: Target) -> ir.Expr:
                     return _guard_scaled(a, n.op, b.value, ra)
                 return n
             if n.op == "*" and a is b and raise_:
-                over, under = _square_limits()
-                return _guard_square(a, ra) if ra.hi > over or ra.lo <= under else n
+                return _guard_square(a, ra)
             if n.op == "*":
                 if raise_ and (ra.hi * rb.hi > DBL_MAX or ra.lo * rb.lo < 2.0**-1073):
                     if isinstance(a, ir.Const):

@@ -70,22 +70,21 @@ ROWS = [
 
 @pytest.mark.parametrize("name", sorted(EXPRS))
 def test_postgres_gives_ieee_answers_at_the_limits(name, pg_schema_conn):
-    guard_conn = pg_schema_conn
     model = ir.Model(FEATURES, (("predict", EXPRS[name]),))
     cols = {f: [np.nan if r[i] is None else r[i] for r in ROWS] for i, f in enumerate(("x0", "x1", "x2"))}
     with np.errstate(all="ignore"):
         want = list(np.asarray(evaluate(model.output("predict"), cols), dtype=float))
     rows = [(i, *r) for i, r in enumerate(ROWS)]
     table = f"t_{name}"
-    load_postgres(guard_conn, table, model, rows)
+    load_postgres(pg_schema_conn, table, model, rows)
     query = lower_model(model, dialect="postgres", share=True).select(table, keep=["id"]).order_by("id").sql("postgres")
-    got = [r[1] for r in guard_conn.execute(query).fetchall()]
+    got = [r[1] for r in pg_schema_conn.execute(query).fetchall()]
     # exp's argument is clamped at -745.13 (read once): 5e-324 where IEEE gives 0
     bad = mismatches(want, got, 1e-12, 5e-324)
     assert not bad, f"{name}: PostgreSQL differs from numpy on rows {[(i, ROWS[i], w, g) for i, w, g in bad]}"
     # the scalar (unshared) form too: the same guards, written out
     query = lower_model(model, dialect="postgres").select(table, keep=["id"]).order_by("id").sql("postgres")
-    got = [r[1] for r in guard_conn.execute(query).fetchall()]
+    got = [r[1] for r in pg_schema_conn.execute(query).fetchall()]
     assert not mismatches(want, got, 1e-12, 5e-324)
 
 
