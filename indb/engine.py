@@ -1,6 +1,6 @@
 """The PL/Python engine: what runs inside PostgreSQL for versions deployed with ``--engine plpython``.
 
-The component migration (``migrations/plpython/0002_engine.sql``, generated from this
+The component migration (the newest ``migrations/plpython/*_engine*.sql``, generated from this
 module, ``ir``, ``evaluate``, ``rowcode`` and ``kernels`` by
 ``scripts/gen-engine-migration``) installs these sources in the body of
 ``indb.engine_boot()``, owned by a superuser; each backend executes them once and
@@ -11,8 +11,9 @@ checks its SHA-256 against the stored ``ir_sha256`` whenever it loads it, and
 re-validates its cache on every call: the row's ``xmin`` changes with any UPDATE, so a
 flipped byte is seen from the next statement on and refused before anything is
 evaluated. One row is scored by a generated Python function (``indb.rowcode``);
-a chunk of rows by the numpy evaluator, with tree ensembles on the compiled kernel
-(``indb.kernels``) when numba is installed.
+a chunk of rows by the numpy evaluator, with tree ensembles and dense layers on the
+compiled kernels (``indb.kernels``) when numba is installed, on up to
+``batch_threads`` threads.
 
 Only the standard library, numpy (and optionally numba) are imported.
 """
@@ -49,6 +50,25 @@ def label_text(v) -> str | None:
     return repr(f)
 
 
+def batch_threads(setting: str | None, workers: str) -> int:
+    """Threads for one batch: ``indb.engine_threads`` when set, else the leader plus
+    ``max_parallel_workers_per_gather`` (what one parallel query may use); the
+    kernels cap it at the number of CPUs.
+
+    >>> batch_threads(None, "2"), batch_threads("1", "2"), batch_threads("", "0"), batch_threads("x", "3")
+    (3, 1, 1, 4)
+    """
+    try:
+        if setting:
+            return max(1, int(setting))
+    except ValueError:
+        pass
+    try:
+        return 1 + max(0, int(workers))
+    except ValueError:
+        return 1
+
+
 class Loaded:
     """One version, parsed and verified, with its compiled scorers."""
 
@@ -60,6 +80,7 @@ class Loaded:
         self.n_num = sum(1 for k in self.kinds if k == ir.FLOAT)
         self.rows: dict[str, object] = {}
         self.caches: dict[str, dict] = {}
+        self.batch: tuple | None = None  # (n, nums, texts, evaluator state) of the last chunk
 
     def expr(self, output: str) -> ir.Expr:
         kind = "predict" if output == "label" else output
@@ -76,12 +97,15 @@ class Engine:
     def __init__(self, plpy) -> None:
         self.plpy = plpy
         self.loaded: dict[tuple[str, int], Loaded] = {}
+        self.threads = 1
         # runs on every call: the cache is re-validated against the row's xmin, and the
         # session user must be allowed to execute the version's own function
         self._check = plpy.prepare(
             "SELECT v.xmin::text AS xmin, v.ir_sha256, v.retired_at IS NOT NULL AS retired,"
             " (SELECT pg_catalog.bool_or(pg_catalog.has_function_privilege(session_user, f.fn::oid, 'EXECUTE'))"
-            "    FROM indb.version_functions AS f WHERE f.model = v.model AND f.version = v.version) AS allowed"
+            "    FROM indb.version_functions AS f WHERE f.model = v.model AND f.version = v.version) AS allowed,"
+            " pg_catalog.current_setting('indb.engine_threads', true) AS threads,"
+            " pg_catalog.current_setting('max_parallel_workers_per_gather') AS workers"
             " FROM indb.versions AS v WHERE v.model = $1 AND v.version = $2",
             ["text", "int4"],
         )
@@ -97,6 +121,7 @@ class Engine:
             raise self.plpy.Error(f"indb: version {version} of model {model!r} is retired and cannot be scored")
         if not row["allowed"]:
             raise self.plpy.Error(f"indb: permission denied to score {model}@{version}: ask for `indb grant scorer <you> --model {model}`")
+        self.threads = batch_threads(row["threads"], row["workers"])
         got = self.loaded.get((model, version))
         if got is not None and got.xmin == row["xmin"] and got.sha == row["ir_sha256"]:
             return got
@@ -109,7 +134,7 @@ class Engine:
                 f"indb: integrity check failed for {model}@{version}: the stored IR's SHA-256 is {actual}, "
                 f"the registry says {full['ir_sha256']}; refusing to evaluate (redeploy the model, and find out who changed the IR)"
             )
-        loaded = Loaded(ir.model_from_json(text), actual, full["xmin"])
+        loaded = Loaded(ir.model_from_json(text, share=True), actual, full["xmin"])
         self.loaded[(model, version)] = loaded
         return loaded
 
@@ -161,8 +186,14 @@ class Engine:
                 col[:] = texts[j :: len(text_names)]
                 cols[name] = col
         cache = L.caches.setdefault(output, {})
+        cache["threads"] = self.threads
+        # indb score asks for each output of a chunk in turn, with the same packed
+        # input: the values of the last chunk are kept, so the subtrees the outputs
+        # share (a classifier's trees, an MLP's layers) are evaluated once
+        if L.batch is None or L.batch[0] != n or L.batch[1] != nums or L.batch[2] != texts:
+            L.batch = (n, nums, texts, {})
         try:
-            res = _evaluate.evaluate(L.expr(output), cols, n, cache=cache)
+            res = _evaluate.evaluate(L.expr(output), cols, n, cache=cache, state=L.batch[3])
         except ValueError as e:
             raise self.plpy.Error(f"indb: model {model}@{version}: {e}") from None
         if output == "label":

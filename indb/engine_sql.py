@@ -1,7 +1,11 @@
 """The SQL of the PL/Python engine's component migration, rendered from the engine's sources.
 
-``scripts/gen-engine-migration`` writes it to ``migrations/plpython/0002_engine.sql``;
-a test keeps the file in step with the sources.
+``scripts/gen-engine-migration`` writes it to ``migrations/plpython/`` + ``MIGRATION``;
+a test keeps the file in step with the sources. Each released engine migration is
+frozen: a change to the sources after a release goes into a new numbered file (set
+``MIGRATION`` to it), which replaces the functions (``CREATE OR REPLACE``).
+``0002_engine.sql`` created them; ``0003_engine_kernels.sql`` replaced them with the
+threaded tree and dense-layer kernels.
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ import hashlib
 from pathlib import Path
 
 MODULES = ("ir", "evaluate", "rowcode", "kernels", "engine")
+#: the engine migration the sources are rendered into (the newest one)
+MIGRATION = "0003_engine_kernels.sql"
 TAG = "$indb_engine$"
 
 _HEADER = """\
@@ -29,7 +35,7 @@ SET LOCAL search_path = pg_catalog, pg_temp;
 """
 
 _BOOT = """
-CREATE FUNCTION indb.engine_boot()
+CREATE OR REPLACE FUNCTION indb.engine_boot()
 RETURNS text
 LANGUAGE plpython3u
 SET search_path = pg_catalog, indb, pg_temp
@@ -60,7 +66,7 @@ ALTER FUNCTION indb.engine_boot() OWNER TO indb_owner;
 """
 
 _ENTRY = """
-CREATE FUNCTION indb.{name}(model text, version integer, output text, {args})
+CREATE OR REPLACE FUNCTION indb.{name}(model text, version integer, output text, {args})
 RETURNS {returns}
 LANGUAGE plpython3u
 STABLE PARALLEL SAFE SECURITY DEFINER

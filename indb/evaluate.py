@@ -53,6 +53,43 @@ def as_float_array(values: Any) -> np.ndarray:
     return a.astype(np.float64, copy=False)
 
 
+def _func(name: str, args: list) -> np.ndarray:
+    """A function of the IR, elementwise over arrays of any shape."""
+    if name == "neg":
+        return -args[0]
+    if name == "abs":
+        return np.abs(args[0])
+    if name == "exp":
+        return np.exp(args[0])
+    if name == "log":
+        return np.log(args[0])
+    if name == "sqrt":
+        return np.sqrt(args[0])
+    if name == "tanh":
+        return np.tanh(args[0])
+    if name == "expit":
+        return 1.0 / (1.0 + np.exp(-args[0]))
+    if name == "floor":
+        return np.floor(args[0])
+    if name == "ceil":
+        return np.ceil(args[0])
+    if name == "sign":
+        return np.sign(args[0])
+    if name == "pow":
+        return np.power(args[0], args[1])
+    if name == "min":
+        out = args[0]
+        for a in args[1:]:
+            out = np.minimum(out, a)
+        return out
+    if name == "max":
+        out = args[0]
+        for a in args[1:]:
+            out = np.maximum(out, a)
+        return out
+    raise ValueError(f"unknown function {name}")  # pragma: no cover
+
+
 class _Evaluator:
     def __init__(self, columns: Mapping[str, np.ndarray], n: int, cache: dict | None = None) -> None:
         self.columns = columns
@@ -61,6 +98,11 @@ class _Evaluator:
         self.cache = cache
         self.memo: dict[int, np.ndarray] = {}
         self.env: dict[str, np.ndarray] = {}
+        # with a cache: the threads the compiled kernels may use, and the dense layers
+        # (see dense_layers) of the expression being evaluated
+        self.threads = int(cache.get("threads", 1)) if cache is not None else 1
+        self.layers: dict[int, tuple[DenseLayer, int]] = {}
+        self.layer_values: dict[int, np.ndarray] = {}
 
     def full(self, value: Any, kind: str) -> np.ndarray:
         if kind == ir.TEXT:
@@ -110,8 +152,15 @@ class _Evaluator:
                 self.env[e.name] = saved
 
     # arithmetic
+    def operand(self, e: ir.Expr, other: ir.Expr) -> Any:
+        """``e``'s values, or the number itself when ``e`` is a numeric constant and
+        ``other`` is not (numpy broadcasts it: the same IEEE results, no array to fill)."""
+        if isinstance(e, ir.Const) and isinstance(e.value, float) and not isinstance(other, ir.Const):
+            return e.value
+        return self.ev(e)
+
     def ev_BinOp(self, e: ir.BinOp) -> np.ndarray:
-        a, b = self.ev(e.left), self.ev(e.right)
+        a, b = self.operand(e.left, e.right), self.operand(e.right, e.left)
         if e.op == "+":
             return a + b
         if e.op == "-":
@@ -121,47 +170,26 @@ class _Evaluator:
         return a / b
 
     def ev_Sum(self, e: ir.Sum) -> np.ndarray:
-        acc = self.ev(e.terms[0])
-        for t in e.terms[1:]:
-            acc = acc + self.ev(t)
+        member = self.layers.get(id(e))
+        if member is not None:
+            return self.ev_layer(*member)
+        first = e.terms[0]
+        acc = self.ev(first)
+        if acc.dtype != np.float64:  # booleans: keep numpy's own promotion
+            for t in e.terms[1:]:
+                acc = acc + self.ev(t)
+            return acc
+        for i, t in enumerate(e.terms[1:]):
+            x = self.operand(t, first)
+            if i == 0:
+                acc = acc + x  # a new array: the rest is added in place
+            else:
+                acc += x
         return acc
 
     def ev_Func(self, e: ir.Func) -> np.ndarray:
-        args = [self.ev(a) for a in e.args]
-        name = e.name
-        if name == "neg":
-            return -args[0]
-        if name == "abs":
-            return np.abs(args[0])
-        if name == "exp":
-            return np.exp(args[0])
-        if name == "log":
-            return np.log(args[0])
-        if name == "sqrt":
-            return np.sqrt(args[0])
-        if name == "tanh":
-            return np.tanh(args[0])
-        if name == "expit":
-            return 1.0 / (1.0 + np.exp(-args[0]))
-        if name == "floor":
-            return np.floor(args[0])
-        if name == "ceil":
-            return np.ceil(args[0])
-        if name == "sign":
-            return np.sign(args[0])
-        if name == "pow":
-            return np.power(args[0], args[1])
-        if name == "min":
-            out = args[0]
-            for a in args[1:]:
-                out = np.minimum(out, a)
-            return out
-        if name == "max":
-            out = args[0]
-            for a in args[1:]:
-                out = np.maximum(out, a)
-            return out
-        raise ValueError(f"unknown function {name}")  # pragma: no cover
+        args = [self.ev(a) for a in e.args] if len(e.args) != 2 else [self.operand(e.args[0], e.args[1]), self.operand(e.args[1], e.args[0])]
+        return _func(e.name, args)
 
     # logic
     def ev_Compare(self, e: ir.Compare) -> np.ndarray:
@@ -243,6 +271,31 @@ class _Evaluator:
     def ev_Fail(self, e: ir.Fail) -> np.ndarray:
         raise ValueError(e.message)
 
+    def ev_layer(self, layer: "DenseLayer", j: int) -> np.ndarray:
+        """Every unit of ``layer`` at once (memoised per unit); unit ``j``'s values."""
+        out = _kernels().dense(self.layer_inputs(layer), layer.weights, layer.bias, self.threads)
+        for unit, row in zip(layer.units, out):
+            self.memo[id(unit)] = row
+        if not self.env:  # outside Let bodies: the next layer may read the whole matrix
+            self.layer_values[id(layer)] = out
+        return out[j]
+
+    def layer_inputs(self, layer: "DenseLayer") -> np.ndarray:
+        """The inputs of ``layer`` as rows; when they are one function of every unit of
+        an earlier layer (an activation), applied to that layer's matrix at once."""
+        if layer.source is not None and not self.env:
+            prev, name, consts = layer.source
+            values = self.layer_values.get(id(prev))
+            if values is None:
+                self.ev(prev.units[0])
+                values = self.layer_values.get(id(prev))
+            if values is not None:
+                out = _func(name, [values, *consts])
+                for x, row in zip(layer.inputs, out):
+                    self.memo[id(x)] = row
+                return out
+        return np.stack([self.ev(x) for x in layer.inputs])
+
     # vectors
     def ev_Vector(self, e: ir.Vector) -> np.ndarray:
         cols = [self.ev(i) for i in e.items]
@@ -282,7 +335,7 @@ class _Evaluator:
                 flat = self.cache.get(id(e))
                 if flat is None:
                     flat = self.cache[id(e)] = kernels.Flat(e)
-                got = kernels.tree_sums(e, flat, inputs)
+                got = kernels.tree_sums(e, flat, inputs, self.threads)
                 if got is not None:
                     return got
         out = np.empty((self.n, e.n_outputs))
@@ -326,16 +379,118 @@ def _tree_leaves(t: ir.Tree, inputs: list[np.ndarray], strict: bool, n: int) -> 
         node = np.where(internal, np.where(go_left, left[node], right[node]), node)
 
 
-def evaluate(e: ir.Expr, columns: Mapping[str, Any], n: int | None = None, *, cache: dict | None = None) -> np.ndarray:
+def evaluate(
+    e: ir.Expr, columns: Mapping[str, Any], n: int | None = None, *, cache: dict | None = None, state: dict | None = None
+) -> np.ndarray:
     """Evaluate ``e`` over columns (feature name -> 1-D array); returns (n,) or (n, k).
 
-    With ``cache`` (a dict the caller keeps for this ``e``), tree ensembles run on the
-    compiled kernel of ``indb.kernels`` when numba is available.
+    With ``cache`` (a dict the caller keeps for this ``e``; ``cache["threads"]`` says
+    how many threads the kernels may use), tree ensembles run on the compiled kernel of
+    ``indb.kernels`` when numba is available, and groups of linear sums over the same
+    inputs (dense layers) as one matrix product: the same additions in the same order,
+    so the results are bitwise those of the plain evaluation. ``state`` (a dict) keeps
+    the values computed for these columns: a second call with the same ``state`` and
+    the same columns (another output of the same model) reuses the subtrees they share.
     """
     if n is None:
         n = len(next(iter(columns.values()))) if columns else 1
+    ev = _Evaluator(columns, n, cache)
+    if state is not None:
+        ev.memo = state.setdefault("memo", {})
+        ev.layer_values = state.setdefault("layer_values", {})
+    if cache is not None:
+        key = ("layers", id(e))
+        if key not in cache:
+            cache[key] = {id(u): (layer, j) for layer in dense_layers(e) for j, u in enumerate(layer.units)}
+        ev.layers = cache[key]
     with np.errstate(all="ignore"):
-        return _Evaluator(columns, n, cache).ev(e)
+        return ev.ev(e)
+
+
+class DenseLayer:
+    """Units ``x0*w0 + x1*w1 + ... (+ b)`` over the same inputs: one matrix product.
+
+    ``source`` is ``(layer, name, constants)`` when the inputs are ``name(unit, *constants)``
+    of every unit of an earlier layer, in order (an activation such as ``max(z, 0)``).
+    """
+
+    def __init__(self, inputs: tuple, units: list, weights: np.ndarray, bias: np.ndarray | None) -> None:
+        self.inputs = inputs
+        self.units = units
+        self.weights = weights  # (inputs, units)
+        self.bias = bias
+        self.source: tuple | None = None
+
+
+def _kernels():
+    try:
+        from indb import kernels
+    except ImportError:  # pragma: no cover - stand-alone inside PL/Python
+        import kernels  # type: ignore[no-redef]
+    return kernels
+
+
+#: the fewest units over the same inputs, or terms in one unit, worth the kernel
+DENSE_MIN_UNITS = 4
+DENSE_MIN_TERMS = 8
+
+
+def _linear_terms(e: ir.Expr) -> tuple[tuple, list[float], float | None] | None:
+    """``(inputs, weights, bias)`` when ``e`` is ``ir.linear``'s shape, else None."""
+    if not isinstance(e, ir.Sum):
+        return None
+    terms = e.terms
+    bias = None
+    last = terms[-1]
+    if isinstance(last, ir.Const) and isinstance(last.value, float) and last.kind in ("", ir.FLOAT):
+        bias, terms = last.value, terms[:-1]
+    if len(terms) < 2:
+        return None
+    xs, ws = [], []
+    for t in terms:
+        if not (isinstance(t, ir.BinOp) and t.op == "*" and isinstance(t.right, ir.Const)):
+            return None
+        w = t.right.value
+        if not isinstance(w, float) or t.right.kind not in ("", ir.FLOAT) or t.left.type != ir.FLOAT:
+            return None
+        xs.append(t.left)
+        ws.append(w)
+    return tuple(xs), ws, bias
+
+
+def dense_layers(e: ir.Expr) -> list[DenseLayer]:
+    """The groups of linear sums over the same input nodes in ``e`` (an MLP's layers, a
+    linear model's scores) with at least DENSE_MIN_UNITS units or DENSE_MIN_TERMS terms."""
+    groups: dict[tuple, list] = {}
+    for node in ir.walk(e):
+        got = _linear_terms(node)
+        if got is not None:
+            xs, ws, bias = got
+            groups.setdefault((tuple(id(x) for x in xs), bias is None), []).append((node, xs, ws, bias))
+    layers = []
+    for members in groups.values():
+        if len(members) < DENSE_MIN_UNITS and len(members[0][1]) < DENSE_MIN_TERMS:
+            continue
+        xs = members[0][1]
+        W = np.array([m[2] for m in members], dtype=np.float64).T.copy()
+        b = None if members[0][3] is None else np.array([m[3] for m in members], dtype=np.float64)
+        layers.append(DenseLayer(xs, [m[0] for m in members], W, b))
+    owner = {id(u): (layer, j) for layer in layers for j, u in enumerate(layer.units)}
+    for layer in layers:
+        first = layer.inputs[0]
+        if not (isinstance(first, ir.Func) and first.args and id(first.args[0]) in owner):
+            continue
+        prev = owner[id(first.args[0])][0]
+        rest = first.args[1:]
+        if len(layer.inputs) != len(prev.units) or not all(isinstance(r, ir.Const) and isinstance(r.value, float) for r in rest):
+            continue
+        if all(
+            isinstance(x, ir.Func) and x.name == first.name and len(x.args) == len(first.args)
+            and owner.get(id(x.args[0])) == (prev, j) and all(r is r0 for r, r0 in zip(x.args[1:], rest))
+            for j, x in enumerate(layer.inputs)
+        ):
+            layer.source = (prev, first.name, tuple(r.value for r in rest))
+    return layers
 
 
 def evaluate_model(model: ir.Model, columns: Mapping[str, Any], output: str = "predict") -> np.ndarray:

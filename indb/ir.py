@@ -865,9 +865,15 @@ def to_data(e: Expr) -> Any:
     return {"nodes": nodes, "root": root}
 
 
-def from_data(data: Any) -> Expr:
+def from_data(data: Any, shared: dict | None = None) -> Expr:
+    """The expression ``to_data`` wrote. With ``shared`` (one dict across calls), a node
+    equal to one decoded before (the same JSON, children included) is that same
+    object: a model's outputs then share the subtrees they have in common (its trees,
+    its layers), and an evaluator that memoises by node computes them once. Nodes
+    that read a ``Var`` are never merged (their value depends on the enclosing Let)."""
     nodes = data["nodes"]
     built: list[Expr] = []
+    ids: list[int] = []  # each node's number in ``shared`` (-1: reads a Var, not shared)
 
     def dec_field(name: str, v: Any) -> Any:
         if isinstance(v, dict) and "n" in v:
@@ -880,10 +886,34 @@ def from_data(data: Any) -> Expr:
             return tuple(built[x["n"]] if isinstance(x, dict) and "n" in x else _dec_scalar(x) for x in v)
         return _dec_scalar(v)
 
+    def canonical(v: Any) -> Any:  # child references by their number in ``shared``
+        if isinstance(v, dict) and "n" in v and len(v) == 1:
+            return {"c": ids[v["n"]]}
+        if isinstance(v, list):
+            return [canonical(x) for x in v]
+        return v
+
     for d in nodes:  # children are always encoded before their parents
+        key = None
+        if shared is not None:
+            key = json.dumps({k: canonical(v) for k, v in d.items()}, sort_keys=True)
+            if d["t"] == "Var" or '{"c": -1}' in key:
+                key = None
+            else:
+                got = shared.get(key)
+                if got is not None:
+                    ids.append(got[1])
+                    built.append(got[0])
+                    continue
         cls = _NODE_TYPES[d["t"]]
         kwargs = {k: dec_field(k, v) for k, v in d.items() if k != "t"}
         built.append(cls(**kwargs))
+        if shared is not None:
+            if key is None:
+                ids.append(-1)
+            else:
+                ids.append(len(shared))
+                shared[key] = (built[-1], ids[-1])
     return built[data["root"]]
 
 
@@ -900,13 +930,16 @@ def model_to_json(m: Model) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
-def model_from_json(s: str) -> Model:
+def model_from_json(s: str, share: bool = False) -> Model:
+    """The model ``model_to_json`` wrote; ``share``: its outputs share equal subtrees
+    (``from_data``), for an evaluator (the SQL lowering keeps the stored sharing)."""
     data = json.loads(s)
     if data.get("format") != 1:
         raise ValueError(f"unknown IR format {data.get('format')!r}")
+    shared: dict | None = {} if share else None
     return Model(
         features=tuple(FeatureSpec(n, k) for n, k in data["features"]),
-        outputs=tuple((k, from_data(e)) for k, e in data["outputs"]),
+        outputs=tuple((k, from_data(e, shared)) for k, e in data["outputs"]),
         classes=None if data["classes"] is None else tuple(_dec_scalar(c) for c in data["classes"]),
         source=data["source"],
         extra=tuple((k, v) for k, v in data["extra"]),

@@ -59,3 +59,69 @@ def test_the_engine_uses_the_compiled_tree_kernel_when_numba_is_installed(migrat
         return sys.modules["indb.kernels"].available()
         $$""")
     assert migrated_conn.execute("SELECT pg_temp.kernel_available()").fetchone()[0] is has_numba
+
+
+def _mlp():
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPRegressor
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(400, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return MLPRegressor(hidden_layer_sizes=(16, 8), max_iter=50, random_state=0).fit(X, X[:, 0] - 2 * X[:, 1] * X[:, 2])
+
+
+@pytest.mark.parametrize("which", ["gb", "mlp"])
+def test_a_large_batch_split_over_threads_gives_the_single_threaded_answer(migrated_dsn, which):
+    """A batch above the kernels' threshold runs on several threads (numba's tree and
+    dense-layer kernels): bitwise the single-threaded answer, and the model's."""
+    if which == "gb":  # HistGradientBoosting: it takes NaN (its learned missing-value track)
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        rng = np.random.default_rng(4)
+        Xt = rng.normal(size=(600, 3))
+        Xt[::7, 1] = np.nan
+        est = HistGradientBoostingClassifier(max_iter=30, random_state=0).fit(Xt, (np.nan_to_num(Xt[:, 0]) + Xt[:, 2] > 0).astype(int))
+    else:
+        est = _mlp()
+    name = f"threads_{which}"
+    output = "proba" if which == "gb" else "predict"
+    deploy(est, name, dsn=migrated_dsn, engine="plpython")
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(12_000, 3))
+    X[::97, 1] = np.nan if which == "gb" else 0.0  # NaN: the tree kernel's missing-value track
+    X[5] = [1e300, -1e300, 0.0]
+    packed = X.astype(">f8").tobytes()
+    answers = {}
+    with psycopg.connect(migrated_dsn, autocommit=True) as conn:
+        for threads in ("1", "2"):
+            conn.execute(f"SET indb.engine_threads = {threads}")
+            got = conn.execute("SELECT indb.engine_chunk(%s, 1, %s, %s, %s, NULL)", [name, output, packed, len(X)]).fetchone()[0]
+            answers[threads] = np.asarray(got, dtype=float)
+    assert np.array_equal(answers["1"], answers["2"], equal_nan=True)
+    want = est.predict_proba(X).ravel() if which == "gb" else est.predict(X)
+    np.testing.assert_allclose(answers["2"], want, rtol=1e-9, atol=1e-12)
+
+
+def test_the_evaluator_computes_dense_layers_as_one_product_with_the_same_additions():
+    """With a cache (the engine's batch path), an MLP's layers are found and computed at
+    once (numpy here, numba in the database): bitwise the unit-by-unit evaluation."""
+    from indb.compile import to_ir
+    from indb.evaluate import dense_layers, evaluate
+
+    est = _mlp()
+    m = to_ir(est, features=["x0", "x1", "x2"])
+    e = m.output("predict")
+    layers = {len(layer.units): layer for layer in dense_layers(e)}
+    assert sorted(layers) == [1, 8, 16]
+    # the second layer and the output read the relu of the layer before, as a matrix
+    assert layers[8].source[:2] == (layers[16], "max") and layers[1].source[:2] == (layers[8], "max")
+    X = np.random.default_rng(2).normal(size=(500, 3)) * [1, 1e150, 1e-150]
+    cols = {f"x{i}": X[:, i] for i in range(3)}
+    plain = evaluate(e, cols)
+    fast = evaluate(e, cols, cache={})
+    assert np.array_equal(plain, fast, equal_nan=True)
+    np.testing.assert_allclose(fast, est.predict(X), rtol=1e-9)
