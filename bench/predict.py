@@ -16,7 +16,8 @@ On the same table and models as bench/run.py it measures, with default settings:
   table blocks (string_agg of float8send per chunk, the engine's numpy/numba batch
   path), against the export -> predict -> import round trip of bench/run.py;
 * ``row``: one-row calls of GradientBoosting 100x3 through the PL/Python engine,
-  server-side (EXPLAIN ANALYZE over generate_series, after a first call).
+  server-side (EXPLAIN ANALYZE over generate_series, after a first call), with the
+  table's bound row type and through the generic path.
 
 Results go to bench/predict.json and the Markdown table to stdout.
 """
@@ -118,7 +119,7 @@ def run(args) -> dict:
             rec["generic_us_per_row"] = generic["median"] / sample * 1e6
             print(f"   inline {rec['inline']['median']:.3f}s  bound {rec['bound']['median']:.3f}s  generic {rec['generic_us_per_row']:.1f} us/row", file=sys.stderr)
         py = f"bench_{b.key}_py"
-        deploy(est, py, dsn=dsn, engine="plpython")
+        deploy(est, py, dsn=dsn, engine="plpython", for_tables=[B.TABLE] if b.key == "gb100" else ())
         conn.execute(_chunked_sql(py, output, B.N_FEATURES))
         if not b.uses_category:
             rec["plpython"] = _timed(lambda: conn.execute("SELECT pg_temp.indb_bench_chunks(%s, 1, %s)", [py, output]).fetchone(), args.repeat)
@@ -140,12 +141,20 @@ def run(args) -> dict:
             conn.execute("DROP TABLE IF EXISTS indb_bench_scored")
             print(f"   indb score, engine {rec['auto_engine']}: {rec['score_auto']['median']:.3f}s", file=sys.stderr)
         if b.key == "gb100":
-            row = ", ".join(f"(g % 7)::float8 / 7 AS x{i}" for i in range(B.N_FEATURES))
-            q = f"EXPLAIN (ANALYZE, FORMAT JSON) SELECT sum(indb.predict('{py}', t)) FROM (SELECT {row} FROM generate_series(1, 10000) g) t"
-            conn.execute(q)  # first call loads the engine and compiles the row scorer
-            times = [conn.execute(q).fetchone()[0][0]["Execution Time"] for _ in range(args.repeat)]
-            rec["row_us"] = statistics.median(times) * 1000 / 10000
-            print(f"   one row through the PL/Python engine: {rec['row_us']:.1f} us", file=sys.stderr)
+            # one row per call, server-side over generate_series (after a first call that
+            # loads the engine): through the table's bound row type (indb.predict calls the
+            # version's function directly), and through the generic path (a row type that
+            # is not bound: a dynamic call per row)
+            vals = ", ".join(f"(g % 7)::float8 / 7" for _ in range(B.N_FEATURES))
+            bound_q = f"SELECT sum(indb.predict('{py}', ROW(g, {vals}, 'a')::{B.TABLE})) FROM generate_series(1, 10000) g"
+            generic_row = ", ".join(f"(g % 7)::float8 / 7 AS x{i}" for i in range(B.N_FEATURES))
+            generic_q = f"SELECT sum(indb.predict('{py}', t)) FROM (SELECT {generic_row} FROM generate_series(1, 10000) g) t"
+            for key, q in (("row_us", bound_q), ("row_generic_us", generic_q)):
+                q = "EXPLAIN (ANALYZE, FORMAT JSON) " + q
+                conn.execute(q)  # the first call loads the engine and compiles the row scorer
+                times = [conn.execute(q).fetchone()[0][0]["Execution Time"] for _ in range(args.repeat)]
+                rec[key] = statistics.median(times) * 1000 / 10000
+            print(f"   one row through the PL/Python engine: {rec['row_us']:.1f} us bound, {rec['row_generic_us']:.1f} us generic", file=sys.stderr)
         results["models"][b.key] = rec
         Path(args.out).write_text(json.dumps(results, indent=2))  # what is done so far survives an interruption
     return results
@@ -153,7 +162,7 @@ def run(args) -> dict:
 
 def markdown(res: dict) -> str:
     lines = [f"{res['rows']:,} rows; medians.", "",
-             "| model | inline (s) | bound predict (s) | bound / inline | generic (µs/row) | PL/Python batch (s) | round trip (s) | PL/Python / round trip | one row via PL/Python (µs) | `indb score`, auto (s) | score / round trip | auto engine |",
+             "| model | inline (s) | bound predict (s) | bound / inline | generic (µs/row) | PL/Python batch (s) | round trip (s) | PL/Python / round trip | one row via PL/Python, bound / generic (µs) | `indb score`, auto (s) | score / round trip | auto engine |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for rec in res["models"].values():
         inl = rec.get("inline", {}).get("median")
@@ -164,7 +173,7 @@ def markdown(res: dict) -> str:
         f = lambda v, d=3: "—" if v is None else f"{v:.{d}f}"  # noqa: E731
         lines.append(
             f"| {rec['title']} | {f(inl)} | {f(bnd)} | {f(bnd / inl if inl and bnd else None, 2)} | {f(rec.get('generic_us_per_row'), 1)} "
-            f"| {f(py)} | {f(rt)} | {f(py / rt if py else None, 2)} | {f(rec.get('row_us'), 1)} "
+            f"| {f(py)} | {f(rt)} | {f(py / rt if py else None, 2)} | {f(rec.get('row_us'), 1)} / {f(rec.get('row_generic_us'), 1)} "
             f"| {f(sc)} | {f(sc / rt if sc else None, 2)} | {rec.get('auto_engine', '—').split(' (')[0]} |"
         )
     return "\n".join(lines)
