@@ -36,8 +36,6 @@ try:
 except ImportError:  # pragma: no cover - loaded stand-alone inside PL/Python
     import ir  # type: ignore[no-redef]
 
-#: rows per block of the tree kernel (128 rows x 20 features fit the L1 cache)
-BLOCK = 128
 #: a batch smaller than this runs on one thread (handing work over costs more)
 PARALLEL_MIN_ROWS = 4096
 
@@ -75,21 +73,20 @@ def _split(kernel, n: int, threads: int, *args) -> None:
     if k == 1 or n < PARALLEL_MIN_ROWS:
         kernel(*args, 0, n)
         return
+    import signal
+
     if _pool is None:
-        import signal
         from concurrent.futures import ThreadPoolExecutor
 
-        # the pool's threads inherit this mask: PostgreSQL's handlers (cancel,
-        # terminate, latch wake-ups) then only ever run in the backend's own thread
         _pool = ThreadPoolExecutor(max_workers=max(1, max_threads() - 1), thread_name_prefix="indb-kernel")
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
-        try:
-            for f in [_pool.submit(int) for _ in range(max_threads() - 1)]:
-                f.result()
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old)
-    bounds = [n * i // k for i in range(k + 1)]
-    futures = [_pool.submit(kernel, *args, bounds[i], bounds[i + 1]) for i in range(1, k)]
+    # a thread the pool starts now inherits this mask: PostgreSQL's handlers (cancel,
+    # terminate, latch wake-ups) then only ever run in the backend's own thread
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+    try:
+        bounds = [n * i // k for i in range(k + 1)]
+        futures = [_pool.submit(kernel, *args, bounds[i], bounds[i + 1]) for i in range(1, k)]
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
     try:
         kernel(*args, bounds[0], bounds[1])  # the kernels release the GIL (nogil)
     finally:
@@ -97,99 +94,115 @@ def _split(kernel, n: int, threads: int, *args) -> None:
             f.result()
 
 
-def _tree_kernel():
-    if "tree" in _kernels:
-        return _kernels["tree"]
-    block = BLOCK
+#: the compiled kernels, as the source of a module of their own (numba compiles it)
+KERNEL_SOURCE = """\
+import numpy as np
+from numba import njit
 
-    @_numba.njit(nogil=True, cache=False)
-    def kernel(X, feat, thr, kids, nan_right, values, roots, depths, base, strict, out, row0, row1):  # pragma: no cover - compiled
-        n_features = X.shape[1]
-        k = values.shape[1]
-        nodes = np.empty(block, dtype=np.uint32)
-        xb = np.empty((n_features, block))
-        for start in range(row0, row1, block):
-            m = min(row1, start + block) - start
-            has_nan = False
+BLOCK = 128
+
+
+@njit(nogil=True)
+def tree(X, feat, thr, kids, nan_right, values, roots, depths, base, strict, out, row0, row1):
+    n_features = X.shape[1]
+    k = values.shape[1]
+    nodes = np.empty(BLOCK, dtype=np.uint32)
+    xb = np.empty((n_features, BLOCK))
+    for start in range(row0, row1, BLOCK):
+        m = min(row1, start + BLOCK) - start
+        has_nan = False
+        for q in range(m):
+            for f in range(n_features):
+                v = X[start + q, f]
+                xb[f, q] = v
+                if v != v:
+                    has_nan = True
+        for q in range(m):
+            for j in range(k):
+                out[start + q, j] = base[j]
+        for t in range(roots.shape[0]):
+            root = roots[t]
             for q in range(m):
-                for f in range(n_features):
-                    v = X[start + q, f]
-                    xb[f, q] = v
-                    if v != v:
-                        has_nan = True
+                nodes[q] = root
+            # unsigned indices: numba adds no negative-index wrap-around to them
+            if has_nan:
+                for _ in range(depths[t]):
+                    for q in range(m):
+                        node = nodes[q]
+                        x = xb[feat[node], q]
+                        right = np.uint32(x >= thr[node]) if strict else np.uint32(x > thr[node])
+                        right |= np.uint32(x != x) & nan_right[node]
+                        nodes[q] = kids[np.uint32(2) * node + right]
+            elif strict:
+                for _ in range(depths[t]):
+                    for q in range(m):
+                        node = nodes[q]
+                        nodes[q] = kids[np.uint32(2) * node + np.uint32(xb[feat[node], q] >= thr[node])]
+            else:
+                for _ in range(depths[t]):
+                    for q in range(m):
+                        node = nodes[q]
+                        nodes[q] = kids[np.uint32(2) * node + np.uint32(xb[feat[node], q] > thr[node])]
             for q in range(m):
                 for j in range(k):
-                    out[start + q, j] = base[j]
-            for t in range(roots.shape[0]):
-                root = roots[t]
-                for q in range(m):
-                    nodes[q] = root
-                # unsigned indices: numba adds no negative-index wrap-around to them
-                if has_nan:
-                    for _ in range(depths[t]):
-                        for q in range(m):
-                            node = nodes[q]
-                            x = xb[feat[node], q]
-                            right = np.uint32(x >= thr[node]) if strict else np.uint32(x > thr[node])
-                            right |= np.uint32(x != x) & nan_right[node]
-                            nodes[q] = kids[np.uint32(2) * node + right]
-                elif strict:
-                    for _ in range(depths[t]):
-                        for q in range(m):
-                            node = nodes[q]
-                            nodes[q] = kids[np.uint32(2) * node + np.uint32(xb[feat[node], q] >= thr[node])]
-                else:
-                    for _ in range(depths[t]):
-                        for q in range(m):
-                            node = nodes[q]
-                            nodes[q] = kids[np.uint32(2) * node + np.uint32(xb[feat[node], q] > thr[node])]
-                for q in range(m):
-                    for j in range(k):
-                        out[start + q, j] += values[nodes[q], j]
+                    out[start + q, j] += values[nodes[q], j]
 
-    _kernels["tree"] = kernel
-    return kernel
+
+# three one-loop helpers: LLVM vectorises these across rows (it does not when the
+# loops are written inline in the kernel below)
+@njit(nogil=True)
+def times(o, a, w):
+    for i in range(o.shape[0]):
+        o[i] = a[i] * w
+
+
+@njit(nogil=True)
+def plus_times(o, a, w):
+    for i in range(o.shape[0]):
+        o[i] += a[i] * w
+
+
+@njit(nogil=True)
+def plus(o, w):
+    for i in range(o.shape[0]):
+        o[i] += w
+
+
+@njit(nogil=True)
+def dense(AT, W, b, has_b, out, row0, row1):
+    K = AT.shape[0]
+    J = W.shape[1]
+    for s in range(row0, row1, 256):
+        e = min(row1, s + 256)
+        for j in range(J):
+            o = out[j, s:e]
+            times(o, AT[0, s:e], W[0, j])
+            for c in range(1, K):
+                plus_times(o, AT[c, s:e], W[c, j])
+            if has_b:
+                plus(o, b[j])
+"""
+
+def _module():
+    """The kernels' module, executed from memory; numba compiles each kernel on its
+    first call in a process (about 0.4 s). numba's on-disk cache is not used: it is
+    pickle data, which the database never loads."""
+    mod = _kernels.get("module")
+    if mod is None:
+        import types
+
+        mod = types.ModuleType("indb_kernels_compiled")
+        exec(compile(KERNEL_SOURCE, "<indb.kernels.compiled>", "exec"), mod.__dict__)
+        _kernels["module"] = mod
+    return mod
+
+
+def _tree_kernel():
+    return _module().tree
 
 
 def _dense_kernel():
-    if "dense" in _kernels:
-        return _kernels["dense"]
-    njit = _numba.njit
-    block = 256
-
-    # three one-loop helpers: LLVM vectorises these across rows (it does not when the
-    # loops are written inline in the kernel below)
-    @njit(nogil=True, cache=False)
-    def times(o, a, w):  # pragma: no cover - compiled
-        for i in range(o.shape[0]):
-            o[i] = a[i] * w
-
-    @njit(nogil=True, cache=False)
-    def plus_times(o, a, w):  # pragma: no cover - compiled
-        for i in range(o.shape[0]):
-            o[i] += a[i] * w
-
-    @njit(nogil=True, cache=False)
-    def plus(o, w):  # pragma: no cover - compiled
-        for i in range(o.shape[0]):
-            o[i] += w
-
-    @njit(nogil=True, cache=False)
-    def kernel(AT, W, b, has_b, out, row0, row1):  # pragma: no cover - compiled
-        K = AT.shape[0]
-        J = W.shape[1]
-        for s in range(row0, row1, block):
-            e = min(row1, s + block)
-            for j in range(J):
-                o = out[j, s:e]
-                times(o, AT[0, s:e], W[0, j])
-                for c in range(1, K):
-                    plus_times(o, AT[c, s:e], W[c, j])
-                if has_b:
-                    plus(o, b[j])
-
-    _kernels["dense"] = kernel
-    return kernel
+    return _module().dense
 
 
 class Flat:
