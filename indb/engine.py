@@ -50,6 +50,15 @@ def label_text(v) -> str | None:
     return repr(f)
 
 
+#: the most a version keeps of its last chunk's values (for the chunk's next output)
+KEEP_BYTES = 32 << 20
+
+
+def _state_bytes(state: dict) -> int:
+    arrays = list(state.get("memo", {}).values()) + list(state.get("layer_values", {}).values())
+    return sum(getattr(a, "nbytes", 0) for a in arrays)
+
+
 def batch_threads(setting: str | None, workers: str) -> int:
     """Threads for one batch: ``indb.engine_threads`` when set, else the leader plus
     ``max_parallel_workers_per_gather`` (what one parallel query may use); the
@@ -195,7 +204,10 @@ class Engine:
         try:
             res = _evaluate.evaluate(L.expr(output), cols, n, cache=cache, state=L.batch[3])
         except ValueError as e:
+            L.batch = None
             raise self.plpy.Error(f"indb: model {model}@{version}: {e}") from None
+        if _state_bytes(L.batch[3]) > KEEP_BYTES:  # a wide model's layers: not kept between calls
+            L.batch = None
         if output == "label":
             return [label_text(v) for v in np.asarray(res, dtype=object).ravel()]
         res = np.asarray(res, dtype=np.float64)

@@ -290,7 +290,15 @@ class _Evaluator:
                 self.ev(prev.units[0])
                 values = self.layer_values.get(id(prev))
             if values is not None:
-                out = _func(name, [values, *consts])
+                if layer.in_place and name in ("max", "min"):
+                    # the earlier layer's values are read by this activation alone: it
+                    # overwrites them (no new matrix), and they are forgotten
+                    out = (np.maximum if name == "max" else np.minimum)(values, *consts, out=values)
+                    for unit in prev.units:
+                        self.memo.pop(id(unit), None)
+                    self.layer_values.pop(id(prev), None)
+                else:
+                    out = _func(name, [values, *consts])
                 for x, row in zip(layer.inputs, out):
                     self.memo[id(x)] = row
                 return out
@@ -420,6 +428,7 @@ class DenseLayer:
         self.weights = weights  # (inputs, units)
         self.bias = bias
         self.source: tuple | None = None
+        self.in_place = False  # the source layer's units have no other reader
 
 
 def _kernels():
@@ -476,6 +485,10 @@ def dense_layers(e: ir.Expr) -> list[DenseLayer]:
         b = None if members[0][3] is None else np.array([m[3] for m in members], dtype=np.float64)
         layers.append(DenseLayer(xs, [m[0] for m in members], W, b))
     owner = {id(u): (layer, j) for layer in layers for j, u in enumerate(layer.units)}
+    readers: dict[int, int] = {}  # how many nodes read each node
+    for node in ir.walk(e):
+        for child in node.children():
+            readers[id(child)] = readers.get(id(child), 0) + 1
     for layer in layers:
         first = layer.inputs[0]
         if not (isinstance(first, ir.Func) and first.args and id(first.args[0]) in owner):
@@ -490,6 +503,7 @@ def dense_layers(e: ir.Expr) -> list[DenseLayer]:
             for j, x in enumerate(layer.inputs)
         ):
             layer.source = (prev, first.name, tuple(r.value for r in rest))
+            layer.in_place = len(rest) == 1 and all(readers.get(id(u), 0) == 1 for u in prev.units)
     return layers
 
 

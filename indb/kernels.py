@@ -270,13 +270,29 @@ def tree_sums(te: "ir.TreeEnsemble", flat: Flat, inputs: list[np.ndarray], threa
     """(n, n_outputs) sums, or None when the kernel cannot be used."""
     if not available() or not supported(te) or not inputs:
         return None
-    X = np.ascontiguousarray(np.column_stack(inputs), dtype=np.float64)
+    X = _matrix(inputs)
     out = np.empty((X.shape[0], te.n_outputs))
     if X.shape[0] == 0:
         return out
     args = (X, flat.feat, flat.thr, flat.kids, flat.nan_right, flat.values, flat.roots, flat.depths, flat.base, flat.strict, out)
     _split(_tree_kernel(), X.shape[0], threads, *args)
     return out
+
+
+def _matrix(inputs: list[np.ndarray]) -> np.ndarray:
+    """The inputs as the columns of a C-ordered matrix: the matrix they are the columns
+    of, in order, when there is one (the engine's unpacked chunk), else a copy."""
+    base = getattr(inputs[0], "base", None)
+    if (isinstance(base, np.ndarray) and base.ndim == 2 and base.dtype == np.float64 and base.flags.c_contiguous
+            and base.shape == (len(inputs[0]), len(inputs))):
+        at = base.__array_interface__["data"][0]
+        if all(
+            isinstance(x, np.ndarray) and x.base is base and x.strides == (base.strides[0],)
+            and x.__array_interface__["data"][0] == at + 8 * j
+            for j, x in enumerate(inputs)
+        ):
+            return base
+    return np.ascontiguousarray(np.column_stack(inputs), dtype=np.float64)
 
 
 def dense(AT: np.ndarray, W: np.ndarray, b: np.ndarray | None, threads: int = 1) -> np.ndarray:

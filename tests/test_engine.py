@@ -119,6 +119,7 @@ def test_the_evaluator_computes_dense_layers_as_one_product_with_the_same_additi
     assert sorted(layers) == [1, 8, 16]
     # the second layer and the output read the relu of the layer before, as a matrix
     assert layers[8].source[:2] == (layers[16], "max") and layers[1].source[:2] == (layers[8], "max")
+    assert layers[8].in_place and layers[1].in_place  # relu overwrites the matrix nothing else reads
     X = np.random.default_rng(2).normal(size=(500, 3)) * [1, 1e150, 1e-150]
     cols = {f"x{i}": X[:, i] for i in range(3)}
     plain = evaluate(e, cols)
