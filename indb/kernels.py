@@ -18,8 +18,8 @@ their results are bitwise those of ``indb.evaluate``:
   them unless asked to).
 
 The kernels release the GIL, so a batch is split into contiguous parts over up to
-``threads`` threads: the caller's and a small pool started with every signal blocked
-(PostgreSQL's handlers then only ever run in the backend's own thread). The engine
+``threads`` threads: the caller's and those of a small pool, each started with every
+signal blocked (PostgreSQL's handlers then only ever run in the backend's own thread). The engine
 chooses the number per call; a small batch runs on one thread. numba's own parallel
 loops are not used: compiling them costs about a second per backend. Without numba,
 ``available()`` is False and the evaluator uses numpy.

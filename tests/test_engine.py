@@ -102,6 +102,22 @@ def test_a_large_batch_split_over_threads_gives_the_single_threaded_answer(migra
             got = conn.execute("SELECT indb.engine_chunk(%s, 1, %s, %s, %s, NULL)", [name, output, packed, len(X)]).fetchone()[0]
             answers[threads] = np.asarray(got, dtype=float)
     assert np.array_equal(answers["1"], answers["2"], equal_nan=True)
+    # and bitwise what the plain numpy evaluator (no kernels) gives inside the database
+    with psycopg.connect(migrated_dsn, autocommit=True) as conn:
+        conn.execute("""
+            CREATE FUNCTION pg_temp.plain(name text, output text, nums bytea, n int) RETURNS float8[]
+            LANGUAGE plpython3u AS $$
+            plpy.execute("SELECT indb.engine_boot()")
+            import sys
+            import numpy as np
+            engine, ev = GD["indb_engine"], sys.modules["indb.evaluate"]
+            L = engine.get(name, 1)
+            arr = np.frombuffer(nums, dtype=">f8").reshape(n, -1).astype(np.float64)
+            cols = {f.name: arr[:, j] for j, f in enumerate(L.model.features)}
+            return np.asarray(ev.evaluate(L.expr(output), cols, n), dtype=np.float64).ravel().tolist()
+            $$""")
+        plain = conn.execute("SELECT pg_temp.plain(%s, %s, %s, %s)", [name, output, packed, len(X)]).fetchone()[0]
+    assert np.array_equal(np.asarray(plain, dtype=float), answers["2"], equal_nan=True)
     want = est.predict_proba(X).ravel() if which == "gb" else est.predict(X)
     np.testing.assert_allclose(answers["2"], want, rtol=1e-9, atol=1e-12)
 
