@@ -13,8 +13,9 @@ On the same table and models as bench/run.py it measures, with default settings:
 * ``generic``: the same through the generic path (a row type that is not bound), in
   microseconds per row (on a 20,000-row sample: it is the slow path);
 * ``plpython``: every model deployed with ``--engine plpython``, scored in chunks of
-  table blocks (string_agg of float8send per chunk, the engine's numpy/numba batch
-  path), against the export -> predict -> import round trip of bench/run.py;
+  table blocks (string_agg of float8send per chunk, the engine's pipelined numpy/numba
+  batch path: a chunk is scored while the next is packed), against the export ->
+  predict -> import round trip of bench/run.py;
 * ``row``: one-row calls of GradientBoosting 100x3 through the PL/Python engine,
   server-side (EXPLAIN ANALYZE over generate_series, after a first call), with the
   table's bound row type and through the generic path.
@@ -55,7 +56,9 @@ def _timed(fn, repeat):
 
 
 def _chunked_sql(name: str, output: str, n_features: int) -> str:
-    """A server-side loop over block ranges: the engine's batch path, as indb score uses it."""
+    """A server-side loop over block ranges: the engine's pipelined batch path, as indb
+    score uses it (each call scores its chunk in the background and returns the chunk
+    before; a last call with no rows returns the last answers)."""
     packed = " || ".join(f"float8send(x{i})" for i in range(n_features))
     return f"""
 CREATE OR REPLACE FUNCTION pg_temp.indb_bench_chunks(model text, version integer, output text) RETURNS bigint
@@ -67,14 +70,15 @@ DECLARE
     total bigint := 0;
 BEGIN
     WHILE b < blocks LOOP
-        SELECT indb.engine_chunk(model, version, output, string_agg({packed}, ''::bytea), count(*)::integer, NULL)
+        SELECT indb.engine_chunk_next(model, version, output, string_agg({packed}, ''::bytea), count(*)::integer, NULL, 1)
           INTO res
           FROM {B.TABLE}
          WHERE ctid >= format('(%s,0)', b)::tid AND ctid < format('(%s,0)', b + {CHUNK_BLOCKS})::tid;
         total := total + coalesce(cardinality(res), 0);
         b := b + {CHUNK_BLOCKS};
     END LOOP;
-    RETURN total;
+    res := indb.engine_chunk_next(model, version, output, NULL, 0, NULL, 1);
+    RETURN total + coalesce(cardinality(res), 0);
 END $$;
 """
 

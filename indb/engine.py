@@ -22,6 +22,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+import signal
+import threading
+import time
 
 import numpy as np
 
@@ -107,6 +110,8 @@ class Engine:
         self.plpy = plpy
         self.loaded: dict[tuple[str, int], Loaded] = {}
         self.threads = 1
+        self.pending: dict[tuple, object] = {}  # (token, model, version, output) -> Future
+        self._background = None
         # runs on every call: the cache is re-validated against the row's xmin, and the
         # session user must be allowed to execute the version's own function
         self._check = plpy.prepare(
@@ -173,10 +178,9 @@ class Engine:
             return [None if v is None else float(v) for v in out]
         return None if out is None else float(out)
 
-    def chunk(self, model: str, version: int, output: str, nums: bytes | None, n: int, texts):
-        """Score ``n`` rows: ``nums`` packs the numeric features (big-endian float8, row-major,
-        model order of the numeric features), ``texts`` the text features (row-major)."""
-        L = self.get(model, version)
+    def _columns(self, L: Loaded, model: str, version: int, nums: bytes | None, n: int, texts) -> dict:
+        """The feature columns of a packed chunk: ``nums`` the numeric features (big-endian
+        float8, row-major, model order), ``texts`` the text features (row-major)."""
         cols: dict[str, object] = {}
         num_names = [f.name for f in L.model.features if f.kind == ir.FLOAT]
         text_names = [f.name for f in L.model.features if f.kind == ir.TEXT]
@@ -194,21 +198,105 @@ class Engine:
                 col = np.empty(n, dtype=object)
                 col[:] = texts[j :: len(text_names)]
                 cols[name] = col
+        return cols
+
+    @staticmethod
+    def _score(L: Loaded, output: str, cols: dict, n: int, nums, texts, threads: int) -> list:
+        """The answers of a chunk as a list (no plpy here: it may run on another thread).
+
+        indb score asks for each output of a chunk in turn, with the same packed input:
+        the values of the last chunk are kept, so the subtrees the outputs share (a
+        classifier's trees, an MLP's layers) are evaluated once."""
         cache = L.caches.setdefault(output, {})
-        cache["threads"] = self.threads
-        # indb score asks for each output of a chunk in turn, with the same packed
-        # input: the values of the last chunk are kept, so the subtrees the outputs
-        # share (a classifier's trees, an MLP's layers) are evaluated once
+        cache["threads"] = threads
         if L.batch is None or L.batch[0] != n or L.batch[1] != nums or L.batch[2] != texts:
             L.batch = (n, nums, texts, {})
         try:
             res = _evaluate.evaluate(L.expr(output), cols, n, cache=cache, state=L.batch[3])
-        except ValueError as e:
+        except ValueError:
             L.batch = None
-            raise self.plpy.Error(f"indb: model {model}@{version}: {e}") from None
+            raise
         if _state_bytes(L.batch[3]) > KEEP_BYTES:  # a wide model's layers: not kept between calls
             L.batch = None
         if output == "label":
             return [label_text(v) for v in np.asarray(res, dtype=object).ravel()]
-        res = np.asarray(res, dtype=np.float64)
-        return res.ravel().tolist()
+        return np.asarray(res, dtype=np.float64).ravel().tolist()
+
+    def chunk(self, model: str, version: int, output: str, nums: bytes | None, n: int, texts):
+        """Score ``n`` rows packed as ``_columns`` reads them; the answers, row-major."""
+        L = self.get(model, version)
+        self._drain()
+        cols = self._columns(L, model, version, nums, n, texts)
+        try:
+            return self._score(L, output, cols, n, nums, texts, self.threads)
+        except ValueError as e:
+            raise self.plpy.Error(f"indb: model {model}@{version}: {e}") from None
+
+    # ------------------------------------------------------------ pipelined batches
+    def chunk_next(self, model: str, version: int, output: str, nums: bytes | None, n: int, texts, token: int):
+        """The pipelined batch path: start scoring this chunk (``n`` rows; none when
+        ``n`` is 0) on a background thread, and return the answers of the chunk that the
+        previous call with the same ``token``, model, version and output started ([] when
+        there is none).
+
+        The kernels release the GIL, so the chunk is scored while PostgreSQL packs the
+        next one; this call returns once the background thread is inside a kernel (or
+        done). A caller passes its chunks in order and ends with ``n = 0``; a call with
+        a new token drops what an interrupted caller left behind."""
+        L = self.get(model, version)
+        for key in [k for k in self.pending if k[0] != token]:
+            self._drain(key)
+        key = (token, model, version, output)
+        answers: list = []
+        if key in self.pending:
+            try:
+                answers = self.pending.pop(key).result()
+            except ValueError as e:
+                raise self.plpy.Error(f"indb: model {model}@{version}: {e}") from None
+        if n > 0:
+            cols = self._columns(L, model, version, nums, n, texts)
+            entered = threading.Event()
+            self.pending[key] = self._submit(self._score_in_background, entered, L, output, cols, n, nums, texts, self.threads)
+            while not entered.wait(0.001) and not self.pending[key].done():
+                pass
+            # the threads need the GIL for the few steps into their kernels, and this
+            # thread keeps it while PostgreSQL runs: let them get there first
+            for _ in range(3):
+                time.sleep(0.0005)
+        return answers
+
+    @staticmethod
+    def _score_in_background(entered, L: Loaded, output: str, cols: dict, n: int, nums, texts, threads: int) -> list:
+        try:
+            from indb import kernels
+        except ImportError:  # pragma: no cover - stand-alone
+            import kernels  # type: ignore[no-redef]
+        kernels.on_kernel(entered)
+        try:
+            return Engine._score(L, output, cols, n, nums, texts, threads)
+        finally:
+            kernels.on_kernel(None)
+            entered.set()
+
+    def _submit(self, fn, *args):
+        if self._background is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="indb-batch")
+        # the thread the executor starts inherits this mask: PostgreSQL's signal
+        # handlers only ever run in the backend's own thread
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+        try:
+            return self._background.submit(fn, *args)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+    def _drain(self, key=None) -> None:
+        """Wait for (and drop) pending background work: one key's, or all of it."""
+        for k in ([key] if key is not None else list(self.pending)):
+            f = self.pending.pop(k, None)
+            if f is not None:
+                try:
+                    f.result()
+                except Exception:  # noqa: BLE001 - an abandoned chunk's error has no caller left
+                    pass

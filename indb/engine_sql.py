@@ -69,7 +69,7 @@ _ENTRY = """
 CREATE OR REPLACE FUNCTION indb.{name}(model text, version integer, output text, {args})
 RETURNS {returns}
 LANGUAGE plpython3u
-STABLE PARALLEL SAFE SECURITY DEFINER
+{volatility} SECURITY DEFINER
 SET search_path = pg_catalog, indb, pg_temp
 AS {tag}
 if GD.get("indb_engine_sha") != {sha!r}:
@@ -87,6 +87,11 @@ ENTRIES = (
     ("engine_text", "nums double precision[], texts text[]", "double precision[], text[]", "text", "row", "nums, texts"),
     ("engine_chunk", "nums bytea, n integer, texts text[]", "bytea, integer, text[]", "double precision[]", "chunk", "nums, n, texts"),
     ("engine_chunk_text", "nums bytea, n integer, texts text[]", "bytea, integer, text[]", "text[]", "chunk", "nums, n, texts"),
+    # the pipelined batch path (Engine.chunk_next): it keeps work in flight between calls
+    ("engine_chunk_next", "nums bytea, n integer, texts text[], token bigint", "bytea, integer, text[], bigint", "double precision[]",
+     "chunk_next", "nums, n, texts, token"),
+    ("engine_chunk_next_text", "nums bytea, n integer, texts text[], token bigint", "bytea, integer, text[], bigint", "text[]",
+     "chunk_next", "nums, n, texts, token"),
 )
 
 _FOOTER = """
@@ -96,6 +101,8 @@ GRANT EXECUTE ON FUNCTION indb.engine_array(text, integer, text, double precisio
 GRANT EXECUTE ON FUNCTION indb.engine_text(text, integer, text, double precision[], text[]) TO indb_scorer_base;
 GRANT EXECUTE ON FUNCTION indb.engine_chunk(text, integer, text, bytea, integer, text[]) TO indb_scorer_base;
 GRANT EXECUTE ON FUNCTION indb.engine_chunk_text(text, integer, text, bytea, integer, text[]) TO indb_scorer_base;
+GRANT EXECUTE ON FUNCTION indb.engine_chunk_next(text, integer, text, bytea, integer, text[], bigint) TO indb_scorer_base;
+GRANT EXECUTE ON FUNCTION indb.engine_chunk_next_text(text, integer, text, bytea, integer, text[], bigint) TO indb_scorer_base;
 """
 
 
@@ -119,6 +126,8 @@ def render(root: Path) -> str:
     body = "{\n" + "".join(f"    {m!r}: {src[m]!r},\n" for m in MODULES) + "}"
     out = [_HEADER.format(modules=", ".join(MODULES), sha=sha), _BOOT.format(tag=TAG, sha=sha, sources=body, order=MODULES)]
     for name, args, types, returns, method, call in ENTRIES:
-        out.append(_ENTRY.format(name=name, args=args, types=types, returns=returns, method=method, call=call, tag=TAG, sha=sha))
+        volatility = "VOLATILE PARALLEL UNSAFE" if method == "chunk_next" else "STABLE PARALLEL SAFE"
+        out.append(_ENTRY.format(name=name, args=args, types=types, returns=returns, method=method, call=call, tag=TAG, sha=sha,
+                                 volatility=volatility))
     out.append(_FOOTER)
     return "".join(out)

@@ -29,6 +29,8 @@ Ensembles with categorical splits or text inputs stay on the numpy path.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 try:
@@ -43,6 +45,19 @@ _numba = None
 _tried = False
 _kernels: dict[str, object] = {}
 _pool = None
+_local = threading.local()
+
+
+def on_kernel(event) -> None:
+    """Set ``event`` (a threading.Event) when this thread next enters a kernel, which
+    releases the GIL (None: stop). The engine's pipelined batch path waits for it."""
+    _local.entered = event
+
+
+def _entering() -> None:
+    event = getattr(_local, "entered", None)
+    if event is not None:
+        event.set()
 
 
 def available() -> bool:
@@ -71,6 +86,7 @@ def _split(kernel, n: int, threads: int, *args) -> None:
     global _pool
     k = max(1, min(int(threads), max_threads(), n // (PARALLEL_MIN_ROWS // 2) or 1))
     if k == 1 or n < PARALLEL_MIN_ROWS:
+        _entering()
         kernel(*args, 0, n)
         return
     import signal
@@ -88,6 +104,7 @@ def _split(kernel, n: int, threads: int, *args) -> None:
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
     try:
+        _entering()
         kernel(*args, bounds[0], bounds[1])  # the kernels release the GIL (nogil)
     finally:
         for f in futures:

@@ -142,3 +142,26 @@ def test_the_evaluator_computes_dense_layers_as_one_product_with_the_same_additi
     fast = evaluate(e, cols, cache={})
     assert np.array_equal(plain, fast, equal_nan=True)
     np.testing.assert_allclose(fast, est.predict(X), rtol=1e-9)
+
+
+def test_the_pipelined_batch_entry_returns_each_chunks_answers_one_call_later(migrated_dsn):
+    """indb.engine_chunk_next starts a chunk in the background and returns the chunk
+    before; a call with no rows collects the last one; a new token drops what an
+    interrupted caller left behind."""
+    deploy(_model(), "pipe", dsn=migrated_dsn, engine="plpython")
+    rng = np.random.default_rng(8)
+    chunks = [rng.normal(size=(m, 3)) for m in (5000, 37, 6000)]
+    chunks[0][::11, 2] = np.nan
+    packed = [c.astype(">f8").tobytes() for c in chunks]
+    nxt = "SELECT indb.engine_chunk_next('pipe', 1, 'proba', %s, %s, NULL, %s)"
+    with psycopg.connect(migrated_dsn, autocommit=True) as conn:
+        want = [conn.execute("SELECT indb.engine_chunk('pipe', 1, 'proba', %s, %s, NULL)", [p, len(c)]).fetchone()[0]
+                for p, c in zip(packed, chunks)]
+        got = [conn.execute(nxt, [p, len(c), 1]).fetchone()[0] for p, c in zip(packed, chunks)]
+        got.append(conn.execute(nxt, [None, 0, 1]).fetchone()[0])
+        assert got[0] == [] and got[1:] == want
+        # an interrupted caller (token 2) leaves a chunk in flight: token 3 never sees it
+        assert conn.execute(nxt, [packed[0], len(chunks[0]), 2]).fetchone()[0] == []
+        assert conn.execute(nxt, [packed[1], len(chunks[1]), 3]).fetchone()[0] == []
+        assert conn.execute(nxt, [None, 0, 3]).fetchone()[0] == want[1]
+        assert conn.execute(nxt, [None, 0, 3]).fetchone()[0] == []
