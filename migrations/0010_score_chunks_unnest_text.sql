@@ -74,10 +74,9 @@ DECLARE
     coldefs   text[] := '{}';
     chunk_tbl text;
     chunk_sql text;
-    drain_sql text;
-    pend_tbl  text;
-    pcoldefs  text[] := '{}';
-    qcols     text[] := '{}';
+    prev_tids tid[];
+    prev_nulls boolean[];
+    prev_n    integer := 0;
     k         integer;
     ctype     text;
     cstep     bigint := 1024;  -- blocks per chunk (SET indb.score_chunk_blocks = N to change)
@@ -174,9 +173,7 @@ BEGIN
                    AND COALESCE(pg_catalog.current_setting('indb.score_chunks', true), '') <> 'off';
         IF chunked THEN
             chunk_tbl := 'indb_chunks_' || call_id;
-            pend_tbl := 'indb_pending_' || call_id;
             coldefs := ARRAY['tid tid'];
-            pcoldefs := ARRAY['k integer', 'tids tid[]', 'nulls boolean[]', 'n integer'];
             FOR i IN 1 .. pg_catalog.cardinality(outputs) LOOP
                 SELECT pg_catalog.format_type(p.prorettype, NULL) INTO ctype
                   FROM indb.version_functions AS vf JOIN pg_catalog.pg_proc AS p ON p.oid = vf.fn::oid
@@ -185,8 +182,6 @@ BEGIN
                     RAISE EXCEPTION 'indb: model % has no % output', what, outputs[i] USING ERRCODE = 'feature_not_supported';
                 END IF;
                 coldefs := coldefs || pg_catalog.format('%I %s', '__o' || i, ctype);
-                pcoldefs := pcoldefs || pg_catalog.format('%I %s', 'r' || i, CASE WHEN ctype = 'text' THEN 'text[]' ELSE 'double precision[]' END);
-                qcols := qcols || pg_catalog.format('q.%I', 'r' || i);
                 calls := calls || pg_catalog.format('indb.%I(%L, %s, %L, c.nums, c.n, %s, %s) AS %I',
                     CASE WHEN ctype = 'text' THEN 'engine_chunk_next_text' ELSE 'engine_chunk_next' END,
                     model, version, outputs[i],
@@ -212,23 +207,22 @@ BEGIN
                     END;
             END LOOP;
             EXECUTE pg_catalog.format('CREATE TEMPORARY TABLE %I (%s) ON COMMIT DROP', chunk_tbl, pg_catalog.array_to_string(coldefs, ', '));
-            -- a chunk's arrays wait in this table for the answers, which the engine
-            -- returns one call later (stored uncompressed: they are read once)
-            EXECUTE pg_catalog.format('CREATE TEMPORARY TABLE %I (%s) ON COMMIT DROP', pend_tbl, pg_catalog.array_to_string(pcoldefs, ', '));
-            EXECUTE pg_catalog.format('ALTER TABLE pg_temp.%I %s', pend_tbl,
-                (SELECT pg_catalog.string_agg(pg_catalog.format('ALTER COLUMN %I SET STORAGE EXTERNAL', c), ', ')
-                   FROM pg_catalog.unnest(ARRAY['tids', 'nulls'] || (SELECT pg_catalog.array_agg('r' || g.g) FROM pg_catalog.generate_series(1, pg_catalog.cardinality(outputs)) AS g(g))) AS c));
             -- The engine's pipelined batch path (indb.engine_chunk_next): each call starts
             -- scoring its chunk on a background thread (the kernels release the GIL) and
             -- returns the answers of the chunk before, so a chunk is scored while the
-            -- next one is read and packed. Statement one packs chunk k and stores its
-            -- tids beside the answers of chunk k - 1; statement two pairs those answers
-            -- with chunk k - 1's tids; a last call with no rows returns the last answers.
+            -- next one is read and packed. One statement per chunk: the CTE packs chunk k
+            -- and receives the answers of chunk k - 1, which are written with chunk
+            -- k - 1's tids ($3, $4, $5: kept in variables from the statement before); the
+            -- statement returns chunk k's tids for the next one. A last call with no rows
+            -- returns the last chunk's answers.
             chunk_sql := pg_catalog.format(
-                'INSERT INTO pg_temp.%I SELECT $3, c.tids, c.nulls, c.n, %s FROM ('
+                'WITH c AS MATERIALIZED (SELECT c.tids, c.nulls, c.n, %s FROM ('
                 || 'SELECT pg_catalog.array_agg(v."__indb_tid") AS tids, pg_catalog.array_agg(%s) AS nulls, pg_catalog.count(*)::integer AS n, '
-                || '%s AS nums, %s AS texts FROM %s AS v WHERE v."__indb_tid" >= $1 AND v."__indb_tid" < $2) AS c',
-                pend_tbl,
+                || '%s AS nums, %s AS texts FROM %s AS v WHERE v."__indb_tid" >= $1 AND v."__indb_tid" < $2) AS c), '
+                || 'w AS (INSERT INTO pg_temp.%I SELECT u.tid, %s FROM ('
+                || 'SELECT $3::tid[] AS tids, $4::boolean[] AS nulls, $5::integer AS n, %s FROM c WHERE $5::integer > 0) AS r, '
+                || 'LATERAL ROWS FROM (pg_catalog.unnest(r.tids), pg_catalog.unnest(r.nulls)%s) WITH ORDINALITY AS u(tid, has_null%s, i)) '
+                || 'SELECT c.tids, c.nulls, c.n FROM c',
                 pg_catalog.array_to_string(calls, ', '),
                 CASE WHEN pg_catalog.cardinality(nullargs) > 0 THEN pg_catalog.array_to_string(nullargs, ' OR ') ELSE 'false' END,
                 CASE WHEN pg_catalog.cardinality(numargs) > 0
@@ -239,15 +233,11 @@ BEGIN
                 CASE WHEN pg_catalog.cardinality(textargs) > 0
                      THEN 'pg_catalog.array_agg(ARRAY[' || pg_catalog.array_to_string(textargs, ', ') || ']::text[])'
                      ELSE 'NULL::text[]' END,
-                source_view);
-            drain_sql := pg_catalog.format(
-                'INSERT INTO pg_temp.%I SELECT u.tid, %s FROM ('
-                || 'SELECT p.tids, p.nulls, p.n, %s FROM pg_temp.%I AS p, pg_temp.%I AS q WHERE p.k = $1 AND q.k = $1 + 1 AND p.n > 0 OFFSET 0) AS r, '
-                || 'LATERAL ROWS FROM (pg_catalog.unnest(r.tids), pg_catalog.unnest(r.nulls)%s) WITH ORDINALITY AS u(tid, has_null%s, i)',
+                source_view,
                 chunk_tbl,
                 pg_catalog.array_to_string(picks, ', '),
-                (SELECT pg_catalog.string_agg(pg_catalog.format('%s AS %I', x, 'r' || o), ', ' ORDER BY o) FROM pg_catalog.unnest(qcols) WITH ORDINALITY AS z(x, o)),
-                pend_tbl, pend_tbl,
+                (SELECT pg_catalog.string_agg(pg_catalog.format('c.%I', 'r' || o), ', ' ORDER BY o)
+                   FROM pg_catalog.generate_series(1, pg_catalog.cardinality(outputs)) AS g(o)),
                 (SELECT pg_catalog.string_agg(', ' || x, '' ORDER BY o) FROM pg_catalog.unnest(unnests) WITH ORDINALITY AS z(x, o)),
                 (SELECT pg_catalog.string_agg(', ' || x, '' ORDER BY o) FROM pg_catalog.unnest(ucols) WITH ORDINALITY AS z(x, o)));
             SELECT pg_catalog.pg_relation_size(base) / pg_catalog.current_setting('block_size')::bigint INTO nblocks;
@@ -255,19 +245,14 @@ BEGIN
                 cstep := GREATEST(1, pg_catalog.current_setting('indb.score_chunk_blocks', true)::bigint);
             END IF;
             lo := 0;
-            k := 0;
             LOOP
                 IF lo <= nblocks THEN
-                    EXECUTE chunk_sql USING pg_catalog.format('(%s,0)', lo)::tid, pg_catalog.format('(%s,0)', lo + cstep)::tid, k;
+                    EXECUTE chunk_sql INTO prev_tids, prev_nulls, prev_n
+                      USING pg_catalog.format('(%s,0)', lo)::tid, pg_catalog.format('(%s,0)', lo + cstep)::tid, prev_tids, prev_nulls, prev_n;
                 ELSE  -- no rows: the engine returns the last chunk's answers
-                    EXECUTE chunk_sql USING '(0,0)'::tid, '(0,0)'::tid, k;
+                    EXECUTE chunk_sql USING '(0,0)'::tid, '(0,0)'::tid, prev_tids, prev_nulls, prev_n;
+                    EXIT;
                 END IF;
-                IF k > 0 THEN
-                    EXECUTE drain_sql USING k - 1;
-                    EXECUTE pg_catalog.format('DELETE FROM pg_temp.%I WHERE k < $1', pend_tbl) USING k;
-                END IF;
-                EXIT WHEN lo > nblocks;
-                k := k + 1;
                 lo := lo + cstep;
                 IF lo % (cstep * 4) = 0 AND lo < nblocks THEN
                     RAISE NOTICE 'indb: % scored % of % blocks', what, lo, nblocks;
