@@ -226,9 +226,21 @@ def _onnx_export(estimator: Any, model: ir.Model) -> bytes | None:
         from skl2onnx.common.data_types import DoubleTensorType
 
         onx = to_onnx(estimator, initial_types=[("X", DoubleTensorType([None, len(model.features)]))], target_opset=17)
-        return onx.SerializeToString()
+        return canonical_onnx(onx)
     except Exception:  # noqa: BLE001 - an export is a convenience; its absence is recorded as NULL
         return None
+
+
+def canonical_onnx(onx: Any) -> bytes:
+    """The model's bytes with its opset imports sorted by domain: skl2onnx lists them in
+    the order of a set of strings, which changes with Python's hash seed, so the same
+    deploy would otherwise print a different `indb deploy --sql` script in another process."""
+    from onnx import helper
+
+    opsets = sorted((o.domain, o.version) for o in onx.opset_import)
+    del onx.opset_import[:]
+    onx.opset_import.extend(helper.make_opsetid(d, v) for d, v in opsets)
+    return onx.SerializeToString()
 
 
 def _read_baseline(baseline: Any) -> str | None:

@@ -300,3 +300,16 @@ def test_deploy_sql_prints_a_script_that_applies_once(migrated_dsn, migrated_con
     assert versions == [(1,)]
     got = migrated_conn.execute("SELECT indb.predict_proba('churn', t) FROM (SELECT 0.3::float8 a, -1.0::float8 b, 2.0::float8 c) t").fetchone()[0]
     np.testing.assert_allclose(got, joblib.load(path).predict_proba(pd.DataFrame([[0.3, -1.0, 2.0]], columns=FEATURES))[0], rtol=1e-9)
+
+
+def test_the_onnx_export_lists_its_opsets_in_one_order():
+    """skl2onnx orders opset imports by a set of strings (Python's hash seed): the stored
+    export sorts them, so deploy --sql prints the same script in every process."""
+    from onnx import helper
+
+    from indb.registry import canonical_onnx
+
+    graph = helper.make_graph([], "g", [], [])
+    a = helper.make_model(graph, opset_imports=[helper.make_opsetid("ai.onnx.ml", 1), helper.make_opsetid("", 17)])
+    b = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 1)])
+    assert canonical_onnx(a) == canonical_onnx(b)
