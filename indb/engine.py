@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import signal
 import threading
 import time
 
@@ -30,10 +29,11 @@ import numpy as np
 
 try:
     from indb import evaluate as _evaluate
-    from indb import ir, rowcode
+    from indb import ir, kernels, rowcode
 except ImportError:  # pragma: no cover - stand-alone
     import evaluate as _evaluate  # type: ignore[no-redef]
     import ir  # type: ignore[no-redef]
+    import kernels  # type: ignore[no-redef]
     import rowcode  # type: ignore[no-redef]
 
 
@@ -244,8 +244,8 @@ class Engine:
         done). A caller passes its chunks in order and ends with ``n = 0``; a call with
         a new token drops what an interrupted caller left behind."""
         L = self.get(model, version)
-        for key in [k for k in self.pending if k[0] != token]:
-            self._drain(key)
+        for stale in [k for k in self.pending if k[0] != token]:
+            self._drain(stale)
         key = (token, model, version, output)
         answers: list = []
         if key in self.pending:
@@ -267,10 +267,6 @@ class Engine:
 
     @staticmethod
     def _score_in_background(entered, L: Loaded, output: str, cols: dict, n: int, nums, texts, threads: int) -> list:
-        try:
-            from indb import kernels
-        except ImportError:  # pragma: no cover - stand-alone
-            import kernels  # type: ignore[no-redef]
         kernels.on_kernel(entered)
         try:
             return Engine._score(L, output, cols, n, nums, texts, threads)
@@ -283,13 +279,7 @@ class Engine:
             from concurrent.futures import ThreadPoolExecutor
 
             self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="indb-batch")
-        # the thread the executor starts inherits this mask: PostgreSQL's signal
-        # handlers only ever run in the backend's own thread
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
-        try:
-            return self._background.submit(fn, *args)
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        return kernels.submit_quietly(self._background, fn, *args)
 
     def _drain(self, key=None) -> None:
         """Wait for (and drop) pending background work: one key's, or all of it."""

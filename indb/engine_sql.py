@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-MODULES = ("ir", "evaluate", "rowcode", "kernels", "engine")
+MODULES = ("ir", "kernels", "evaluate", "rowcode", "engine")  # in import order
 #: the engine migration the sources are rendered into (the newest one)
 MIGRATION = "0003_engine_kernels.sql"
 TAG = "$indb_engine$"

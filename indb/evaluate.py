@@ -1,8 +1,9 @@
 """The numpy evaluator: the reference semantics of the IR, vectorised over rows.
 
 It is the test oracle beside the model's own ``predict``, and the engine the PL/Python
-backend runs inside the database, so it imports only the standard library, numpy and
-``indb.ir`` (numpy 1.24 and Python 3.11 are the oldest it must run on)::
+backend runs inside the database, so it imports only the standard library, numpy,
+``indb.ir`` and ``indb.kernels`` (which imports numba only when a kernel is used;
+numpy 1.24 and Python 3.11 are the oldest it must run on)::
 
     >>> import numpy as np
     >>> from indb import ir
@@ -19,9 +20,10 @@ from typing import Any, Mapping
 import numpy as np
 
 try:  # inside PL/Python the module may be loaded stand-alone, next to ir.py
-    from indb import ir
+    from indb import ir, kernels
 except ImportError:  # pragma: no cover
     import ir  # type: ignore[no-redef]
+    import kernels  # type: ignore[no-redef]
 
 
 def _is_text(a: np.ndarray) -> bool:
@@ -273,7 +275,7 @@ class _Evaluator:
 
     def ev_layer(self, layer: "DenseLayer", j: int) -> np.ndarray:
         """Every unit of ``layer`` at once (memoised per unit); unit ``j``'s values."""
-        out = _kernels().dense(self.layer_inputs(layer), layer.weights, layer.bias, self.threads)
+        out = kernels.dense(self.layer_inputs(layer), layer.weights, layer.bias, self.threads)
         for unit, row in zip(layer.units, out):
             self.memo[id(unit)] = row
         if not self.env:  # outside Let bodies: the next layer may read the whole matrix
@@ -335,10 +337,6 @@ class _Evaluator:
     def ev_TreeEnsemble(self, e: ir.TreeEnsemble) -> np.ndarray:
         inputs = [self.ev(i) for i in e.inputs]
         if self.cache is not None:
-            try:
-                from indb import kernels
-            except ImportError:  # pragma: no cover - stand-alone inside PL/Python
-                import kernels  # type: ignore[no-redef]
             if kernels.available() and kernels.supported(e):
                 flat = self.cache.get(id(e))
                 if flat is None:
@@ -431,14 +429,6 @@ class DenseLayer:
         self.in_place = False  # the source layer's units have no other reader
 
 
-def _kernels():
-    try:
-        from indb import kernels
-    except ImportError:  # pragma: no cover - stand-alone inside PL/Python
-        import kernels  # type: ignore[no-redef]
-    return kernels
-
-
 #: the fewest units over the same inputs, or terms in one unit, worth the kernel
 DENSE_MIN_UNITS = 4
 DENSE_MIN_TERMS = 8
@@ -471,7 +461,10 @@ def dense_layers(e: ir.Expr) -> list[DenseLayer]:
     """The groups of linear sums over the same input nodes in ``e`` (an MLP's layers, a
     linear model's scores) with at least DENSE_MIN_UNITS units or DENSE_MIN_TERMS terms."""
     groups: dict[tuple, list] = {}
+    readers: dict[int, int] = {}  # how many nodes read each node
     for node in ir.walk(e):
+        for child in node.children():
+            readers[id(child)] = readers.get(id(child), 0) + 1
         got = _linear_terms(node)
         if got is not None:
             xs, ws, bias = got
@@ -485,10 +478,6 @@ def dense_layers(e: ir.Expr) -> list[DenseLayer]:
         b = None if members[0][3] is None else np.array([m[3] for m in members], dtype=np.float64)
         layers.append(DenseLayer(xs, [m[0] for m in members], W, b))
     owner = {id(u): (layer, j) for layer in layers for j, u in enumerate(layer.units)}
-    readers: dict[int, int] = {}  # how many nodes read each node
-    for node in ir.walk(e):
-        for child in node.children():
-            readers[id(child)] = readers.get(id(child), 0) + 1
     for layer in layers:
         first = layer.inputs[0]
         if not (isinstance(first, ir.Func) and first.args and id(first.args[0]) in owner):

@@ -886,18 +886,20 @@ def from_data(data: Any, shared: dict | None = None) -> Expr:
             return tuple(built[x["n"]] if isinstance(x, dict) and "n" in x else _dec_scalar(x) for x in v)
         return _dec_scalar(v)
 
-    def canonical(v: Any) -> Any:  # child references by their number in ``shared``
+    def canonical(v: Any, seen: list[int]) -> Any:  # child references by their number in ``shared``
         if isinstance(v, dict) and "n" in v and len(v) == 1:
+            seen.append(ids[v["n"]])
             return {"c": ids[v["n"]]}
         if isinstance(v, list):
-            return [canonical(x) for x in v]
+            return [canonical(x, seen) for x in v]
         return v
 
     for d in nodes:  # children are always encoded before their parents
         key = None
         if shared is not None:
-            key = json.dumps({k: canonical(v) for k, v in d.items()}, sort_keys=True)
-            if d["t"] == "Var" or '{"c": -1}' in key:
+            children: list[int] = []
+            key = json.dumps({k: canonical(v, children) for k, v in d.items()}, sort_keys=True)
+            if d["t"] == "Var" or -1 in children:
                 key = None
             else:
                 got = shared.get(key)

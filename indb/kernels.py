@@ -80,29 +80,36 @@ def max_threads() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 
+def submit_quietly(pool, fn, *args):
+    """``pool.submit(fn, *args)`` with every signal blocked: a thread the pool starts now
+    inherits that mask, so PostgreSQL's handlers (cancel, terminate, latch wake-ups) only
+    ever run in the backend's own thread."""
+    import signal
+
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+    try:
+        return pool.submit(fn, *args)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def _split(kernel, n: int, threads: int, *args) -> None:
     """Run ``kernel(*args, start, end)`` over ``n`` rows, in contiguous parts on up to
-    ``threads`` threads (the caller's thread takes the first part)."""
+    ``threads`` threads, no part under PARALLEL_MIN_ROWS / 2 rows (the caller's thread
+    takes the first part)."""
     global _pool
-    k = max(1, min(int(threads), max_threads(), n // (PARALLEL_MIN_ROWS // 2) or 1))
-    if k == 1 or n < PARALLEL_MIN_ROWS:
+    cpus = max_threads()
+    k = max(1, min(int(threads), cpus, n // (PARALLEL_MIN_ROWS // 2)))
+    if k == 1:
         _entering()
         kernel(*args, 0, n)
         return
-    import signal
-
     if _pool is None:
         from concurrent.futures import ThreadPoolExecutor
 
-        _pool = ThreadPoolExecutor(max_workers=max(1, max_threads() - 1), thread_name_prefix="indb-kernel")
-    # a thread the pool starts now inherits this mask: PostgreSQL's handlers (cancel,
-    # terminate, latch wake-ups) then only ever run in the backend's own thread
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
-    try:
-        bounds = [n * i // k for i in range(k + 1)]
-        futures = [_pool.submit(kernel, *args, bounds[i], bounds[i + 1]) for i in range(1, k)]
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        _pool = ThreadPoolExecutor(max_workers=max(1, cpus - 1), thread_name_prefix="indb-kernel")
+    bounds = [n * i // k for i in range(k + 1)]
+    futures = [submit_quietly(_pool, kernel, *args, bounds[i], bounds[i + 1]) for i in range(1, k)]
     try:
         _entering()
         kernel(*args, bounds[0], bounds[1])  # the kernels release the GIL (nogil)

@@ -159,7 +159,7 @@ BEGIN
         -- through the engine's batch entry point (numpy over packed float8 columns; one
         -- call per chunk instead of one per row), into a table keyed by the row's tid
         -- that the stage then joins. A partitioned table (tids repeat across partitions)
-        -- or an engine without indb.engine_chunk takes the per-row path.
+        -- or an engine without indb.engine_chunk_next takes the per-row path.
         -- a SQL version whose function body is large (a tree ensemble: stage mode's own
         -- criterion) is evaluated this way too when the engine is installed: numpy and
         -- the tree kernel beat PostgreSQL's expression interpreter there (bench/README.md)
