@@ -174,9 +174,12 @@ class Engine:
             return label_text(out)
         if output != "predict" and not isinstance(out, list):
             out = [out]  # a single decision value is a one-element array, as in SQL
+        # NULL in, NULL out (the SQL engine's answer): a NaN that a NULL input caused is
+        # NULL; a NaN input gives NaN, as numpy
+        null_in = any(nums[i] is None for i, k in enumerate(L.kinds) if k == ir.FLOAT)
         if isinstance(out, list):
-            return [None if v is None else float(v) for v in out]
-        return None if out is None else float(out)
+            return [None if v is None or (null_in and v != v) else float(v) for v in out]
+        return None if out is None or (null_in and out != out) else float(out)
 
     def _columns(self, L: Loaded, model: str, version: int, nums: bytes | None, n: int, texts) -> dict:
         """The feature columns of a packed chunk: ``nums`` the numeric features (big-endian

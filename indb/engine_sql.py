@@ -5,7 +5,8 @@ a test keeps the file in step with the sources. Each released engine migration i
 frozen: a change to the sources after a release goes into a new numbered file (set
 ``MIGRATION`` to it), which replaces the functions (``CREATE OR REPLACE``).
 ``0002_engine.sql`` created them; ``0003_engine_kernels.sql`` replaced them with the
-threaded tree and dense-layer kernels.
+threaded tree and dense-layer kernels; ``0004_engine_null_rows.sql`` makes a row with
+a NULL input give NULL where the evaluator's answer is NaN (as the SQL engine does).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 MODULES = ("ir", "kernels", "evaluate", "rowcode", "engine")  # in import order
 #: the engine migration the sources are rendered into (the newest one)
-MIGRATION = "0003_engine_kernels.sql"
+MIGRATION = "0004_engine_null_rows.sql"
 TAG = "$indb_engine$"
 
 _HEADER = """\

@@ -271,5 +271,22 @@ def test_a_version_is_scored_a_chunk_at_a_time_with_the_row_paths_answers(migrat
     X = frame.iloc[known][["a", "b", "c"]]
     want = est.predict(X.to_numpy() if which == "gb" else X)
     assert [a[i][1] for i in known] == [str(w) if which == "text" else w for w in want]
-    logged = migrated_conn.execute("SELECT count(*) FROM indb.prediction_log WHERE call_id = %s", [chunked.call_id]).fetchone()[0]
-    assert logged == n
+    # the log rows the chunk statements write are the row path's: key, features (NULL
+    # and NaN kept apart), prediction or label
+    def log_rows(call_id):
+        return migrated_conn.execute(
+            "SELECT row_key, features::text, features_text::text, prediction::text, label FROM indb.prediction_log"
+            " WHERE call_id = %s ORDER BY row_key::int", [call_id]).fetchall()
+
+    assert log_rows(chunked.call_id) == log_rows(by_row.call_id)
+    assert len(log_rows(chunked.call_id)) == n
+    # sampled: the same keys are logged either way, and the target still has every row
+    migrated_conn.execute("SET indb.score_chunk_blocks = 4")
+    half = score("py", "src", "half_chunk", keep=["id"], key="id", sample=0.5, conn=migrated_conn)
+    migrated_conn.execute("RESET indb.score_chunk_blocks")
+    migrated_conn.execute("SET indb.score_chunks = off")
+    half_row = score("py", "src", "half_row", keep=["id"], key="id", sample=0.5, conn=migrated_conn)
+    migrated_conn.execute("RESET indb.score_chunks")
+    assert half.rows_scored == n and 0.4 * n < half.rows_logged < 0.6 * n and half.rows_logged == half_row.rows_logged
+    assert log_rows(half.call_id) == log_rows(half_row.call_id)
+    assert migrated_conn.execute("SELECT count(*) FROM half_chunk").fetchone()[0] == n
