@@ -93,6 +93,7 @@ class Loaded:
         self.rows: dict[str, object] = {}
         self.caches: dict[str, dict] = {}
         self.batch: tuple | None = None  # (n, nums, texts, evaluator state) of the last chunk
+        self.layered: dict[str, bool] = {}  # output -> has dense layers
 
     def expr(self, output: str) -> ir.Expr:
         kind = "predict" if output == "label" else output
@@ -259,7 +260,8 @@ class Engine:
         if n > 0:
             cols = self._columns(L, model, version, nums, n, texts)
             entered = threading.Event()
-            self.pending[key] = self._submit(self._score_in_background, entered, L, output, cols, n, nums, texts, self.threads)
+            self.pending[key] = self._submit(self._score_in_background, entered, L, output, cols, n, nums, texts,
+                                             self._pipe_threads(L, output))
             while not entered.wait(0.001) and not self.pending[key].done():
                 pass
             # the threads need the GIL for the few steps into their kernels, and this
@@ -267,6 +269,17 @@ class Engine:
             for _ in range(3):
                 time.sleep(0.0005)
         return answers
+
+    def _pipe_threads(self, L: Loaded, output: str) -> int:
+        """Kernel threads for a pipelined chunk. The backend packs the next chunk while
+        this one is scored: a tree ensemble's kernel runs beside it (one GIL-free call),
+        so it leaves the backend a CPU (on 2 CPUs one tree thread beside the backend is
+        10-20% faster than two); dense layers need the GIL between layers, so most of
+        their work happens while the backend waits for it, and they take every thread."""
+        most = max(1, min(self.threads, kernels.max_threads()))
+        if output not in L.layered:
+            L.layered[output] = bool(_evaluate.dense_layers(L.expr(output)))
+        return most if L.layered[output] else max(1, most - 1)
 
     @staticmethod
     def _score_in_background(entered, L: Loaded, output: str, cols: dict, n: int, nums, texts, threads: int) -> list:
