@@ -260,14 +260,18 @@ class Engine:
         if n > 0:
             cols = self._columns(L, model, version, nums, n, texts)
             entered = threading.Event()
+            # another output of this chunk still being scored: this one waits behind it
+            # (it reads the trees and layers that one evaluates), not this call
+            queued = any(not f.done() for f in self.pending.values())
             self.pending[key] = self._submit(self._score_in_background, entered, L, output, cols, n, nums, texts,
                                              self._pipe_threads(L, output))
-            while not entered.wait(0.001) and not self.pending[key].done():
-                pass
-            # the threads need the GIL for the few steps into their kernels, and this
-            # thread keeps it while PostgreSQL runs: let them get there first
-            for _ in range(3):
-                time.sleep(0.0005)
+            if not queued:
+                while not entered.wait(0.001) and not self.pending[key].done():
+                    pass
+                # the threads need the GIL for the few steps into their kernels, and this
+                # thread keeps it while PostgreSQL runs: let them get there first
+                for _ in range(3):
+                    time.sleep(0.0005)
         return answers
 
     def _pipe_threads(self, L: Loaded, output: str) -> int:
