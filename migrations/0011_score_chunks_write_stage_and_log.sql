@@ -259,11 +259,10 @@ BEGIN
                 (SELECT pg_catalog.string_agg(', ' || x, '' ORDER BY o) FROM pg_catalog.unnest(ucols) WITH ORDINALITY AS z(x, o)),
                 source_view,
                 stage,
-                (SELECT pg_catalog.string_agg(pg_catalog.format('j.%I', '__k' || o), ', ' ORDER BY o)
-                   FROM pg_catalog.generate_series(1, COALESCE(pg_catalog.cardinality(keep), 0)) AS g(o))
-                || CASE WHEN COALESCE(pg_catalog.cardinality(keep), 0) > 0 THEN ', ' ELSE '' END
-                || (SELECT pg_catalog.string_agg(pg_catalog.format('j.%I', '__o' || o), ', ' ORDER BY o)
-                      FROM pg_catalog.generate_series(1, pg_catalog.cardinality(outputs)) AS g(o)),
+                (SELECT pg_catalog.string_agg(pg_catalog.format('j.%I', c), ', ' ORDER BY o)
+                   FROM (SELECT '__k' || g.o, g.o FROM pg_catalog.generate_series(1, COALESCE(pg_catalog.cardinality(keep), 0)) AS g(o)
+                         UNION ALL
+                         SELECT '__o' || g.o, 1000000 + g.o FROM pg_catalog.generate_series(1, pg_catalog.cardinality(outputs)) AS g(o)) AS x(c, o)),
                 CASE WHEN pred_out = 'predict' THEN pg_catalog.format('j.%I', '__o' || pred_at) ELSE 'NULL::double precision' END,
                 CASE WHEN pred_out = 'label' THEN pg_catalog.format('j.%I', '__o' || pred_at) ELSE 'NULL::text' END);
             SELECT pg_catalog.pg_relation_size(base) / pg_catalog.current_setting('block_size')::bigint INTO nblocks;

@@ -290,3 +290,10 @@ def test_a_version_is_scored_a_chunk_at_a_time_with_the_row_paths_answers(migrat
     assert half.rows_scored == n and 0.4 * n < half.rows_logged < 0.6 * n and half.rows_logged == half_row.rows_logged
     assert log_rows(half.call_id) == log_rows(half_row.call_id)
     assert migrated_conn.execute("SELECT count(*) FROM half_chunk").fetchone()[0] == n
+    # nothing kept: the target holds the outputs alone, the same ones
+    migrated_conn.execute("SET indb.score_chunk_blocks = 4")
+    score("py", "src", "bare_chunk", conn=migrated_conn)
+    migrated_conn.execute("RESET indb.score_chunk_blocks")
+    bare = sorted(r[0] for r in migrated_conn.execute("SELECT to_jsonb(b)::text FROM bare_chunk AS b"))
+    kept = sorted(r[0] for r in migrated_conn.execute("SELECT (to_jsonb(b) - 'id')::text FROM by_chunk AS b"))
+    assert bare == kept and len(bare) == n
