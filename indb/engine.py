@@ -93,7 +93,7 @@ class Loaded:
         self.rows: dict[str, object] = {}
         self.caches: dict[str, dict] = {}
         self.batch: tuple | None = None  # (n, nums, texts, evaluator state) of the last chunk
-        self.layered: dict[str, bool] = {}  # output -> has dense layers
+        self.layered: dict[str, bool] = {}  # output -> its dense layers take more than one kernel call
 
     def expr(self, output: str) -> ir.Expr:
         kind = "predict" if output == "label" else output
@@ -276,13 +276,17 @@ class Engine:
 
     def _pipe_threads(self, L: Loaded, output: str) -> int:
         """Kernel threads for a pipelined chunk. The backend packs the next chunk while
-        this one is scored: a tree ensemble's kernel runs beside it (one GIL-free call),
-        so it leaves the backend a CPU (on 2 CPUs one tree thread beside the backend is
-        10-20% faster than two); dense layers need the GIL between layers, so most of
-        their work happens while the backend waits for it, and they take every thread."""
+        this one is scored: a kernel that does the chunk's work in one GIL-free call (a
+        tree ensemble's, an MLP's ReLU layers chained) runs beside it, so it leaves the
+        backend a CPU (on 2 CPUs, one thread beside the backend is 10-20% faster than
+        two); separate dense layers need the GIL between them, so most of their work
+        happens while the backend waits for it, and they take every thread."""
         most = max(1, min(self.threads, kernels.max_threads()))
         if output not in L.layered:
-            L.layered[output] = bool(_evaluate.dense_layers(L.expr(output)))
+            layers = _evaluate.dense_layers(L.expr(output))
+            chained = {id(x) for layer in layers if layer.chain for x in layer.chain}
+            calls = sum(1 for layer in layers if layer.chain) + sum(1 for layer in layers if id(layer) not in chained)
+            L.layered[output] = calls > 1
         return most if L.layered[output] else max(1, most - 1)
 
     @staticmethod

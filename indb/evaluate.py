@@ -275,7 +275,14 @@ class _Evaluator:
 
     def ev_layer(self, layer: "DenseLayer", j: int) -> np.ndarray:
         """Every unit of ``layer`` at once (memoised per unit); unit ``j``'s values."""
-        out = kernels.dense(self.layer_inputs(layer), layer.weights, layer.bias, self.threads)
+        if layer.chain is not None and not self.env and kernels.available():
+            # the layers before it that only it reads, with their activations, in one
+            # compiled call (the values in between are never kept)
+            if layer.chain_flat is None:
+                layer.chain_flat = kernels.Chain(layer.chain)
+            out = kernels.chain(self.layer_inputs(layer.chain[0]), layer.chain_flat, self.threads)
+        else:
+            out = kernels.dense(self.layer_inputs(layer), layer.weights, layer.bias, self.threads)
         for unit, row in zip(layer.units, out):
             self.memo[id(unit)] = row
         if not self.env:  # outside Let bodies: the next layer may read the whole matrix
@@ -427,6 +434,16 @@ class DenseLayer:
         self.bias = bias
         self.source: tuple | None = None
         self.in_place = False  # the source layer's units have no other reader
+        # the layers before this one, and this one, that the compiled kernel runs in one
+        # call (each reads the one before through max(z, k) or min(z, k), and nothing
+        # else reads their units); set on the last layer of two or more
+        self.chain: list | None = None
+        self.chain_flat = None
+
+    @property
+    def fuses(self) -> bool:
+        """This layer reads the one before through ``max(z, k)``/``min(z, k)`` alone."""
+        return self.source is not None and self.in_place and self.source[1] in ("max", "min") and len(self.source[2]) == 1
 
 
 #: the fewest units over the same inputs, or terms in one unit, worth the kernel
@@ -493,6 +510,15 @@ def dense_layers(e: ir.Expr) -> list[DenseLayer]:
         ):
             layer.source = (prev, first.name, tuple(r.value for r in rest))
             layer.in_place = len(rest) == 1 and all(readers.get(id(u), 0) == 1 for u in prev.units)
+    read_on = {id(layer.source[0]) for layer in layers if layer.fuses}
+    for layer in layers:
+        if id(layer) in read_on:
+            continue
+        seq = [layer]
+        while seq[0].fuses:
+            seq.insert(0, seq[0].source[0])
+        if len(seq) > 1:
+            layer.chain = seq
     return layers
 
 

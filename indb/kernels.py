@@ -205,6 +205,52 @@ def dense(AT, W, b, has_b, out, row0, row1):
                 plus_times(o, AT[c, s:e], W[c, j])
             if has_b:
                 plus(o, b[j])
+
+
+@njit(nogil=True)
+def chain(AT, Wf, woff, shapes, bf, boff, has_b, acts, kconst, out, row0, row1):
+    # dense layers in a row, each reading the one before through max(z, k) or min(z, k)
+    # (acts[L] 1 or 2; layer 0 reads AT): a block of rows goes through every layer
+    # before the next block, in scratch rows, without returning to Python
+    L = shapes.shape[0]
+    width = 1
+    for l in range(L):
+        width = max(width, shapes[l, 1])
+    cur = np.empty((width, 256))
+    nxt = np.empty((width, 256))
+    for s in range(row0, row1, 256):
+        e = min(row1, s + 256)
+        m = e - s
+        for l in range(L):
+            K = shapes[l, 0]
+            J = shapes[l, 1]
+            if l > 0:
+                # the activation, as numpy's maximum/minimum give it (NaN stays NaN)
+                k = kconst[l]
+                for c in range(K):
+                    r = cur[c]
+                    if acts[l] == 1:
+                        for i in range(m):
+                            x = r[i]
+                            r[i] = x if (x > k or x != x) else k
+                    else:
+                        for i in range(m):
+                            x = r[i]
+                            r[i] = x if (x < k or x != x) else k
+            for j in range(J):
+                o = out[j, s:e] if l == L - 1 else nxt[j, :m]
+                w = woff[l] + j
+                if l == 0:
+                    times(o, AT[0, s:e], Wf[w])
+                    for c in range(1, K):
+                        plus_times(o, AT[c, s:e], Wf[w + c * J])
+                else:
+                    times(o, cur[0, :m], Wf[w])
+                    for c in range(1, K):
+                        plus_times(o, cur[c, :m], Wf[w + c * J])
+                if has_b[l]:
+                    plus(o, bf[boff[l] + j])
+            cur, nxt = nxt, cur
 """
 
 def _module():
@@ -227,6 +273,52 @@ def _tree_kernel():
 
 def _dense_kernel():
     return _module().dense
+
+
+def _chain_kernel():
+    return _module().chain
+
+
+class Chain:
+    """Dense layers that each read the one before through ``max(z, k)`` or ``min(z, k)``
+    (an MLP's hidden layers with ReLU), as flat arrays for one kernel call."""
+
+    def __init__(self, layers: list) -> None:
+        shapes, ws, bs, woff, boff, has_b, acts, consts = [], [], [], [], [], [], [], []
+        wo = bo = 0
+        for i, layer in enumerate(layers):
+            W = np.ascontiguousarray(layer.weights, dtype=np.float64)
+            shapes.append(W.shape)
+            ws.append(W.ravel())
+            woff.append(wo)
+            wo += W.size
+            b = np.zeros(W.shape[1]) if layer.bias is None else np.asarray(layer.bias, dtype=np.float64)
+            bs.append(b)
+            boff.append(bo)
+            bo += b.size
+            has_b.append(layer.bias is not None)
+            if i == 0:
+                acts.append(0)
+                consts.append(0.0)
+            else:
+                _, name, (k,) = layer.source
+                acts.append(1 if name == "max" else 2)
+                consts.append(float(k))
+        self.args = (np.concatenate(ws), np.asarray(woff, dtype=np.int64), np.asarray(shapes, dtype=np.int64),
+                     np.concatenate(bs), np.asarray(boff, dtype=np.int64), np.asarray(has_b, dtype=np.bool_),
+                     np.asarray(acts, dtype=np.int64), np.asarray(consts, dtype=np.float64))
+        self.units = shapes[-1][1]
+
+
+def chain(AT: np.ndarray, ch: Chain, threads: int = 1) -> np.ndarray:
+    """The last layer of ``ch`` over the first one's inputs ``AT`` (rows), units as rows;
+    bitwise the layers one after another (``dense``, then the activation)."""
+    AT = np.ascontiguousarray(AT, dtype=np.float64)
+    n = AT.shape[1]
+    out = np.empty((ch.units, n))
+    if n:
+        _split(_chain_kernel(), n, threads, AT, *ch.args, out)
+    return out
 
 
 class Flat:

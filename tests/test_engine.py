@@ -136,6 +136,10 @@ def test_the_evaluator_computes_dense_layers_as_one_product_with_the_same_additi
     # the second layer and the output read the relu of the layer before, as a matrix
     assert layers[8].source[:2] == (layers[16], "max") and layers[1].source[:2] == (layers[8], "max")
     assert layers[8].in_place and layers[1].in_place  # relu overwrites the matrix nothing else reads
+    # with numba, the three layers and their relus run as one kernel call (in the database:
+    # test_a_large_batch_split_over_threads_gives_the_single_threaded_answer compares it,
+    # bitwise, with the plain evaluator)
+    assert layers[1].chain == [layers[16], layers[8], layers[1]] and layers[8].chain is None
     X = np.random.default_rng(2).normal(size=(500, 3)) * [1, 1e150, 1e-150]
     cols = {f"x{i}": X[:, i] for i in range(3)}
     plain = evaluate(e, cols)
