@@ -158,12 +158,12 @@ BEGIN
         END LOOP;
         -- A PL/Python version over one table is evaluated a chunk of blocks at a time
         -- through the engine's batch entry point (numpy over packed float8 columns; one
-        -- call per chunk instead of one per row), into a table keyed by the row's tid
-        -- that the stage then joins. A partitioned table (tids repeat across partitions)
-        -- or an engine without indb.engine_chunk_next takes the per-row path.
-        -- a SQL version whose function body is large (a tree ensemble: stage mode's own
-        -- criterion) is evaluated this way too when the engine is installed: numpy and
-        -- the tree kernel beat PostgreSQL's expression interpreter there (bench/README.md)
+        -- call per chunk instead of one per row); the chunk statements write the stage
+        -- and the log rows. A partitioned table (tids repeat across partitions) or an
+        -- engine without indb.engine_chunk_next takes the per-row path. A SQL version
+        -- whose function body is large (a tree ensemble: stage mode's own criterion) is
+        -- evaluated this way too when the engine is installed: numpy and the tree kernel
+        -- beat PostgreSQL's expression interpreter there (bench/README.md)
         chunked := ((SELECT v.engine = 'plpython' FROM indb.versions AS v
                      WHERE v.model = compute_score.model AND v.version = compute_score.version)
                     OR (SELECT pg_catalog.max(pg_catalog.length(p.prosrc)) > 20000
@@ -174,8 +174,8 @@ BEGIN
                    AND COALESCE(pg_catalog.current_setting('indb.score_chunks', true), '') <> 'off';
         IF chunked THEN
             -- the stage holds the kept columns and the outputs; the log rows are written
-            -- by the chunk statements
-            -- a NaN answer is NULL where the version's own function gives NULL: for a
+            -- by the chunk statements.
+            -- A NaN answer is NULL where the version's own function gives NULL: for a
             -- row with a NULL input, and for the SQL engine (whose missing value is NULL)
             -- a NaN input too; the PL/Python engine gives NaN for NaN in, as numpy
             IF (SELECT v.engine FROM indb.versions AS v WHERE v.model = compute_score.model AND v.version = compute_score.version) = 'sql' THEN
