@@ -209,9 +209,9 @@ BEGIN
                     WHEN ctype = 'double precision' THEN pg_catalog.format(
                         'CASE WHEN r.%1$I[u.i] = ''NaN''::double precision AND %2$s THEN NULL ELSE r.%1$I[u.i] END', 'r' || i, has_null)
                     ELSE pg_catalog.format(
-                        '(SELECT CASE WHEN ''NaN''::double precision = ANY (s.a) AND %2$s THEN pg_catalog.array_replace(s.a, ''NaN''::double precision, NULL) ELSE s.a END'
-                        ' FROM (SELECT r.%1$I[(u.i - 1) * w.k + 1 : u.i * w.k] AS a'
-                        ' FROM (SELECT pg_catalog.cardinality(r.%1$I) / r.n AS k) AS w) AS s)', 'r' || i, has_null)
+                        'CASE WHEN ''NaN''::double precision = ANY (r.%1$I[(u.i - 1) * r.%3$I + 1 : u.i * r.%3$I]) AND %2$s'
+                        ' THEN pg_catalog.array_replace(r.%1$I[(u.i - 1) * r.%3$I + 1 : u.i * r.%3$I], ''NaN''::double precision, NULL)'
+                        ' ELSE r.%1$I[(u.i - 1) * r.%3$I + 1 : u.i * r.%3$I] END', 'r' || i, has_null, 'k' || i)
                     END) || pg_catalog.format(' AS %I', '__o' || i));
             END LOOP;
             EXECUTE pg_catalog.format('CREATE TEMPORARY TABLE %I ON COMMIT DROP AS SELECT %s FROM %s AS v WITH NO DATA',
@@ -232,7 +232,7 @@ BEGIN
                 || '%s AS nums, %s AS texts FROM %s AS v WHERE v."__indb_tid" >= $1 AND v."__indb_tid" < $2) AS c), '
                 || 'j AS MATERIALIZED (SELECT %s, %s AS "__indb_key", %s AS "__indb_logged", '
                 || 'CASE WHEN %s THEN %s END AS "__indb_features", CASE WHEN %s THEN %s END AS "__indb_features_text" '
-                || 'FROM (SELECT $3::tid[] AS tids, $4::integer AS n, %s FROM c WHERE $4::integer > 0) AS r '
+                || 'FROM (SELECT $3::tid[] AS tids, %s FROM c WHERE $4::integer > 0) AS r '
                 || 'CROSS JOIN LATERAL ROWS FROM (pg_catalog.unnest(r.tids)%s) WITH ORDINALITY AS u(tid%s, i) '
                 || 'JOIN %s AS v ON v."__indb_tid" = u.tid WHERE v."__indb_tid" >= $5 AND v."__indb_tid" < $6), '
                 || 's AS (INSERT INTO %s SELECT %s FROM j), '
@@ -253,7 +253,8 @@ BEGIN
                     ARRAY(SELECT pg_catalog.format('v.%I AS %I', k.c, '__k' || k.o)
                             FROM pg_catalog.unnest(keep) WITH ORDINALITY AS k(c, o) ORDER BY k.o) || picks, ', '),
                 key_sql, pick_sql, pick_sql, feats_sql, pick_sql, texts_sql,
-                (SELECT pg_catalog.string_agg(pg_catalog.format('c.%I', 'r' || o), ', ' ORDER BY o)
+                -- each output's answers, and how many values a row has in them
+                (SELECT pg_catalog.string_agg(pg_catalog.format('c.%1$I, pg_catalog.cardinality(c.%1$I) / $4::integer AS %2$I', 'r' || o, 'k' || o), ', ' ORDER BY o)
                    FROM pg_catalog.generate_series(1, pg_catalog.cardinality(outputs)) AS g(o)),
                 (SELECT pg_catalog.string_agg(', ' || x, '' ORDER BY o) FROM pg_catalog.unnest(unnests) WITH ORDINALITY AS z(x, o)),
                 (SELECT pg_catalog.string_agg(', ' || x, '' ORDER BY o) FROM pg_catalog.unnest(ucols) WITH ORDINALITY AS z(x, o)),
