@@ -81,6 +81,18 @@ def batch_threads(setting: str | None, workers: str) -> int:
         return 1
 
 
+def compile_after(setting: str | None) -> int | None:
+    """``indb.engine_compile_after`` as a row count (None: the kernels' defaults).
+
+    >>> compile_after(None), compile_after(""), compile_after("0"), compile_after("x"), compile_after("-5")
+    (None, None, 0, None, 0)
+    """
+    try:
+        return max(0, int(setting)) if setting else None
+    except ValueError:
+        return None
+
+
 class Loaded:
     """One version, parsed and verified, with its compiled scorers."""
 
@@ -120,7 +132,8 @@ class Engine:
             " (SELECT pg_catalog.bool_or(pg_catalog.has_function_privilege(session_user, f.fn::oid, 'EXECUTE'))"
             "    FROM indb.version_functions AS f WHERE f.model = v.model AND f.version = v.version) AS allowed,"
             " pg_catalog.current_setting('indb.engine_threads', true) AS threads,"
-            " pg_catalog.current_setting('max_parallel_workers_per_gather') AS workers"
+            " pg_catalog.current_setting('max_parallel_workers_per_gather') AS workers,"
+            " pg_catalog.current_setting('indb.engine_compile_after', true) AS compile_after"
             " FROM indb.versions AS v WHERE v.model = $1 AND v.version = $2",
             ["text", "int4"],
         )
@@ -137,6 +150,7 @@ class Engine:
         if not row["allowed"]:
             raise self.plpy.Error(f"indb: permission denied to score {model}@{version}: ask for `indb grant scorer <you> --model {model}`")
         self.threads = batch_threads(row["threads"], row["workers"])
+        kernels.compile_after = compile_after(row["compile_after"])
         got = self.loaded.get((model, version))
         if got is not None and got.xmin == row["xmin"] and got.sha == row["ir_sha256"]:
             return got
@@ -215,6 +229,7 @@ class Engine:
         cache["threads"] = threads
         if L.batch is None or L.batch[0] != n or L.batch[1] != nums or L.batch[2] != texts:
             L.batch = (n, nums, texts, {})
+            kernels.count(n)  # a new batch (not another output of the same one)
         try:
             res = _evaluate.evaluate(L.expr(output), cols, n, cache=cache, state=L.batch[3])
         except ValueError:

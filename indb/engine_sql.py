@@ -6,7 +6,10 @@ frozen: a change to the sources after a release goes into a new numbered file (s
 ``MIGRATION`` to it), which replaces the functions (``CREATE OR REPLACE``).
 ``0002_engine.sql`` created them; ``0003_engine_kernels.sql`` replaced them with the
 threaded tree and dense-layer kernels; ``0004_engine_null_rows.sql`` makes a row with
-a NULL input give NULL where the evaluator's answer is NaN (as the SQL engine does).
+a NULL input give NULL where the evaluator's answer is NaN (as the SQL engine does),
+chains an MLP's ReLU layers into one kernel call, leaves the backend a CPU in the
+pipelined path, and compiles the kernels only once a backend has seen enough rows
+(``SET indb.engine_compile_after = N``).
 """
 
 from __future__ import annotations

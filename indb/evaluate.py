@@ -275,7 +275,7 @@ class _Evaluator:
 
     def ev_layer(self, layer: "DenseLayer", j: int) -> np.ndarray:
         """Every unit of ``layer`` at once (memoised per unit); unit ``j``'s values."""
-        if layer.chain is not None and not self.env and kernels.available():
+        if layer.chain is not None and not self.env and kernels.worth("layers"):
             # the layers before it that only it reads, with their activations, in one
             # compiled call (the values in between are never kept)
             if layer.chain_flat is None:
@@ -344,7 +344,7 @@ class _Evaluator:
     def ev_TreeEnsemble(self, e: ir.TreeEnsemble) -> np.ndarray:
         inputs = [self.ev(i) for i in e.inputs]
         if self.cache is not None:
-            if kernels.available() and kernels.supported(e):
+            if kernels.supported(e) and kernels.worth("tree"):
                 flat = self.cache.get(id(e))
                 if flat is None:
                     flat = self.cache[id(e)] = kernels.Flat(e)

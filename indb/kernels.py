@@ -41,11 +41,43 @@ except ImportError:  # pragma: no cover - loaded stand-alone inside PL/Python
 #: a batch smaller than this runs on one thread (handing work over costs more)
 PARALLEL_MIN_ROWS = 4096
 
+#: a kernel is compiled (0.5-1 s in each new process) once this process has evaluated
+#: this many rows of its kind with numpy (whose answers are bitwise the same): numpy
+#: takes about 20 us a row of a large tree ensemble, so a small table is scored sooner
+#: without compiling, and a large one compiles on its first chunk (about 41,000 rows);
+#: the engine sets ``compile_after`` from ``SET indb.engine_compile_after = N`` (0:
+#: compile on first use)
+COMPILE_AFTER = 25_000
+compile_after: int | None = None
+_rows = 0
+_compiled: set[str] = set()
+
 _numba = None
 _tried = False
 _kernels: dict[str, object] = {}
 _pool = None
 _local = threading.local()
+
+
+def count(n: int) -> None:
+    """Add a batch of ``n`` rows to what this process has evaluated (the engine calls it
+    once per batch)."""
+    global _rows
+    _rows += n
+
+
+def worth(kind: str) -> bool:
+    """Whether to run ``kind``'s kernel ("tree" or "layers"), compiling it first if
+    needed: once compiled, always; before, once the rows this process has counted
+    reach ``COMPILE_AFTER`` (or ``compile_after``)."""
+    if not available():
+        return False
+    if kind in _compiled:
+        return True
+    if _rows >= (COMPILE_AFTER if compile_after is None else compile_after):
+        _compiled.add(kind)
+        return True
+    return False
 
 
 def on_kernel(event) -> None:
@@ -417,7 +449,7 @@ def dense(AT: np.ndarray, W: np.ndarray, b: np.ndarray | None, threads: int = 1)
     evaluator's ``Sum``), the bias last."""
     AT = np.ascontiguousarray(AT, dtype=np.float64)
     n = AT.shape[1]
-    if available():
+    if worth("layers"):
         out = np.empty((W.shape[1], n))
         if n:
             _split(_dense_kernel(), n, threads, AT, W, np.zeros(0) if b is None else b, b is not None, out)

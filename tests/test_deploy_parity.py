@@ -91,7 +91,7 @@ def test_deployed_model_matches_its_own_answer(case, engine, catalog):
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_plpython_chunk_path_matches_the_model(case, catalog):
-    """The batch entry point (numpy, compiled tree kernel) equals the model, chunk by chunk."""
+    """The batch entry point (numpy, or the compiled tree kernel on larger batches) equals the model, chunk by chunk."""
     dsn, conn = catalog
     est, X = case.fitted()
     model = case.compiled()

@@ -96,12 +96,29 @@ def test_a_large_batch_split_over_threads_gives_the_single_threaded_answer(migra
     X[5] = [1e300, -1e300, 0.0]
     packed = X.astype(">f8").tobytes()
     answers = {}
+    compiled = """
+        CREATE FUNCTION pg_temp.compiled() RETURNS text[] LANGUAGE plpython3u AS $$
+        import sys
+        return sorted(sys.modules["indb.kernels"]._compiled) if "indb.kernels" in sys.modules else []
+        $$"""
+    has_numba = subprocess.run(["/usr/bin/python3", "-c", "import numba"], capture_output=True).returncode == 0
     with psycopg.connect(migrated_dsn, autocommit=True) as conn:
+        # a backend compiles its kernels once it has seen enough rows to make it pay:
+        # 12,000 rows are scored with numpy, bitwise the same answers
+        conn.execute(compiled)
+        small = conn.execute("SELECT indb.engine_chunk(%s, 1, %s, %s, %s, NULL)", [name, output, packed, len(X)]).fetchone()[0]
+        assert conn.execute("SELECT pg_temp.compiled()").fetchone()[0] == []
+    with psycopg.connect(migrated_dsn, autocommit=True) as conn:
+        conn.execute(compiled)
+        conn.execute("SET indb.engine_compile_after = 0")  # compile on first use
         for threads in ("1", "2"):
             conn.execute(f"SET indb.engine_threads = {threads}")
             got = conn.execute("SELECT indb.engine_chunk(%s, 1, %s, %s, %s, NULL)", [name, output, packed, len(X)]).fetchone()[0]
             answers[threads] = np.asarray(got, dtype=float)
+        kind = "tree" if which == "gb" else "layers"
+        assert conn.execute("SELECT pg_temp.compiled()").fetchone()[0] == ([kind] if has_numba else [])
     assert np.array_equal(answers["1"], answers["2"], equal_nan=True)
+    assert np.array_equal(answers["1"], np.asarray(small, dtype=float), equal_nan=True)
     # and bitwise what the plain numpy evaluator (no kernels) gives inside the database
     with psycopg.connect(migrated_dsn, autocommit=True) as conn:
         conn.execute("""
