@@ -139,6 +139,11 @@ class Engine:
         )
         self._load = plpy.prepare("SELECT ir, ir_sha256, xmin::text AS xmin FROM indb.versions WHERE model = $1 AND version = $2", ["text", "int4"])
 
+    def _model_error(self, model: str, version: int, e: ValueError):
+        """The error a version's evaluation raised (an on_missing='error' Fail node, a
+        malformed chunk), naming the version."""
+        return self.plpy.Error(f"indb: model {model}@{version}: {e}")
+
     # ----------------------------------------------------------------- loading
     def get(self, model: str, version: int) -> Loaded:
         rows = self.plpy.execute(self._check, [model, version])
@@ -184,7 +189,7 @@ class Engine:
         try:
             out = L.row_fn(output)(values)
         except ValueError as e:  # an on_missing='error' Fail node
-            raise self.plpy.Error(f"indb: model {model}@{version}: {e}") from None
+            raise self._model_error(model, version, e) from None
         if output == "label":
             return label_text(out)
         if output != "predict" and not isinstance(out, list):
@@ -249,7 +254,7 @@ class Engine:
         try:
             return self._score(L, output, cols, n, nums, texts, self.threads)
         except ValueError as e:
-            raise self.plpy.Error(f"indb: model {model}@{version}: {e}") from None
+            raise self._model_error(model, version, e) from None
 
     # ------------------------------------------------------------ pipelined batches
     def chunk_next(self, model: str, version: int, output: str, nums: bytes | None, n: int, texts, token: int):
@@ -271,7 +276,7 @@ class Engine:
             try:
                 answers = self.pending.pop(key).result()
             except ValueError as e:
-                raise self.plpy.Error(f"indb: model {model}@{version}: {e}") from None
+                raise self._model_error(model, version, e) from None
         if n > 0:
             cols = self._columns(L, model, version, nums, n, texts)
             entered = threading.Event()

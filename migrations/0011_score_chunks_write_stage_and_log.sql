@@ -84,6 +84,7 @@ DECLARE
     k         integer;
     ctype     text;
     cstep     bigint := 1024;  -- blocks per chunk (SET indb.score_chunk_blocks = N to change)
+    log_into  constant text := 'INSERT INTO indb.prediction_log (logged_at, call_id, row_key, features, features_text, prediction, label) ';
 BEGIN
     IF mode IS NULL OR mode <> ALL (ARRAY['recompute', 'stage']) THEN
         RAISE EXCEPTION 'indb: unknown scoring mode %', mode USING ERRCODE = 'invalid_parameter_value';
@@ -240,7 +241,7 @@ BEGIN
                 || 'CROSS JOIN LATERAL ROWS FROM (pg_catalog.unnest(r.tids)%s) WITH ORDINALITY AS u(tid%s, i) '
                 || 'CROSS JOIN LATERAL (SELECT * FROM %s AS v WHERE v."__indb_tid" = u.tid AND v."__indb_tid" >= $5 AND v."__indb_tid" < $6 OFFSET 0) AS v), '
                 || 's AS (INSERT INTO %s SELECT %s FROM j), '
-                || 'l AS (INSERT INTO indb.prediction_log (logged_at, call_id, row_key, features, features_text, prediction, label) '
+                || 'l AS (' || log_into
                 || 'SELECT $7, $8, j."__indb_key", j."__indb_features", j."__indb_features_text", %s, %s FROM j WHERE j."__indb_logged") '
                 || 'SELECT c.tids, c.n, (SELECT pg_catalog.count(*) FROM j), (SELECT pg_catalog.count(*) FROM j WHERE j."__indb_logged") FROM c',
                 pg_catalog.array_to_string(calls, ', '),
@@ -278,15 +279,12 @@ BEGIN
             rows_logged := 0;
             lo := 0;
             LOOP
-                IF lo <= nblocks THEN
-                    EXECUTE chunk_sql INTO prev_tids, prev_n, got, got_log
-                      USING pg_catalog.format('(%s,0)', lo)::tid, pg_catalog.format('(%s,0)', lo + cstep)::tid, prev_tids, prev_n,
-                            pg_catalog.format('(%s,0)', prev_lo)::tid, pg_catalog.format('(%s,0)', prev_lo + cstep)::tid, called_at, call_id;
-                ELSE  -- no rows: the engine returns the last chunk's answers
-                    EXECUTE chunk_sql INTO prev_tids, prev_n, got, got_log
-                      USING '(0,0)'::tid, '(0,0)'::tid, prev_tids, prev_n,
-                            pg_catalog.format('(%s,0)', prev_lo)::tid, pg_catalog.format('(%s,0)', prev_lo + cstep)::tid, called_at, call_id;
-                END IF;
+                -- past the last block, an empty range: no rows, and the engine returns
+                -- the last chunk's answers
+                EXECUTE chunk_sql INTO prev_tids, prev_n, got, got_log
+                  USING pg_catalog.format('(%s,0)', lo)::tid,
+                        pg_catalog.format('(%s,0)', CASE WHEN lo <= nblocks THEN lo + cstep ELSE lo END)::tid, prev_tids, prev_n,
+                        pg_catalog.format('(%s,0)', prev_lo)::tid, pg_catalog.format('(%s,0)', prev_lo + cstep)::tid, called_at, call_id;
                 rows_scored := rows_scored + got;
                 rows_logged := rows_logged + got_log;
                 EXIT WHEN lo > nblocks;
@@ -326,15 +324,13 @@ BEGIN
     rows_logged := 0;
     LOOP
         IF lo + step >= nblocks THEN
-            EXECUTE 'INSERT INTO indb.prediction_log (logged_at, call_id, row_key, features, features_text, prediction, label) '
-                    || rows_sql || ' AND ' || tid_sql || ' >= $3'
+            EXECUTE log_into || rows_sql || ' AND ' || tid_sql || ' >= $3'
               USING called_at, call_id, pg_catalog.format('(%s,0)', lo)::tid;
             GET DIAGNOSTICS added = ROW_COUNT;
             rows_logged := rows_logged + added;
             EXIT;
         END IF;
-        EXECUTE 'INSERT INTO indb.prediction_log (logged_at, call_id, row_key, features, features_text, prediction, label) '
-                || rows_sql || ' AND ' || tid_sql || ' >= $3 AND ' || tid_sql || ' < $4'
+        EXECUTE log_into || rows_sql || ' AND ' || tid_sql || ' >= $3 AND ' || tid_sql || ' < $4'
           USING called_at, call_id, pg_catalog.format('(%s,0)', lo)::tid, pg_catalog.format('(%s,0)', lo + step)::tid;
         GET DIAGNOSTICS added = ROW_COUNT;
         rows_logged := rows_logged + added;

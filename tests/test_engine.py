@@ -50,8 +50,13 @@ def test_a_flipped_byte_in_a_stored_ir_is_refused_before_scoring_even_when_cache
         fresh.execute(query).fetchone()
 
 
+def _system_has_numba() -> bool:
+    """Whether the system Python that PL/Python embeds can import numba."""
+    return subprocess.run(["/usr/bin/python3", "-c", "import numba"], capture_output=True).returncode == 0
+
+
 def test_the_engine_uses_the_compiled_tree_kernel_when_numba_is_installed(migrated_conn):
-    has_numba = subprocess.run(["/usr/bin/python3", "-c", "import numba"], capture_output=True).returncode == 0
+    has_numba = _system_has_numba()
     migrated_conn.execute("""
         CREATE FUNCTION pg_temp.kernel_available() RETURNS boolean LANGUAGE plpython3u AS $$
         plpy.execute("SELECT indb.engine_boot()")
@@ -101,7 +106,7 @@ def test_a_large_batch_split_over_threads_gives_the_single_threaded_answer(migra
         import sys
         return sorted(sys.modules["indb.kernels"]._compiled) if "indb.kernels" in sys.modules else []
         $$"""
-    has_numba = subprocess.run(["/usr/bin/python3", "-c", "import numba"], capture_output=True).returncode == 0
+    has_numba = _system_has_numba()
     with psycopg.connect(migrated_dsn, autocommit=True) as conn:
         # a backend compiles its kernels once it has seen enough rows to make it pay:
         # 12,000 rows are scored with numpy, bitwise the same answers

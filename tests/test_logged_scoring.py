@@ -204,6 +204,15 @@ def test_the_command_line_scores_and_prints_one_line(migrated_dsn, migrated_conn
     assert "--replace" in run.stderr
 
 
+def _score_with(conn, setting: str, value: str, *args, **kw):
+    """``score(*args, **kw)`` on ``conn`` with one setting changed for the call."""
+    conn.execute(f"SET {setting} = {value}")
+    try:
+        return score(*args, conn=conn, **kw)
+    finally:
+        conn.execute(f"RESET {setting}")
+
+
 @pytest.mark.parametrize("which,engine", [("gb", "plpython"), ("text", "plpython"), ("gb", "sql")])
 def test_a_version_is_scored_a_chunk_at_a_time_with_the_row_paths_answers(migrated_dsn, migrated_conn, which, engine):
     """indb score evaluates a PL/Python version, and a SQL version with a large body,
@@ -236,13 +245,15 @@ def test_a_version_is_scored_a_chunk_at_a_time_with_the_row_paths_answers(migrat
             cp.write_row(vals)
     migrated_conn.execute("SET track_functions = 'pl'")
     blocks = migrated_conn.execute("SELECT pg_relation_size('src') / 8192").fetchone()[0]
-    migrated_conn.execute("SET indb.score_chunk_blocks = 4")  # several chunks, each scored while the next is read
-    chunked = score("py", "src", "by_chunk", keep=["id"], key="id", conn=migrated_conn)
-    migrated_conn.execute("RESET indb.score_chunk_blocks")
+    def by_chunks(target, **kw):  # several chunks of 4 blocks, each scored while the next is read
+        return _score_with(migrated_conn, "indb.score_chunk_blocks", "4", "py", "src", target, **kw)
+
+    def by_rows(target, **kw):
+        return _score_with(migrated_conn, "indb.score_chunks", "off", "py", "src", target, **kw)
+
+    chunked = by_chunks("by_chunk", keep=["id"], key="id")
     migrated_conn.execute("SELECT pg_stat_force_next_flush()")
-    migrated_conn.execute("SET indb.score_chunks = off")
-    by_row = score("py", "src", "by_row", keep=["id"], key="id", conn=migrated_conn)
-    migrated_conn.execute("RESET indb.score_chunks")
+    by_row = by_rows("by_row", keep=["id"], key="id")
     migrated_conn.execute("SELECT pg_stat_force_next_flush()")
     time.sleep(1.2)  # statistics are reported at most once a second
     migrated_conn.execute("SELECT 1")
@@ -281,19 +292,13 @@ def test_a_version_is_scored_a_chunk_at_a_time_with_the_row_paths_answers(migrat
     assert log_rows(chunked.call_id) == log_rows(by_row.call_id)
     assert len(log_rows(chunked.call_id)) == n
     # sampled: the same keys are logged either way, and the target still has every row
-    migrated_conn.execute("SET indb.score_chunk_blocks = 4")
-    half = score("py", "src", "half_chunk", keep=["id"], key="id", sample=0.5, conn=migrated_conn)
-    migrated_conn.execute("RESET indb.score_chunk_blocks")
-    migrated_conn.execute("SET indb.score_chunks = off")
-    half_row = score("py", "src", "half_row", keep=["id"], key="id", sample=0.5, conn=migrated_conn)
-    migrated_conn.execute("RESET indb.score_chunks")
+    half = by_chunks("half_chunk", keep=["id"], key="id", sample=0.5)
+    half_row = by_rows("half_row", keep=["id"], key="id", sample=0.5)
     assert half.rows_scored == n and 0.4 * n < half.rows_logged < 0.6 * n and half.rows_logged == half_row.rows_logged
     assert log_rows(half.call_id) == log_rows(half_row.call_id)
     assert migrated_conn.execute("SELECT count(*) FROM half_chunk").fetchone()[0] == n
     # nothing kept: the target holds the outputs alone, the same ones
-    migrated_conn.execute("SET indb.score_chunk_blocks = 4")
-    score("py", "src", "bare_chunk", conn=migrated_conn)
-    migrated_conn.execute("RESET indb.score_chunk_blocks")
+    by_chunks("bare_chunk")
     bare = sorted(r[0] for r in migrated_conn.execute("SELECT to_jsonb(b)::text FROM bare_chunk AS b"))
     kept = sorted(r[0] for r in migrated_conn.execute("SELECT (to_jsonb(b) - 'id')::text FROM by_chunk AS b"))
     assert bare == kept and len(bare) == n
