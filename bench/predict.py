@@ -86,10 +86,10 @@ END $$;
 def run(args) -> dict:
     import psycopg
 
-    from indb.db import resolve_dsn
-    from indb.migrator import migrate
-    from indb.registry import bind, deploy
-    from indb.scoring import score
+    from indb.catalog.connection import resolve_dsn
+    from indb.catalog.migrator import migrate
+    from indb.registry.versions import bind, deploy
+    from indb.governance.score import score
 
     dsn = resolve_dsn(args.dsn).conninfo
     migrate(dsn)
@@ -108,7 +108,7 @@ def run(args) -> dict:
         if b.key in ("lr", "gb100"):
             name = f"bench_{b.key}"
             deploy(est, name, dsn=dsn, engine="sql", for_tables=[B.TABLE])
-            from indb.compile import lower_model
+            from indb.sqlgen.compile import lower_model
 
             inline = lower_model(est, dialect="postgres", output="predict").columns[0][1].sql("postgres")
             rec["inline"] = _timed(lambda: conn.execute(f"SELECT sum({inline}) FROM {B.TABLE}").fetchone(), args.repeat)

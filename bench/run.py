@@ -196,7 +196,7 @@ def _sql_ctas(conn, select_sql: str) -> Callable[[], None]:
 def indb_sql(b: Bench, est) -> tuple[Callable[[str], str], float, int]:
     """indb's query for a table (``SELECT id, score FROM table``: what ``indb compile
     --table`` prints, shared subexpressions computed once), the compile time, its size."""
-    from indb.compile import lower_model
+    from indb.sqlgen.compile import lower_model
 
     t0 = time.perf_counter()
     compiled = lower_model(est, dialect="postgres", output="proba" if b.classifier else "predict", share=True)
@@ -293,7 +293,7 @@ def _parse_mixed(body: memoryview, n_num: int):
 def run(args) -> dict:
     import psycopg
 
-    from indb.db import resolve_dsn
+    from indb.catalog.connection import resolve_dsn
 
     dsn = resolve_dsn(args.dsn).conninfo
     conn = psycopg.connect(dsn, autocommit=True)

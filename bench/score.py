@@ -93,9 +93,9 @@ def _timed(conn, fn, cleanup, repeat: int) -> dict:
 def measure(dsn: str, rows: int, models: list[str], repeat: int) -> dict:
     import psycopg
 
-    from indb.migrator import migrate
-    from indb.registry import deploy
-    from indb.scoring import score
+    from indb.catalog.migrator import migrate
+    from indb.registry.versions import deploy
+    from indb.governance.score import score
 
     migrate(dsn)
     conn = psycopg.connect(dsn, autocommit=True)
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.markdown:
         print(markdown(json.loads(Path(args.out).read_text())))
         return 0
-    from indb.db import resolve_dsn
+    from indb.catalog.connection import resolve_dsn
 
     res = measure(resolve_dsn(args.dsn).conninfo, args.rows, args.models.split(","), args.repeat)
     Path(args.out).write_text(json.dumps(res, indent=2))

@@ -82,7 +82,7 @@ import numpy as np
 
 from indb import ir
 from indb.compilers.onnx import SplitTable, build_tree, compare_const, ensemble, softmax_exprs
-from indb.compilers.registry import Compiled, Context, python_scalar, register
+from indb.compilers.converters import Compiled, Context, python_scalar, register
 from indb.errors import UnsupportedModelError
 
 try:

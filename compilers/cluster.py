@@ -43,7 +43,7 @@ from sklearn.utils.extmath import row_norms
 
 from indb import ir
 from indb.compilers.linear import _label_guard
-from indb.compilers.registry import Compiled, Context, register
+from indb.compilers.converters import Compiled, Context, register
 from indb.errors import UnsupportedModelError
 
 
@@ -56,7 +56,7 @@ def convert_kmeans(est: Any, inputs: list[ir.Expr], ctx: Context) -> Compiled:
     """predict (nearest centre, first on ties) and transform (Euclidean distances).
 
     >>> import numpy as np
-    >>> from indb.compilers.registry import Context
+    >>> from indb.compilers.converters import Context
     >>> km = KMeans(n_clusters=2, n_init=1, random_state=0).fit(np.array([[0.0], [4.0]]))
     >>> len(convert_kmeans(km, [ir.Feature("a")], Context(["a"])).transform)
     2

@@ -31,7 +31,7 @@ from sklearn.preprocessing import TargetEncoder
 
 from indb import ir
 from indb.compilers.preprocessing import _categories, feature_names_out
-from indb.compilers.registry import Compiled, Context, register
+from indb.compilers.converters import Compiled, Context, register
 
 
 @register(TargetEncoder)
@@ -39,7 +39,7 @@ def convert_target_encoder(est: Any, inputs: list[ir.Expr], ctx: Context) -> Com
     """One column per input (per input and class for a multiclass target).
 
     >>> import numpy as np
-    >>> from indb.compilers.registry import Context
+    >>> from indb.compilers.converters import Context
     >>> t = TargetEncoder().fit(np.array([["a"], ["b"]] * 10, dtype=object), np.linspace(0.0, 1.0, 20))
     >>> convert_target_encoder(t, [ir.Feature("c")], Context(["c"])).transform[0].default.value == float(t.target_mean_)
     True

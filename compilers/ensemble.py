@@ -69,7 +69,7 @@ from sklearn.ensemble import (
 )
 
 from indb import ir
-from indb.compilers.registry import Compiled, Context, python_scalar, register
+from indb.compilers.converters import Compiled, Context, python_scalar, register
 from indb.compilers.tree import (
     Nodes,
     allows_nan,

@@ -70,7 +70,7 @@ from sklearn.linear_model import (
 from sklearn.svm import LinearSVC, LinearSVR
 
 from indb import ir
-from indb.compilers.registry import Compiled, Context, python_scalar, register
+from indb.compilers.converters import Compiled, Context, python_scalar, register
 from indb.errors import UnsupportedModelError
 
 
@@ -193,7 +193,7 @@ def convert_linear_regressor(est: Any, inputs: list[ir.Expr], ctx: Context) -> C
     """``predict = X @ coef_ + intercept_``.
 
     >>> from sklearn.linear_model import Ridge
-    >>> from indb.compilers.registry import Context
+    >>> from indb.compilers.converters import Context
     >>> est = Ridge().fit([[0.0], [1.0]], [0.0, 1.0])
     >>> convert_linear_regressor(est, [ir.Feature("a")], Context(["a"])).predict.type
     'float'
@@ -206,7 +206,7 @@ def convert_glm(est: Any, inputs: list[ir.Expr], ctx: Context) -> Compiled:
     """``predict`` = inverse link of ``X @ coef_ + intercept_`` (``exp`` for the log link).
 
     >>> from sklearn.linear_model import PoissonRegressor
-    >>> from indb.compilers.registry import Context
+    >>> from indb.compilers.converters import Context
     >>> est = PoissonRegressor().fit([[0.0], [1.0]], [1.0, 2.0])
     >>> convert_glm(est, [ir.Feature("a")], Context(["a"])).predict.name
     'exp'
@@ -255,7 +255,7 @@ def convert_logistic_regression(est: Any, inputs: list[ir.Expr], ctx: Context) -
     """predict, predict_proba (expit for two classes, softmax for more) and decision_function.
 
     >>> from sklearn.linear_model import LogisticRegression
-    >>> from indb.compilers.registry import Context
+    >>> from indb.compilers.converters import Context
     >>> est = LogisticRegression().fit([[0.0], [1.0]], ["no", "yes"])
     >>> len(convert_logistic_regression(est, [ir.Feature("a")], Context(["a"])).proba)
     2
@@ -273,7 +273,7 @@ def convert_sgd_classifier(est: Any, inputs: list[ir.Expr], ctx: Context) -> Com
     """predict and decision_function; predict_proba only for loss='log_loss' or 'modified_huber'.
 
     >>> from sklearn.linear_model import SGDClassifier
-    >>> from indb.compilers.registry import Context
+    >>> from indb.compilers.converters import Context
     >>> est = SGDClassifier(loss="hinge").fit([[0.0], [1.0]], [0, 1])
     >>> convert_sgd_classifier(est, [ir.Feature("a")], Context(["a"])).proba is None
     True
@@ -287,7 +287,7 @@ def convert_ridge_classifier(est: Any, inputs: list[ir.Expr], ctx: Context) -> C
     """predict and decision_function (RidgeClassifier has no predict_proba).
 
     >>> from sklearn.linear_model import RidgeClassifier
-    >>> from indb.compilers.registry import Context
+    >>> from indb.compilers.converters import Context
     >>> est = RidgeClassifier().fit([[0.0], [1.0], [2.0]], ["a", "b", "c"])
     >>> len(convert_ridge_classifier(est, [ir.Feature("x")], Context(["x"])).decision)
     3
@@ -304,7 +304,7 @@ def convert_linear_svc(est: Any, inputs: list[ir.Expr], ctx: Context) -> Compile
     """predict and decision_function (LinearSVC has no predict_proba).
 
     >>> from sklearn.svm import LinearSVC
-    >>> from indb.compilers.registry import Context
+    >>> from indb.compilers.converters import Context
     >>> est = LinearSVC().fit([[0.0], [1.0]], [0, 1])
     >>> convert_linear_svc(est, [ir.Feature("x")], Context(["x"])).predict.type
     'float'

@@ -63,7 +63,7 @@ from sklearn.preprocessing import LabelEncoder
 from indb import ir
 from indb.compilers.linear import class_labels
 from indb.compilers.neural import numpy_argmax
-from indb.compilers.registry import Compiled, Context, compile_estimator, python_scalar, register
+from indb.compilers.converters import Compiled, Context, compile_estimator, python_scalar, register
 from indb.errors import UnsupportedModelError
 
 _METHOD_OUTPUT = {"predict_proba": "proba", "decision_function": "decision", "predict": "predict"}
@@ -129,7 +129,7 @@ def convert_frozen(est: Any, inputs: list[ir.Expr], ctx: Context) -> Compiled:
     """The wrapped, already fitted estimator.
 
     >>> from sklearn.linear_model import LinearRegression
-    >>> from indb.compilers.registry import Context
+    >>> from indb.compilers.converters import Context
     >>> f = FrozenEstimator(LinearRegression().fit([[0.0], [1.0]], [0.0, 2.0]))
     >>> convert_frozen(f, [ir.Feature("a")], Context(["a"])).predict is not None
     True
@@ -204,7 +204,7 @@ def convert_calibrated_classifier(est: Any, inputs: list[ir.Expr], ctx: Context)
     """predict and predict_proba of a CalibratedClassifierCV (sigmoid or isotonic).
 
     >>> from sklearn.linear_model import LogisticRegression
-    >>> from indb.compilers.registry import Context
+    >>> from indb.compilers.converters import Context
     >>> c = CalibratedClassifierCV(LogisticRegression(), cv=2).fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
     >>> len(convert_calibrated_classifier(c, [ir.Feature("a")], Context(["a"])).proba)
     2
@@ -265,7 +265,7 @@ def convert_voting_classifier(est: Any, inputs: list[ir.Expr], ctx: Context) -> 
 
     >>> from sklearn.linear_model import LogisticRegression
     >>> from sklearn.naive_bayes import GaussianNB
-    >>> from indb.compilers.registry import Context
+    >>> from indb.compilers.converters import Context
     >>> v = VotingClassifier([("l", LogisticRegression()), ("g", GaussianNB())], voting="soft")
     >>> v = v.fit([[0.0], [1.0], [2.0], [3.0]], ["n", "n", "y", "y"])
     >>> len(convert_voting_classifier(v, [ir.Feature("a")], Context(["a"])).proba)
@@ -304,7 +304,7 @@ def convert_voting_regressor(est: Any, inputs: list[ir.Expr], ctx: Context) -> C
     """predict: the (weighted) average of the members' predictions.
 
     >>> from sklearn.linear_model import LinearRegression
-    >>> from indb.compilers.registry import Context
+    >>> from indb.compilers.converters import Context
     >>> v = VotingRegressor([("a", LinearRegression())], weights=[2]).fit([[0.0], [1.0]], [0.0, 1.0])
     >>> convert_voting_regressor(v, [ir.Feature("x")], Context(["x"])).predict.op
     '/'
@@ -362,7 +362,7 @@ def convert_stacking_classifier(est: Any, inputs: list[ir.Expr], ctx: Context) -
 
     >>> from sklearn.linear_model import LogisticRegression
     >>> from sklearn.naive_bayes import GaussianNB
-    >>> from indb.compilers.registry import Context
+    >>> from indb.compilers.converters import Context
     >>> s = StackingClassifier([("g", GaussianNB())], cv=2).fit([[0.0], [1.0], [2.0], [3.0]], ["n", "n", "y", "y"])
     >>> convert_stacking_classifier(s, [ir.Feature("a")], Context(["a"])).classes
     ('n', 'y')
@@ -389,7 +389,7 @@ def convert_stacking_regressor(est: Any, inputs: list[ir.Expr], ctx: Context) ->
     """predict: the final estimator over the members' predictions (and the inputs with passthrough).
 
     >>> from sklearn.linear_model import LinearRegression, Ridge
-    >>> from indb.compilers.registry import Context
+    >>> from indb.compilers.converters import Context
     >>> s = StackingRegressor([("r", Ridge())], final_estimator=LinearRegression(), cv=2)
     >>> s = s.fit([[0.0], [1.0], [2.0], [3.0]], [0.0, 1.0, 2.0, 3.5])
     >>> convert_stacking_regressor(s, [ir.Feature("a")], Context(["a"])).predict.type

@@ -49,7 +49,7 @@ from sklearn.naive_bayes import BernoulliNB, ComplementNB, GaussianNB, Multinomi
 
 from indb import ir
 from indb.compilers.linear import _label_guard, class_labels
-from indb.compilers.registry import Compiled, Context, python_scalar, register
+from indb.compilers.converters import Compiled, Context, python_scalar, register
 from indb.errors import UnsupportedModelError
 
 _INF = float("inf")
@@ -114,7 +114,7 @@ def _floats(est: Any, inputs: Sequence[ir.Expr], ctx: Context) -> list[ir.Expr]:
 def convert_gaussian_nb(est: Any, inputs: list[ir.Expr], ctx: Context) -> Compiled:
     """predict and predict_proba of a GaussianNB.
 
-    >>> from indb.compilers.registry import Context
+    >>> from indb.compilers.converters import Context
     >>> est = GaussianNB().fit([[0.0], [1.0], [3.0], [4.0]], [0, 0, 1, 1])
     >>> len(convert_gaussian_nb(est, [ir.Feature("a")], Context(["a"])).proba)
     2
@@ -150,7 +150,7 @@ def _dot_scores(xs: Sequence[ir.Expr], weights: np.ndarray, intercepts: np.ndarr
 def convert_bernoulli_nb(est: Any, inputs: list[ir.Expr], ctx: Context) -> Compiled:
     """predict and predict_proba of a BernoulliNB (binarized at ``binarize``, unless None).
 
-    >>> from indb.compilers.registry import Context
+    >>> from indb.compilers.converters import Context
     >>> est = BernoulliNB().fit([[0.0], [1.0], [0.0], [1.0]], ["a", "a", "b", "b"])
     >>> convert_bernoulli_nb(est, [ir.Feature("a")], Context(["a"])).predict.whens[0][0]
     IsMissing(operand=Feature(name='a', kind='float'))
@@ -171,7 +171,7 @@ def convert_bernoulli_nb(est: Any, inputs: list[ir.Expr], ctx: Context) -> Compi
 def convert_multinomial_nb(est: Any, inputs: list[ir.Expr], ctx: Context) -> Compiled:
     """predict and predict_proba of a MultinomialNB.
 
-    >>> from indb.compilers.registry import Context
+    >>> from indb.compilers.converters import Context
     >>> est = MultinomialNB().fit([[0.0], [2.0]], [0, 1])
     >>> convert_multinomial_nb(est, [ir.Feature("a")], Context(["a"])).classes
     (0, 1)
@@ -185,7 +185,7 @@ def convert_multinomial_nb(est: Any, inputs: list[ir.Expr], ctx: Context) -> Com
 def convert_complement_nb(est: Any, inputs: list[ir.Expr], ctx: Context) -> Compiled:
     """predict and predict_proba of a ComplementNB.
 
-    >>> from indb.compilers.registry import Context
+    >>> from indb.compilers.converters import Context
     >>> est = ComplementNB().fit([[0.0, 1.0], [2.0, 0.0]], ["x", "y"])
     >>> len(convert_complement_nb(est, [ir.Feature("a"), ir.Feature("b")], Context(["a", "b"])).proba)
     2

@@ -47,7 +47,7 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 
 from indb import ir
 from indb.compilers.linear import class_labels
-from indb.compilers.registry import Compiled, Context, python_scalar, register
+from indb.compilers.converters import Compiled, Context, python_scalar, register
 from indb.errors import UnsupportedModelError
 
 _ZERO = ir.const(0.0)
@@ -77,7 +77,7 @@ def _activation(est: Any, which: str) -> Callable[[ir.Expr], ir.Expr]:
 def output_layer(est: Any, inputs: Sequence[ir.Expr], ctx: Context) -> list[ir.Expr]:
     """The pre-activation values of the output layer, each hidden unit built once.
 
-    >>> from indb.compilers.registry import Context
+    >>> from indb.compilers.converters import Context
     >>> net = MLPRegressor(hidden_layer_sizes=(2,), max_iter=2, random_state=0).fit([[0.0], [1.0]], [0.0, 1.0])
     >>> len(output_layer(net, [ir.Feature("a")], Context(["a"])))
     1
@@ -118,7 +118,7 @@ def _refuse_multi_output(est: Any) -> None:
 def convert_mlp_regressor(est: Any, inputs: list[ir.Expr], ctx: Context) -> Compiled:
     """``predict``: the forward pass with the identity (or, for loss='poisson', exp) output.
 
-    >>> from indb.compilers.registry import Context
+    >>> from indb.compilers.converters import Context
     >>> net = MLPRegressor(hidden_layer_sizes=(2,), max_iter=2, random_state=0).fit([[0.0], [1.0]], [0.0, 1.0])
     >>> convert_mlp_regressor(net, [ir.Feature("a")], Context(["a"])).predict.type
     'float'
@@ -132,7 +132,7 @@ def convert_mlp_regressor(est: Any, inputs: list[ir.Expr], ctx: Context) -> Comp
 def convert_mlp_classifier(est: Any, inputs: list[ir.Expr], ctx: Context) -> Compiled:
     """``predict`` and ``predict_proba`` (logistic output for two classes, softmax for more).
 
-    >>> from indb.compilers.registry import Context
+    >>> from indb.compilers.converters import Context
     >>> net = MLPClassifier(hidden_layer_sizes=(2,), max_iter=2, random_state=0).fit([[0.0], [1.0]], ["n", "y"])
     >>> len(convert_mlp_classifier(net, [ir.Feature("a")], Context(["a"])).proba)
     2

@@ -1375,7 +1375,7 @@ def scan_argmax(items: Sequence[ir.Expr], labels: Sequence[Any], last: bool = Fa
     moves on only to a larger one (``>=`` with ``select_last_index``), so a NaN first item
     wins and any other NaN never does.
 
-    >>> from indb.evaluate import evaluate
+    >>> from indb.ir.evaluate import evaluate
     >>> import numpy as np
     >>> row = [ir.Feature("a"), ir.Feature("b"), ir.Feature("c")]
     >>> cols = {"a": np.array([np.nan, 1.0]), "b": np.array([5.0, np.nan]), "c": np.array([2.0, 0.0])}

@@ -46,7 +46,7 @@ from sklearn.ensemble._iforest import _average_path_length
 from sklearn.svm import OneClassSVM
 
 from indb import ir
-from indb.compilers.registry import Compiled, Context, register
+from indb.compilers.converters import Compiled, Context, register
 from indb.compilers.svm import libsvm_scores
 from indb.compilers.tree import build_ensemble, sklearn_tree_nodes
 
@@ -78,7 +78,7 @@ def iforest_score_samples(est: Any, inputs: Sequence[ir.Expr], ctx: Context) -> 
     """``IsolationForest.score_samples`` as IR.
 
     >>> import numpy as np
-    >>> from indb.compilers.registry import Context
+    >>> from indb.compilers.converters import Context
     >>> f = IsolationForest(n_estimators=2, random_state=0).fit(np.arange(10.0).reshape(-1, 1))
     >>> iforest_score_samples(f, [ir.Feature("a")], Context(["a"])).name
     'neg'
@@ -97,7 +97,7 @@ def convert_isolation_forest(est: Any, inputs: list[ir.Expr], ctx: Context) -> C
     """decision_function (``score_samples - offset_``) and predict (-1 where it is < 0, else 1).
 
     >>> import numpy as np
-    >>> from indb.compilers.registry import Context
+    >>> from indb.compilers.converters import Context
     >>> f = IsolationForest(n_estimators=2, random_state=0).fit(np.arange(10.0).reshape(-1, 1))
     >>> convert_isolation_forest(f, [ir.Feature("a")], Context(["a"])).predict.default
     Const(value=1.0, kind='float')
@@ -117,7 +117,7 @@ def convert_one_class_svm(est: Any, inputs: list[ir.Expr], ctx: Context) -> Comp
     """decision_function (libsvm's one-class score) and predict (1 where it is > 0, else -1).
 
     >>> import numpy as np
-    >>> from indb.compilers.registry import Context
+    >>> from indb.compilers.converters import Context
     >>> s = OneClassSVM().fit(np.arange(10.0).reshape(-1, 1))
     >>> convert_one_class_svm(s, [ir.Feature("a")], Context(["a"])).predict.whens[0][0]
     IsMissing(operand=Feature(name='a', kind='float'))

@@ -46,7 +46,7 @@ from sklearn.preprocessing import FunctionTransformer
 
 from indb import ir
 from indb.compilers.preprocessing import feature_names_out
-from indb.compilers.registry import Compiled, Context, compile_estimator, register
+from indb.compilers.converters import Compiled, Context, compile_estimator, register
 from indb.errors import CompileError, UnsupportedModelError
 
 
@@ -59,7 +59,7 @@ def convert_pipeline(est: Any, inputs: list[ir.Expr], ctx: Context) -> Compiled:
     """Compile each step over the previous step's outputs; the last step's result is the pipeline's.
 
     >>> from sklearn.preprocessing import StandardScaler
-    >>> from indb.compilers.registry import Context
+    >>> from indb.compilers.converters import Context
     >>> p = Pipeline([("skip", "passthrough"), ("scale", StandardScaler())]).fit([[1.0], [3.0]])
     >>> len(convert_pipeline(p, [ir.Feature("a")], Context(["a"])).transform)
     1
@@ -91,7 +91,7 @@ def convert_column_transformer(est: Any, inputs: list[ir.Expr], ctx: Context) ->
 
     >>> import numpy as np
     >>> from sklearn.preprocessing import StandardScaler
-    >>> from indb.compilers.registry import Context
+    >>> from indb.compilers.converters import Context
     >>> ct = ColumnTransformer([("s", StandardScaler(), [1])], remainder="drop").fit(np.array([[1.0, 2.0], [3.0, 5.0]]))
     >>> ir.features_used(ir.vector(convert_column_transformer(ct, [ir.Feature("a"), ir.Feature("b")], Context(["a", "b"])).transform))
     ['b']
@@ -142,7 +142,7 @@ def convert_column_transformer(est: Any, inputs: list[ir.Expr], ctx: Context) ->
 def convert_function_transformer(est: Any, inputs: list[ir.Expr], ctx: Context) -> Compiled:
     """Only the identity (``func=None``): ColumnTransformer's fitted form of 'passthrough'.
 
-    >>> from indb.compilers.registry import Context
+    >>> from indb.compilers.converters import Context
     >>> convert_function_transformer(FunctionTransformer().fit([[1.0]]), [ir.Feature("a")], Context(["a"])).transform
     [Feature(name='a', kind='float')]
     """

@@ -61,7 +61,7 @@ from sklearn.preprocessing import (
 )
 
 from indb import ir
-from indb.compilers.registry import Compiled, Context, python_scalar, register
+from indb.compilers.converters import Compiled, Context, python_scalar, register
 from indb.errors import UnsupportedModelError
 
 
@@ -135,7 +135,7 @@ def _centre_scale_all(est: Any, inputs: list[ir.Expr], ctx: Context, centres: An
 def convert_standard_scaler(est: Any, inputs: list[ir.Expr], ctx: Context) -> Compiled:
     """``(x - mean_) / scale_`` per column (each step only when enabled).
 
-    >>> from indb.compilers.registry import Context
+    >>> from indb.compilers.converters import Context
     >>> est = StandardScaler(with_mean=False).fit(np.array([[1.0], [5.0]]))
     >>> convert_standard_scaler(est, [ir.Feature("a")], Context(["a"])).transform
     [BinOp(op='/', left=Feature(name='a', kind='float'), right=Const(value=2.0, kind='float'))]
@@ -147,7 +147,7 @@ def convert_standard_scaler(est: Any, inputs: list[ir.Expr], ctx: Context) -> Co
 def convert_robust_scaler(est: Any, inputs: list[ir.Expr], ctx: Context) -> Compiled:
     """``(x - center_) / scale_`` per column (each step only when enabled).
 
-    >>> from indb.compilers.registry import Context
+    >>> from indb.compilers.converters import Context
     >>> est = RobustScaler().fit(np.array([[1.0], [3.0], [4.0]]))
     >>> convert_robust_scaler(est, [ir.Feature("a")], Context(["a"])).transform[0].op
     '/'
@@ -159,7 +159,7 @@ def convert_robust_scaler(est: Any, inputs: list[ir.Expr], ctx: Context) -> Comp
 def convert_max_abs_scaler(est: Any, inputs: list[ir.Expr], ctx: Context) -> Compiled:
     """``x / scale_`` per column.
 
-    >>> from indb.compilers.registry import Context
+    >>> from indb.compilers.converters import Context
     >>> est = MaxAbsScaler().fit(np.array([[-4.0], [2.0]]))
     >>> convert_max_abs_scaler(est, [ir.Feature("a")], Context(["a"])).transform
     [BinOp(op='/', left=Feature(name='a', kind='float'), right=Const(value=4.0, kind='float'))]
@@ -171,7 +171,7 @@ def convert_max_abs_scaler(est: Any, inputs: list[ir.Expr], ctx: Context) -> Com
 def convert_min_max_scaler(est: Any, inputs: list[ir.Expr], ctx: Context) -> Compiled:
     """``x * scale_ + min_``, then clipped to ``feature_range`` when ``clip=True``.
 
-    >>> from indb.compilers.registry import Context
+    >>> from indb.compilers.converters import Context
     >>> est = MinMaxScaler().fit(np.array([[0.0], [4.0]]))
     >>> convert_min_max_scaler(est, [ir.Feature("a")], Context(["a"])).transform
     [Sum(terms=(BinOp(op='*', left=Feature(name='a', kind='float'), right=Const(value=0.25, kind='float')), Const(value=0.0, kind='float')))]
@@ -191,7 +191,7 @@ def convert_min_max_scaler(est: Any, inputs: list[ir.Expr], ctx: Context) -> Com
 def convert_normalizer(est: Any, inputs: list[ir.Expr], ctx: Context) -> Compiled:
     """Each value divided by the row's l1, l2 or max norm; norms below ``10 * eps`` count as 1.
 
-    >>> from indb.compilers.registry import Context
+    >>> from indb.compilers.converters import Context
     >>> out = convert_normalizer(Normalizer("max").fit([[1.0, 2.0]]), [ir.Feature("a"), ir.Feature("b")], Context(["a", "b"]))
     >>> out.transform[0].op
     '/'
@@ -216,7 +216,7 @@ def convert_normalizer(est: Any, inputs: list[ir.Expr], ctx: Context) -> Compile
 def convert_binarizer(est: Any, inputs: list[ir.Expr], ctx: Context) -> Compiled:
     """``1.0`` where ``x > threshold`` else ``0.0``; a row with a missing input is missing.
 
-    >>> from indb.compilers.registry import Context
+    >>> from indb.compilers.converters import Context
     >>> convert_binarizer(Binarizer(threshold=0.5).fit([[0.0]]), [ir.Feature("a")], Context(["a"])).transform[0]
     Case(whens=((Compare(op='>', left=Feature(name='a', kind='float'), right=Const(value=0.5, kind='float')), Const(value=1.0, kind='float')),), default=Const(value=0.0, kind='float'))
     """
@@ -236,7 +236,7 @@ def convert_simple_imputer(est: Any, inputs: list[ir.Expr], ctx: Context) -> Com
     Fitted on object data (text, or a frame mixing text and numbers), each column is
     text or number as its statistic is (so a text ``fill_value`` makes every column text).
 
-    >>> from indb.compilers.registry import Context
+    >>> from indb.compilers.converters import Context
     >>> est = SimpleImputer().fit(np.array([[1.0], [3.0], [np.nan]]))
     >>> convert_simple_imputer(est, [ir.Feature("a")], Context(["a"])).transform
     [Case(whens=((IsMissing(operand=Feature(name='a', kind='float')), Const(value=2.0, kind='float')),), default=Feature(name='a', kind='float'))]
@@ -370,7 +370,7 @@ def _onehot_columns(cat: _Categories, groups: list[list], drop: int | None, unkn
 def convert_one_hot_encoder(est: Any, inputs: list[ir.Expr], ctx: Context) -> Compiled:
     """One 0/1 column per (grouped, not dropped) category, input by input.
 
-    >>> from indb.compilers.registry import Context
+    >>> from indb.compilers.converters import Context
     >>> est = OneHotEncoder(handle_unknown="ignore").fit(np.array([["a"], ["b"]], dtype=object))
     >>> convert_one_hot_encoder(est, [ir.Feature("c")], Context(["c"])).transform[0]
     Case(whens=((Compare(op='==', left=Feature(name='c', kind='text'), right=Const(value='a', kind='text')), Const(value=1.0, kind='float')),), default=Const(value=0.0, kind='float'))
@@ -397,7 +397,7 @@ def convert_one_hot_encoder(est: Any, inputs: list[ir.Expr], ctx: Context) -> Co
 def convert_ordinal_encoder(est: Any, inputs: list[ir.Expr], ctx: Context) -> Compiled:
     """The (grouped) category index; ``encoded_missing_value`` and ``unknown_value`` as learned.
 
-    >>> from indb.compilers.registry import Context
+    >>> from indb.compilers.converters import Context
     >>> est = OrdinalEncoder().fit(np.array([["a"], ["b"]], dtype=object))
     >>> convert_ordinal_encoder(est, [ir.Feature("c")], Context(["c"])).transform[0].whens[1][1]
     Const(value=1.0, kind='float')
@@ -433,7 +433,7 @@ def convert_ordinal_encoder(est: Any, inputs: list[ir.Expr], ctx: Context) -> Co
 def convert_kbins_discretizer(est: Any, inputs: list[ir.Expr], ctx: Context) -> Compiled:
     """Bin numbers as ``np.searchsorted(bin_edges_[j][1:-1], x, side="right")``, ordinal or one-hot.
 
-    >>> from indb.compilers.registry import Context
+    >>> from indb.compilers.converters import Context
     >>> est = KBinsDiscretizer(n_bins=2, encode="ordinal", strategy="uniform").fit(np.array([[0.0], [2.0]]))
     >>> convert_kbins_discretizer(est, [ir.Feature("a")], Context(["a"])).transform[0]
     Case(whens=((Compare(op='<', left=Feature(name='a', kind='float'), right=Const(value=1.0, kind='float')), Const(value=0.0, kind='float')),), default=Const(value=1.0, kind='float'))
@@ -475,7 +475,7 @@ def convert_polynomial_features(est: Any, inputs: list[ir.Expr], ctx: Context) -
     factors) times the lowest-indexed factor, so ``x0*x1*x2`` is ``(x1*x2)*x0``; the IR
     does the same so the rounding is identical.
 
-    >>> from indb.compilers.registry import Context
+    >>> from indb.compilers.converters import Context
     >>> est = PolynomialFeatures(degree=2, include_bias=False).fit(np.zeros((1, 2)))
     >>> [ir.features_used(e) for e in convert_polynomial_features(est, [ir.Feature("a"), ir.Feature("b")], Context(["a", "b"])).transform]
     [['a'], ['b'], ['a'], ['b', 'a'], ['b']]
@@ -507,7 +507,7 @@ def convert_polynomial_features(est: Any, inputs: list[ir.Expr], ctx: Context) -
 def convert_pca(est: Any, inputs: list[ir.Expr], ctx: Context) -> Compiled:
     """``X @ components_.T - mean_ @ components_.T``, divided by ``sqrt(explained_variance_)`` when whitening.
 
-    >>> from indb.compilers.registry import Context
+    >>> from indb.compilers.converters import Context
     >>> est = PCA(n_components=1).fit(np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.1]]))
     >>> len(convert_pca(est, [ir.Feature("a"), ir.Feature("b")], Context(["a", "b"])).transform)
     1

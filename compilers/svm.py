@@ -65,7 +65,7 @@ from sklearn.svm import SVC, SVR, NuSVC, NuSVR
 from indb import ir
 from indb.compilers.linear import class_labels
 from indb.compilers.neural import numpy_argmax
-from indb.compilers.registry import Compiled, Context, python_scalar, register
+from indb.compilers.converters import Compiled, Context, python_scalar, register
 from indb.errors import UnsupportedModelError
 
 KERNELS = ("linear", "poly", "rbf", "sigmoid")
@@ -106,7 +106,7 @@ def _powi(base: ir.Expr, times: int) -> ir.Expr:
 def kernel_values(est: Any, xs: Sequence[ir.Expr]) -> list[ir.Expr]:
     """``K(x, sv)`` for every support vector, in ``support_vectors_`` order.
 
-    >>> from indb.compilers.registry import Context
+    >>> from indb.compilers.converters import Context
     >>> est = SVR(kernel="poly", degree=3).fit([[0.0], [1.0], [2.0]], [0.0, 1.0, 0.5])
     >>> kernel_values(est, [ir.Feature("a")])[0].op
     '*'
@@ -140,7 +140,7 @@ def _weighted(coefs: Sequence[float], kvalues: Sequence[ir.Expr], intercept: flo
 def libsvm_scores(est: Any, inputs: Sequence[ir.Expr], ctx: Context) -> list[ir.Expr]:
     """libsvm's decision values: one per class pair (classification) or one (regression, one-class).
 
-    >>> from indb.compilers.registry import Context
+    >>> from indb.compilers.converters import Context
     >>> est = SVC().fit([[0.0], [1.0], [2.0]], ["a", "b", "c"])
     >>> len(libsvm_scores(est, [ir.Feature("x")], Context(["x"])))
     3
@@ -215,7 +215,7 @@ def _vote_label(scores: Sequence[ir.Expr], labels: tuple) -> ir.Expr:
 def convert_svc(est: Any, inputs: list[ir.Expr], ctx: Context) -> Compiled:
     """predict and decision_function (ovr or ovo) of SVC/NuSVC; no predict_proba (see the module).
 
-    >>> from indb.compilers.registry import Context
+    >>> from indb.compilers.converters import Context
     >>> est = SVC(kernel="linear").fit([[0.0], [1.0], [2.0]], ["a", "b", "c"])
     >>> len(convert_svc(est, [ir.Feature("x")], Context(["x"])).decision)
     3
@@ -249,7 +249,7 @@ def convert_svc(est: Any, inputs: list[ir.Expr], ctx: Context) -> Compiled:
 def convert_svr(est: Any, inputs: list[ir.Expr], ctx: Context) -> Compiled:
     """predict of SVR/NuSVR: ``sum_k coef_k K(x, sv_k) + intercept``.
 
-    >>> from indb.compilers.registry import Context
+    >>> from indb.compilers.converters import Context
     >>> est = NuSVR().fit([[0.0], [1.0], [2.0]], [0.0, 1.0, 0.5])
     >>> convert_svr(est, [ir.Feature("x")], Context(["x"])).predict.type
     'float'

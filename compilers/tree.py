@@ -44,7 +44,7 @@ import numpy as np
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor, ExtraTreeClassifier, ExtraTreeRegressor
 
 from indb import ir
-from indb.compilers.registry import Compiled, Context, python_scalar, register
+from indb.compilers.converters import Compiled, Context, python_scalar, register
 from indb.errors import UnsupportedModelError
 
 # 2**128: the first value past FLT_MAX on float32's grid. Rounding to float32 overflows

@@ -26,7 +26,7 @@ def prepare(directory: str) -> Path:
     from psycopg import sql
     from sklearn.ensemble import GradientBoostingRegressor
 
-    from indb.db import connect
+    from indb.catalog.connection import connect
 
     data = _data()
     X, y = data.data, data.target
@@ -52,7 +52,7 @@ def check(model_path: str) -> float:
     import numpy as np
     from psycopg import sql
 
-    from indb.db import connect
+    from indb.catalog.connection import connect
 
     data = _data()
     model = joblib.load(model_path)  # the demo's own file, trusted

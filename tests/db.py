@@ -3,7 +3,7 @@
 Where PostgreSQL comes from, in order:
 
 1. ``INDB_TEST_DSN`` (a superuser DSN; each test gets its own database on that server);
-2. a throwaway cluster started from the local binaries (``indb.localpg``: a temporary
+2. a throwaway cluster started from the local binaries (``indb.catalog.localpg``: a temporary
    directory, a free port, settings tuned for tests), once per session;
 3. testcontainers, when it is installed and a Docker engine is reachable.
 
@@ -18,7 +18,7 @@ Fixtures:
 ``migrated_dsn``   superuser DSN of a fresh database with the catalog (core and plpython)
 ``migrated_conn``  an autocommit psycopg connection to it
 ``pg_schema_conn`` cheaper: a connection to a shared database, search_path set to a fresh schema
-``fresh_cluster``  a whole cluster of the test's own (indb.localpg.Cluster), e.g. for roles
+``fresh_cluster``  a whole cluster of the test's own (indb.catalog.localpg.Cluster), e.g. for roles
 ``pg_role``        factory: ``pg_role(dsn, "indb_scorer", ...)`` -> Role(name, password, dsn), LOGIN
 ``duckdb_conn``, ``sqlite_conn``  in-memory connections
 """
@@ -111,7 +111,7 @@ def _alive(pid: int) -> bool:
 
 def _reap_stale_clusters() -> None:
     """Destroy throwaway clusters whose test process died without tearing them down."""
-    from indb.localpg import Cluster
+    from indb.catalog.localpg import Cluster
 
     for root in Path(tempfile.gettempdir()).glob(CLUSTER_PREFIX + "*"):
         try:
@@ -124,7 +124,7 @@ def _reap_stale_clusters() -> None:
 
 def throwaway_cluster(bindir=None):
     """A started cluster in a new temporary directory, tuned for tests; ``.destroy()`` it after use."""
-    from indb.localpg import TEST_SETTINGS, Cluster
+    from indb.catalog.localpg import TEST_SETTINGS, Cluster
 
     _reap_stale_clusters()
     root = Path(tempfile.mkdtemp(prefix=CLUSTER_PREFIX))
@@ -139,7 +139,7 @@ def throwaway_cluster(bindir=None):
 
 
 def _local_cluster() -> tuple[PgServer | None, str]:
-    from indb.localpg import ClusterError, find_bindir
+    from indb.catalog.localpg import ClusterError, find_bindir
 
     try:
         bindir = find_bindir()
@@ -214,7 +214,7 @@ def pg_server():
 @pytest.fixture
 def fresh_cluster():
     """A cluster of this test's own (where indb's roles do not exist yet), from the local binaries."""
-    from indb.localpg import ClusterError, find_bindir
+    from indb.catalog.localpg import ClusterError, find_bindir
 
     try:
         bindir = find_bindir()
@@ -230,7 +230,7 @@ def fresh_cluster():
 @pytest.fixture(scope="session")
 def pg_migrated_template(pg_server):
     """A database with the catalog (core and plpython) that per-test databases copy."""
-    from indb.migrator import migrate
+    from indb.catalog.migrator import migrate
 
     name = pg_server.new_name("migrated_template", prefix="tmpl")
     pg_server.create_database(name)
@@ -388,7 +388,7 @@ def pytest_report_header(config):
             return [f"postgresql: {version} (INDB_TEST_DSN)"]
         except Exception as e:
             return [f"postgresql: INDB_TEST_DSN is set but unreachable ({type(e).__name__})"]
-    from indb.localpg import ClusterError, find_bindir, server_version
+    from indb.catalog.localpg import ClusterError, find_bindir, server_version
 
     try:
         bindir = find_bindir()

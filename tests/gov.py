@@ -45,7 +45,7 @@ def train_text():
 
 
 def deploy(dsn, estimator, name, **kw):
-    from indb.registry import deploy as _deploy
+    from indb.registry.versions import deploy as _deploy
 
     kw.setdefault("features", FEATURES if not hasattr(estimator, "feature_names_in_") else None)
     return _deploy(estimator, name, dsn=dsn, **kw)

@@ -46,7 +46,7 @@ def popen_with_source(component: str, directory: str | os.PathLike, *args: str) 
 def copy_track(dest: Path, component: str = "core", *, crlf: bool = False,
                edit: dict[str, str] | None = None) -> Path:
     """A copy of a shipped track in ``dest``; ``edit`` adds or replaces files by name."""
-    from indb.migrator import migrations_source
+    from indb.catalog.migrator import migrations_source
 
     dest.mkdir(parents=True, exist_ok=True)
     for entry in migrations_source(component).iterdir():
@@ -107,17 +107,17 @@ def history(conn, component: str = "core") -> list[tuple[int, bool]]:
 
 
 def _main(argv: list[str]) -> int:
-    import indb.migrator
-    from indb.cli import main
+    import indb.catalog.migrator
+    from indb.cli.main import main
 
     component, directory, rest = argv[0], Path(argv[1]), argv[2:]
-    shipped = indb.migrator.migrations_source
-    indb.migrator.COMPONENTS.setdefault(component, "")
+    shipped = indb.catalog.migrator.migrations_source
+    indb.catalog.migrator.COMPONENTS.setdefault(component, "")
 
-    def source(name: str = indb.migrator.CORE):
+    def source(name: str = indb.catalog.migrator.CORE):
         return directory if name == component else shipped(name)
 
-    indb.migrator.migrations_source = source
+    indb.catalog.migrator.migrations_source = source
     return main(rest)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from indb import ir
-from indb.evaluate import columns_from_matrix, evaluate
+from indb.ir.evaluate import columns_from_matrix, evaluate
 
 METHODS = {"predict": "predict", "proba": "predict_proba", "decision": "decision_function", "transform": "transform"}
 

@@ -4,8 +4,8 @@ import argparse
 
 import pytest
 
-from indb.cli import build_parser
-from indb.localpg import free_port
+from indb.cli.main import build_parser
+from indb.catalog.localpg import free_port
 from tests.helpers import clean_env, indb, one_line_error
 
 

@@ -17,11 +17,11 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from indb.evaluate import columns_from_matrix
+from indb.ir.evaluate import columns_from_matrix
 from indb.errors import CompileError
-from indb.functions import servable_outputs, sql_version_functions
-from indb.registry import SQL_BYTES_LIMIT, deploy, sql_bytes
-from tests.engines import load_postgres, mismatches, table_rows
+from indb.registry.functions import servable_outputs, sql_version_functions
+from indb.registry.versions import SQL_BYTES_LIMIT, deploy, sql_bytes
+from tests.sql_engines import load_postgres, mismatches, table_rows
 from tests.reference import reference
 from tests.zoo import all_cases
 
@@ -35,7 +35,7 @@ def _name(case_id: str) -> str:
 
 @pytest.fixture(scope="module")
 def catalog(pg_server):
-    from indb.migrator import migrate
+    from indb.catalog.migrator import migrate
 
     name = pg_server.new_name("deploy_parity", prefix="dp")
     pg_server.create_database(name)

@@ -1,4 +1,4 @@
-"""The PL/Python engine: integrity of the stored IR, its cache, its generated migration."""
+"""The PL/Python engine: integrity of the stored IR, its cache, its installed sources."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import psycopg
 import pytest
 from sklearn.ensemble import GradientBoostingClassifier
 
-from indb.registry import deploy
+from indb.plpython import install
+from indb.registry.versions import deploy
 
 ROOT = Path(__file__).resolve().parent.parent
 ROW = "(SELECT 0.5::float8 AS x0, -1.0::float8 AS x1, 2.0::float8 AS x2) t"
@@ -23,9 +24,10 @@ def _model():
     return GradientBoostingClassifier(n_estimators=20, max_depth=3, random_state=0).fit(X, (X[:, 0] * X[:, 1] > 0).astype(int))
 
 
-def test_the_engine_migration_is_generated_from_the_current_sources():
-    run = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen-engine-migration"), "--check"], capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr
+def test_migrate_installs_the_engine_from_the_current_sources(migrated_conn):
+    want = install.sources_sha(install.sources())
+    assert migrated_conn.execute("SELECT indb.engine_boot()").fetchone()[0] == want
+    assert f"Engine sources SHA-256: {want}" in install.render()
 
 
 def test_a_flipped_byte_in_a_stored_ir_is_refused_before_scoring_even_when_cached(migrated_dsn, migrated_conn):
@@ -61,7 +63,7 @@ def test_the_engine_uses_the_compiled_tree_kernel_when_numba_is_installed(migrat
         CREATE FUNCTION pg_temp.kernel_available() RETURNS boolean LANGUAGE plpython3u AS $$
         plpy.execute("SELECT indb.engine_boot()")
         import sys
-        return sys.modules["indb.kernels"].available()
+        return sys.modules["indb.ir.kernels"].available()
         $$""")
     assert migrated_conn.execute("SELECT pg_temp.kernel_available()").fetchone()[0] is has_numba
 
@@ -104,7 +106,7 @@ def test_a_large_batch_split_over_threads_gives_the_single_threaded_answer(migra
     compiled = """
         CREATE FUNCTION pg_temp.compiled() RETURNS text[] LANGUAGE plpython3u AS $$
         import sys
-        return sorted(sys.modules["indb.kernels"]._compiled) if "indb.kernels" in sys.modules else []
+        return sorted(sys.modules["indb.ir.kernels"]._compiled) if "indb.ir.kernels" in sys.modules else []
         $$"""
     has_numba = _system_has_numba()
     with psycopg.connect(migrated_dsn, autocommit=True) as conn:
@@ -132,7 +134,7 @@ def test_a_large_batch_split_over_threads_gives_the_single_threaded_answer(migra
             plpy.execute("SELECT indb.engine_boot()")
             import sys
             import numpy as np
-            engine, ev = GD["indb_engine"], sys.modules["indb.evaluate"]
+            engine, ev = GD["indb_engine"], sys.modules["indb.ir.evaluate"]
             L = engine.get(name, 1)
             arr = np.frombuffer(nums, dtype=">f8").reshape(n, -1).astype(np.float64)
             cols = {f.name: arr[:, j] for j, f in enumerate(L.model.features)}
@@ -147,8 +149,8 @@ def test_a_large_batch_split_over_threads_gives_the_single_threaded_answer(migra
 def test_the_evaluator_computes_dense_layers_as_one_product_with_the_same_additions():
     """With a cache (the engine's batch path), an MLP's layers are found and computed at
     once (numpy here, numba in the database): bitwise the unit-by-unit evaluation."""
-    from indb.compile import to_ir
-    from indb.evaluate import dense_layers, evaluate
+    from indb.sqlgen.compile import to_ir
+    from indb.ir.evaluate import dense_layers, evaluate
 
     est = _mlp()
     m = to_ir(est, features=["x0", "x1", "x2"])

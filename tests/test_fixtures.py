@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from indb.migrator import COMPONENTS, load_migrations
+from indb.catalog.migrator import COMPONENTS, load_migrations
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from indb import ir
-from indb.compile import lower_model
-from indb.evaluate import evaluate
-from tests.engines import load_postgres, mismatches
+from indb.sqlgen.compile import lower_model
+from indb.ir.evaluate import evaluate
+from tests.sql_engines import load_postgres, mismatches
 
 X0, X1, X2 = ir.Feature("x0"), ir.Feature("x1"), ir.Feature("x2")
 FEATURES = (ir.FeatureSpec("x0"), ir.FeatureSpec("x1"), ir.FeatureSpec("x2"))

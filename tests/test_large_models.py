@@ -13,10 +13,10 @@ import time
 
 import pytest
 
-from indb.compile import lower_model
-from indb.evaluate import columns_from_matrix
+from indb.sqlgen.compile import lower_model
+from indb.ir.evaluate import columns_from_matrix
 from tests.reference import reference
-from tests.engines import LOADERS, mismatches, run, table_rows
+from tests.sql_engines import LOADERS, mismatches, run, table_rows
 from tests.zoo import all_cases
 
 LARGE = {c.id: c for c in all_cases() if "large" in c.tags}

@@ -14,7 +14,7 @@ import pytest
 from psycopg import sql
 
 from indb import errors
-from indb.scoring import score
+from indb.governance.score import score
 from tests.gov import FEATURES, connect, counts, deploy, make_source, train_gb, train_lr, train_text
 
 

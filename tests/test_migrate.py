@@ -8,7 +8,7 @@ import pytest
 
 import indb
 from indb import errors
-from indb.migrator import (
+from indb.catalog.migrator import (
     COMPONENTS,
     load_migrations,
     lock_key,
@@ -122,7 +122,9 @@ def test_dry_run_prints_the_sql_and_changes_nothing(pg_dsn, pg_conn, start_at):
     assert ("CREATE SCHEMA indb AUTHORIZATION indb_owner;" in run.stdout) == (start_at is None)
     assert "CREATE TABLE indb.models (" in run.stdout
     assert "SELECT indb.log_ensure_partitions(7);" in run.stdout
-    assert run.stdout.count("BEGIN;") == run.stdout.count("COMMIT;") == CORE_LATEST - (start_at or 0)
+    # one transaction per migration file, and one for the repeatable definitions after them
+    assert run.stdout.count("BEGIN;") == run.stdout.count("COMMIT;") == CORE_LATEST - (start_at or 0) + 1
+    assert "-- core definition compute_score (41_compute_score.sql), sha256 " in run.stdout
 
 
 def test_changed_checksum_fails_validate_and_migrate_naming_the_version(pg_dsn, pg_conn, tmp_path):

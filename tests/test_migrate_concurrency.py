@@ -8,8 +8,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from indb.localpg import Cluster
-from indb.migrator import load_migrations
+from indb.catalog.localpg import Cluster
+from indb.catalog.migrator import load_migrations
 from tests.helpers import INDB, REPO, advisory_locks, clean_env, history, indb, one_line_error, popen_with_source
 
 CORE = [(m.version, True) for m in load_migrations("core")]

@@ -41,7 +41,8 @@ def test_wheel_from_a_clean_clone_works_in_a_fresh_venv(tmp_path, pg_dsn):
     names = zipfile.ZipFile(wheel).namelist()
     assert "indb/migrations/0001_roles_and_schema.sql" in names
     assert "indb/migrations/plpython/0001_plpython3u.sql" in names
-    assert "indb/compilers/registry.py" in names and "indb/cli.py" in names
+    assert "indb/compilers/converters.py" in names and "indb/cli/main.py" in names
+    assert "indb/sql/41_compute_score.sql" in names and "indb/plpython/engine.py" in names
     # Nothing generic at the top level of site-packages, and no tests.
     assert {n.split("/")[0] for n in names} == {"indb", wheel.name.split("-py3")[0] + ".dist-info"}
 

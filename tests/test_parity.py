@@ -16,10 +16,10 @@ import re
 
 import pytest
 
-from indb.compile import lower_model
+from indb.sqlgen.compile import lower_model
 from indb.compilers import compile_model
-from indb.evaluate import columns_from_matrix
-from tests.engines import LOADERS, mismatches, run, table_rows
+from indb.ir.evaluate import columns_from_matrix
+from tests.sql_engines import LOADERS, mismatches, run, table_rows
 from tests.reference import evaluator_output, reference
 from tests.zoo import all_cases
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from indb.functions import ENTRY_POINTS
+from indb.registry.functions import ENTRY_POINTS
 from tests.gov import deploy, make_source, train_gb, train_lr, train_text
 
 REPO = Path(__file__).resolve().parent.parent
@@ -47,7 +47,7 @@ def test_generated_functions_are_clean_but_for_ps005_on_the_inlinable_ones(migra
     database holds them. Inlinable functions cannot carry SET search_path (it stops
     inlining): PS005 is allowed on them only, and pgspot must find no unqualified
     operator or object in their bodies."""
-    from indb.registry import bind
+    from indb.registry.versions import bind
 
     deploy(migrated_dsn, train_lr(), "lin")
     deploy(migrated_dsn, train_gb(), "trees")

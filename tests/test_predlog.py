@@ -22,7 +22,7 @@ from tests.gov import connect, deploy, make_source, train_lr
 
 
 def _cli(dsn, *args):
-    return subprocess.run([sys.executable, "-m", "indb.cli", *args], env=dict(os.environ, INDB_DSN=dsn),
+    return subprocess.run([sys.executable, "-m", "indb.cli.main", *args], env=dict(os.environ, INDB_DSN=dsn),
                           capture_output=True, text=True, timeout=120)
 
 
@@ -159,7 +159,7 @@ def test_prune_drops_expired_partitions_only_and_never_holds_scoring_up(migrated
 def test_migration_0006_converts_rows_logged_in_0003s_format(pg_dsn, pg_conn):
     import json
 
-    from indb.migrator import migrate
+    from indb.catalog.migrator import migrate
 
     migrate(pg_dsn, to=4)
     pg_conn.execute("INSERT INTO indb.models (name) VALUES ('old')")

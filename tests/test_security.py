@@ -9,7 +9,7 @@ import pytest
 from psycopg import sql
 
 from indb import errors
-from indb.scoring import score
+from indb.governance.score import score
 from tests.gov import FEATURES, connect, counts, deploy, make_source, train_gb, train_lr
 
 DENIED = (psycopg.errors.InsufficientPrivilege,)
@@ -177,7 +177,7 @@ def test_shadowing_changes_no_prediction_and_no_logged_checksum(migrated_dsn, mi
     _, alice = setup
     migrated_conn.execute("CREATE TABLE bound AS SELECT * FROM src")
     migrated_conn.execute(sql.SQL("GRANT SELECT ON bound TO {}").format(sql.Identifier(alice.name)))
-    from indb.registry import bind
+    from indb.registry.versions import bind
 
     bind("m", "bound", dsn=migrated_dsn)
     bind("g", "bound", dsn=migrated_dsn)
@@ -219,7 +219,7 @@ def test_shadowing_changes_no_prediction_and_no_logged_checksum(migrated_dsn, mi
 
 def test_public_executes_no_function_in_schema_indb_even_after_deploys_and_binds(migrated_dsn, migrated_conn, setup):
     migrated_conn.execute("CREATE TABLE bound AS SELECT * FROM src")
-    from indb.registry import bind, promote
+    from indb.registry.versions import bind, promote
 
     deploy(migrated_dsn, train_gb(), "p", engine="plpython")
     deploy(migrated_dsn, train_lr(), "m", alias="staging")  # identical artifact: moves an alias only
@@ -291,7 +291,7 @@ def test_a_deployer_deploys_without_superuser_and_cannot_touch_the_log(migrated_
 
 @pytest.mark.parametrize("kind", ["body", "ir"])
 def test_validate_reports_a_version_whose_installed_body_or_ir_was_changed(migrated_dsn, migrated_conn, kind):
-    from indb.migrator import validate
+    from indb.catalog.migrator import validate
 
     deploy(migrated_dsn, train_lr(), "m")
     assert validate(migrated_dsn).ok

@@ -17,7 +17,7 @@ import numpy as np
 
 from indb import ir
 from indb.compilers import compile_model
-from indb.evaluate import columns_from_matrix, evaluate
+from indb.ir.evaluate import columns_from_matrix, evaluate
 
 METHODS = {"predict": "predict", "proba": "predict_proba", "decision": "decision_function", "transform": "transform"}
 

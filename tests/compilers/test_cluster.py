@@ -12,7 +12,7 @@ from sklearn.utils.extmath import row_norms
 from indb import ir
 from indb.compilers import compile_model
 from indb.errors import UnsupportedModelError
-from indb.evaluate import columns_from_matrix, evaluate
+from indb.ir.evaluate import columns_from_matrix, evaluate
 from tests.compilers.parity import check_parity
 from tests.zoo import cluster as zoo
 from tests.zoo.linear import _data, _with_edges

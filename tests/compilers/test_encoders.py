@@ -13,7 +13,7 @@ from sklearn.preprocessing import TargetEncoder
 from indb import ir
 from indb.compilers import compile_model
 from indb.errors import UnsupportedModelError
-from indb.evaluate import columns_from_matrix, evaluate
+from indb.ir.evaluate import columns_from_matrix, evaluate
 from tests.compilers.parity import check_parity
 from tests.zoo import encoders as zoo
 from tests.zoo.preprocessing import _fit

@@ -28,7 +28,7 @@ from sklearn.svm import LinearSVC, LinearSVR
 from indb import ir
 from indb.compilers import compile_model
 from indb.errors import UnsupportedModelError
-from indb.evaluate import columns_from_matrix, evaluate
+from indb.ir.evaluate import columns_from_matrix, evaluate
 from tests.compilers.parity import assert_close, check_parity, expected, refused_rows
 from tests.zoo import linear as zoo
 
@@ -246,7 +246,7 @@ def test_unregistered_estimator_is_refused_by_name():
 
 
 def test_text_input_to_a_linear_model_is_refused():
-    from indb.compilers.registry import Context, compile_estimator
+    from indb.compilers.converters import Context, compile_estimator
     from indb.errors import CompileError
 
     est = LinearRegression().fit([[0.0], [1.0]], [0.0, 1.0])

@@ -27,11 +27,11 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from indb import ir
 from indb.compilers import compile_model
 from indb.compilers.meta import _average, _isotonic, convert_calibrated_classifier
-from indb.compilers.registry import Context
+from indb.compilers.converters import Context
 from indb.errors import UnsupportedModelError
-from indb.evaluate import evaluate
+from indb.ir.evaluate import evaluate
 from tests.compilers.parity import assert_close, check_parity
-from tests.engines import is_missing, mismatches
+from tests.sql_engines import is_missing, mismatches
 from tests.reference import evaluator_output, reference
 from tests.zoo import meta as zoo
 from tests.zoo.linear import _data, _labels, _with_edges

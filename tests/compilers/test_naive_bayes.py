@@ -9,7 +9,7 @@ from sklearn.naive_bayes import BernoulliNB, CategoricalNB, ComplementNB, Gaussi
 from indb import ir
 from indb.compilers import compile_model
 from indb.errors import UnsupportedModelError
-from indb.evaluate import columns_from_matrix, evaluate
+from indb.ir.evaluate import columns_from_matrix, evaluate
 from tests.compilers.parity import check_parity
 from tests.zoo import naive_bayes as zoo
 from tests.zoo.linear import _data, _labels, _with_edges

@@ -11,7 +11,7 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 from indb import ir
 from indb.compilers import compile_model
 from indb.errors import UnsupportedModelError
-from indb.evaluate import columns_from_matrix, evaluate
+from indb.ir.evaluate import columns_from_matrix, evaluate
 from tests.compilers.parity import check_parity
 from tests.zoo import neural as zoo
 from tests.zoo.linear import _data, _labels, _with_edges
@@ -40,7 +40,7 @@ def test_forward_pass_ir_for_a_tiny_network():
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_hidden_units_are_built_once_and_shared(activation):
     from indb.compilers.neural import output_layer
-    from indb.compilers.registry import Context
+    from indb.compilers.converters import Context
 
     X, y = _data(200, 10, 160)
     net = _fit(MLPClassifier(hidden_layer_sizes=(7, 5), activation=activation, max_iter=20, random_state=0), X, _classes(y, ["a", "b", "c"]))

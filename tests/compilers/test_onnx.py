@@ -23,7 +23,7 @@ from indb import ir  # noqa: E402
 from indb.compilers import onnx as front  # noqa: E402
 from indb.compilers.onnx import compile_onnx, float32_le_bound, float32_lt_bound, rename_features  # noqa: E402
 from indb.errors import CompileError, UnsupportedModelError  # noqa: E402
-from indb.evaluate import evaluate  # noqa: E402
+from indb.ir.evaluate import evaluate  # noqa: E402
 from tests.zoo import onnx as zoo  # noqa: E402
 
 F = TensorProto.FLOAT
@@ -135,7 +135,7 @@ LARGE = [c for c in zoo.CASES if "large" in c.tags]
 @pytest.mark.parametrize("case", LARGE, ids=[c.id for c in LARGE])
 def test_large_zoo_graphs_on_the_ir(case):
     """Zoo graphs whose SQL is too large for tests/test_parity.py: the IR against onnxruntime."""
-    from tests.engines import mismatches
+    from tests.sql_engines import mismatches
     from tests.reference import evaluator_output, reference
 
     est, X = case.fitted()
@@ -626,7 +626,7 @@ def test_feature_names_single_input_multiple_inputs_and_features():
 def test_onnx_file_compiles_to_sql(tmp_path):
     from sklearn.linear_model import LogisticRegression
 
-    from indb.compile import compile_file, compile_sql, load_model_file
+    from indb.sqlgen.compile import compile_file, compile_sql, load_model_file
 
     X, y = zoo._classification(100, 3, 0)
     path = tmp_path / "m.onnx"

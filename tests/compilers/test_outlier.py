@@ -13,8 +13,8 @@ from sklearn.svm import OneClassSVM
 from indb import ir
 from indb.compilers import compile_model
 from indb.compilers.outlier import iforest_score_samples, ocsvm_score_samples
-from indb.compilers.registry import Context
-from indb.evaluate import columns_from_matrix, evaluate
+from indb.compilers.converters import Context
+from indb.ir.evaluate import columns_from_matrix, evaluate
 from tests.compilers.parity import assert_close, check_parity
 from tests.zoo import outlier as zoo
 from tests.zoo.outlier import _extremes, split_probes

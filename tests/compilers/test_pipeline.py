@@ -17,7 +17,7 @@ from sklearn.preprocessing import FunctionTransformer, KBinsDiscretizer, MinMaxS
 from indb import ir
 from indb.compilers import compile_model
 from indb.errors import UnsupportedModelError
-from indb.evaluate import columns_from_matrix, evaluate
+from indb.ir.evaluate import columns_from_matrix, evaluate
 from tests.compilers.parity import check_parity, refused_rows
 from tests.zoo import linear as zoo_linear
 from tests.zoo import preprocessing as zoo_pre
@@ -146,7 +146,7 @@ def test_unknown_category_refused_early_is_missing_at_the_end():
     got = evaluate(m.output("predict"), columns_from_matrix(m, test))
     assert _missing(got[refused]).all() and not _missing(np.delete(got, refused)).any()
     # the encoder's own columns for such a row are plain 0/1; only the refusal makes it missing
-    from indb.compilers.registry import Context, compile_estimator
+    from indb.compilers.converters import Context, compile_estimator
 
     cols = compile_estimator(ct, [ir.Feature(c) for c in df.columns], Context(list(df.columns)))
     assert cols.refuse and all(isinstance(e, ir.Case) for e in cols.transform[:3])

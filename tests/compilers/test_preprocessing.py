@@ -28,7 +28,7 @@ from sklearn.preprocessing import (
 from indb import ir
 from indb.compilers import compile_model
 from indb.errors import CompileError, UnsupportedModelError
-from indb.evaluate import columns_from_matrix, evaluate
+from indb.ir.evaluate import columns_from_matrix, evaluate
 from tests.compilers.parity import check_parity, refused_rows
 from tests.zoo import preprocessing as zoo
 from tests.zoo.linear import edge_rows

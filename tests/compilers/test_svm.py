@@ -10,10 +10,10 @@ from sklearn.svm import SVC, SVR, NuSVC, NuSVR
 
 from indb import ir
 from indb.compilers import compile_model
-from indb.compilers.registry import Context
+from indb.compilers.converters import Context
 from indb.compilers.svm import _powi, _vote_label, kernel_values, libsvm_scores, ovr_decision
 from indb.errors import UnsupportedModelError
-from indb.evaluate import evaluate
+from indb.ir.evaluate import evaluate
 from tests.compilers.parity import assert_close, check_parity
 from tests.zoo import svm as zoo
 from tests.zoo.linear import _data, _labels, _with_edges

@@ -13,7 +13,7 @@ from indb import ir
 from indb.compilers import compile_model
 from indb.compilers.tree import float32_le_bound, float32_le_bounds
 from indb.errors import UnsupportedModelError
-from indb.evaluate import columns_from_matrix, evaluate
+from indb.ir.evaluate import columns_from_matrix, evaluate
 from tests.compilers.parity import assert_close
 from tests.zoo.tree import CASES, FLT_MAX, check_ir_parity, sklearn_reference
 

@@ -41,7 +41,7 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor, ExtraTre
 
 from indb.compilers import compile_model
 from indb.compilers.tree import allows_nan, float32_le_bound
-from indb.evaluate import columns_from_matrix, evaluate
+from indb.ir.evaluate import columns_from_matrix, evaluate
 from tests.compilers.parity import assert_close
 from tests.zoo import ZooCase
 

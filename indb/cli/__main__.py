@@ -1,0 +1,5 @@
+import sys
+
+from indb.cli.main import main
+
+sys.exit(main())

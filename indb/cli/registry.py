@@ -1,0 +1,186 @@
+"""Command-line commands of the registry: deploy, bind, models, promote, rollback, retire.
+
+Each parses its arguments, calls the function of the same name in ``indb.registry.versions``
+and prints the result; errors are handled by ``indb.cli.main.main``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _csv(value: str) -> list[str]:
+    items = [v.strip() for v in value.split(",")]
+    if not all(items):
+        raise argparse.ArgumentTypeError(f"expected NAME,NAME,... without empty names, got {value!r}")
+    return items
+
+
+def _positive(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a version number, got {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError("versions start at 1")
+    return n
+
+
+def register(command) -> None:
+    sub = command("deploy", "register a new model version and install its scoring functions", """\
+MODEL is a .onnx file or a scikit-learn .joblib/.pkl file (trusted, local). The new
+version becomes the alias `champion` (or --alias A) unless --no-promote; deploying a
+file identical to an existing version registers nothing and only moves the alias.
+Needs the indb_deployer role, never a superuser.
+
+examples:
+  indb deploy churn.joblib --name churn
+  indb deploy churn.joblib --name churn --alias staging --for-table customers
+  indb deploy big_forest.joblib --name risk --engine plpython
+""")
+    sub.add_argument("model", metavar="MODEL", help="a .onnx, .joblib or .pkl file")
+    sub.add_argument("--name", required=True, help="the model's name in the registry")
+    sub.add_argument("--features", type=_csv, help="feature column names F1,F2,... in model order")
+    group = sub.add_mutually_exclusive_group()
+    group.add_argument("--alias", help="move this alias to the new version (default: champion)")
+    group.add_argument("--no-promote", action="store_true", help="register the version without moving any alias")
+    sub.add_argument("--engine", choices=["auto", "sql", "plpython"], default="auto",
+                     help="how the database computes it (default: auto, which says why it chose)")
+    sub.add_argument("--baseline", metavar="FILE", help="training-data statistics (JSON) for drift monitoring")
+    sub.add_argument("--for-table", type=_csv, default=[], metavar="T,...", help="also bind these tables (see indb bind)")
+    sub.add_argument("--on-missing", choices=["null", "error"], default="null",
+                     help="a NULL feature the model has no rule for gives NULL (default) or raises")
+    sub.add_argument("--sql", action="store_true",
+                     help="print the deploy as a self-contained SQL script (for Flyway, Liquibase, sqitch, Alembic) "
+                          "instead of running it; rehearsed against the database and rolled back")
+    sub.set_defaults(handler=_cmd_deploy)
+
+    sub = command("bind", "make indb.predict(NAME, row) fast for rows of TABLE", """\
+Creates indb.predict(text, <TABLE's row type>) (and predict_proba, predict_label, ...)
+whose body the planner folds to the current version's expression. It is re-created on
+every deploy, promote, rollback and retire of NAME.
+
+example:
+  indb bind churn customers
+""")
+    sub.add_argument("name", metavar="NAME")
+    sub.add_argument("table", metavar="TABLE")
+    sub.set_defaults(handler=_cmd_bind)
+
+    sub = command("models", "list models, versions, aliases and engines", """\
+examples:
+  indb models
+  indb models churn
+""")
+    sub.add_argument("name", metavar="NAME", nargs="?")
+    sub.set_defaults(handler=_cmd_models)
+
+    sub = command("promote", "point an alias (default champion) at a version", """\
+example:
+  indb promote churn 3 --alias champion
+""")
+    sub.add_argument("name", metavar="NAME")
+    sub.add_argument("version", metavar="VERSION", type=_positive)
+    sub.add_argument("--alias", default="champion")
+    sub.set_defaults(handler=_cmd_promote)
+
+    sub = command("rollback", "move an alias back to its previous version", """\
+A second rollback goes one step further back.
+
+example:
+  indb rollback churn
+""")
+    sub.add_argument("name", metavar="NAME")
+    sub.add_argument("--alias", default="champion")
+    sub.set_defaults(handler=_cmd_rollback)
+
+    sub = command("retire", "stop a version from being scored (its log rows stay)", """\
+A version an alias points to cannot be retired.
+
+example:
+  indb retire churn 1
+""")
+    sub.add_argument("name", metavar="NAME")
+    sub.add_argument("version", metavar="VERSION", type=_positive)
+    sub.set_defaults(handler=_cmd_retire)
+
+
+def _cmd_deploy(args) -> int:
+    from indb.registry.versions import deploy, deploy_sql
+
+    options = dict(
+        features=args.features,
+        alias=args.alias,
+        promote=not args.no_promote,
+        engine=args.engine,
+        baseline=args.baseline,
+        for_tables=args.for_table,
+        on_missing=args.on_missing,
+    )
+    if args.sql:
+        sys.stdout.write(deploy_sql(args.model, args.name, dsn=args.dsn, **options))
+        return 0
+    print(deploy(args.model, args.name, dsn=args.dsn, **options))
+    return 0
+
+
+def _cmd_bind(args) -> int:
+    from indb.registry.versions import bind
+
+    rowtype = bind(args.name, args.table, dsn=args.dsn)
+    print(f"bound {args.name} to rows of {rowtype}: indb.predict('{args.name}', row) is now inlined for them")
+    return 0
+
+
+def _cmd_models(args) -> int:
+    from indb.registry.versions import models
+
+    rows = models(args.name, dsn=args.dsn)
+    if not rows:
+        print("no models deployed yet (indb deploy MODEL --name NAME)")
+        return 0
+    header = ("model", "version", "aliases", "engine", "why", "outputs", "created", "by", "retired")
+    table = [
+        (
+            v.model,
+            str(v.version),
+            ",".join(v.aliases),
+            v.engine,
+            v.engine_reason,
+            ",".join(v.outputs),
+            f"{v.created_at:%Y-%m-%d %H:%M}",
+            v.created_by,
+            "" if v.retired_at is None else f"{v.retired_at:%Y-%m-%d}",
+        )
+        for v in rows
+    ]
+    widths = [max(len(h), *(len(r[i]) for r in table)) for i, h in enumerate(header)]
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
+    for r in table:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    return 0
+
+
+def _cmd_promote(args) -> int:
+    from indb.registry.versions import promote
+
+    prev = promote(args.name, args.version, alias=args.alias, dsn=args.dsn)
+    print(f"{args.name}@{args.alias} -> {args.version}" + (f" (was {prev})" if prev is not None else ""))
+    return 0
+
+
+def _cmd_rollback(args) -> int:
+    from indb.registry.versions import rollback
+
+    frm, to = rollback(args.name, alias=args.alias, dsn=args.dsn)
+    print(f"{args.name}@{args.alias} -> {to} (was {frm})")
+    return 0
+
+
+def _cmd_retire(args) -> int:
+    from indb.registry.versions import retire
+
+    retire(args.name, args.version, dsn=args.dsn)
+    print(f"{args.name}@{args.version} retired")
+    return 0

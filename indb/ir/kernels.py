@@ -1,0 +1,463 @@
+"""Compiled kernels for the PL/Python engine's batch path (optional: numba).
+
+numpy evaluates a tree ensemble level by level over all rows, a dozen array passes per
+level and tree, and a dense layer one multiply per unit and input: several times slower
+than the libraries' own compiled code. When numba is importable (Debian's
+``python3-numba``, built on the same LLVM as PostgreSQL's JIT), this module compiles, per
+backend and on first use, kernels with exactly the evaluator's semantics, so that
+their results are bitwise those of ``indb.ir.evaluate``:
+
+* **trees**: ``x <= threshold`` (``<`` when strict), NaN follows ``missing_left``, each
+  row's sums added tree by tree in order. Every tree is laid out so that a leaf points
+  to itself: a row takes exactly ``depth`` steps, without a branch to mispredict, and a
+  block of 128 rows walks one tree level by level (their steps are independent, so the
+  processor overlaps them). The block is copied feature-major first, and a block without
+  NaN skips the missing-value test.
+* **dense layers**: ``x0*w0 + x1*w1 + ... + b`` for many units over the same inputs (an
+  MLP's layer), in that order, without fused multiply-adds (numba does not contract
+  them unless asked to).
+
+The kernels release the GIL, so a batch is split into contiguous parts over up to
+``threads`` threads: the caller's and those of a small pool, each started with every
+signal blocked (PostgreSQL's handlers then only ever run in the backend's own thread). The engine
+chooses the number per call; a small batch runs on one thread. numba's own parallel
+loops are not used: compiling them costs about a second per backend. Without numba,
+``available()`` is False and the evaluator uses numpy.
+
+Ensembles with categorical splits or text inputs stay on the numpy path.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+try:
+    from indb import ir
+except ImportError:  # pragma: no cover - loaded stand-alone inside PL/Python
+    import ir  # type: ignore[no-redef]
+
+#: a batch smaller than this runs on one thread (handing work over costs more)
+PARALLEL_MIN_ROWS = 4096
+
+#: a kernel is compiled (0.5-1 s in each new process) once this process has evaluated
+#: this many rows of its kind with numpy (whose answers are bitwise the same): numpy
+#: takes about 20 us a row of a large tree ensemble, so a small table is scored sooner
+#: without compiling, and a large one compiles on its first chunk (about 41,000 rows);
+#: the engine sets ``compile_after`` from ``SET indb.engine_compile_after = N`` (0:
+#: compile on first use)
+COMPILE_AFTER = 25_000
+compile_after: int | None = None
+_rows = 0
+_compiled: set[str] = set()
+
+_numba = None
+_tried = False
+_kernels: dict[str, object] = {}
+_pool = None
+_local = threading.local()
+
+
+def count(n: int) -> None:
+    """Add a batch of ``n`` rows to what this process has evaluated (the engine calls it
+    once per batch)."""
+    global _rows
+    _rows += n
+
+
+def worth(kind: str) -> bool:
+    """Whether to run ``kind``'s kernel ("tree" or "layers"), compiling it first if
+    needed: once compiled, always; before, once the rows this process has counted
+    reach ``COMPILE_AFTER`` (or ``compile_after``)."""
+    if not available():
+        return False
+    if kind in _compiled:
+        return True
+    if _rows >= (COMPILE_AFTER if compile_after is None else compile_after):
+        _compiled.add(kind)
+        return True
+    return False
+
+
+def on_kernel(event) -> None:
+    """Set ``event`` (a threading.Event) when this thread next enters a kernel, which
+    releases the GIL (None: stop). The engine's pipelined batch path waits for it."""
+    _local.entered = event
+
+
+def _entering() -> None:
+    event = getattr(_local, "entered", None)
+    if event is not None:
+        event.set()
+
+
+def available() -> bool:
+    """True when numba is importable (kernels are compiled on first use)."""
+    global _tried, _numba
+    if not _tried:
+        _tried = True
+        try:
+            import numba
+
+            _numba = numba
+        except Exception:  # noqa: BLE001 - any failure to import means "use numpy"
+            _numba = None
+    return _numba is not None
+
+
+def max_threads() -> int:
+    import os
+
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+def submit_quietly(pool, fn, *args):
+    """``pool.submit(fn, *args)`` with every signal blocked: a thread the pool starts now
+    inherits that mask, so PostgreSQL's handlers (cancel, terminate, latch wake-ups) only
+    ever run in the backend's own thread."""
+    import signal
+
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+    try:
+        return pool.submit(fn, *args)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _split(kernel, n: int, threads: int, *args) -> None:
+    """Run ``kernel(*args, start, end)`` over ``n`` rows, in contiguous parts on up to
+    ``threads`` threads, no part under PARALLEL_MIN_ROWS / 2 rows (the caller's thread
+    takes the first part)."""
+    global _pool
+    cpus = max_threads()
+    k = max(1, min(int(threads), cpus, n // (PARALLEL_MIN_ROWS // 2)))
+    if k == 1:
+        _entering()
+        kernel(*args, 0, n)
+        return
+    if _pool is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _pool = ThreadPoolExecutor(max_workers=max(1, cpus - 1), thread_name_prefix="indb-kernel")
+    bounds = [n * i // k for i in range(k + 1)]
+    futures = [submit_quietly(_pool, kernel, *args, bounds[i], bounds[i + 1]) for i in range(1, k)]
+    try:
+        _entering()
+        kernel(*args, bounds[0], bounds[1])  # the kernels release the GIL (nogil)
+    finally:
+        for f in futures:
+            f.result()
+
+
+#: the compiled kernels, as the source of a module of their own (numba compiles it)
+KERNEL_SOURCE = """\
+import numpy as np
+from numba import njit
+
+BLOCK = 128
+
+
+@njit(nogil=True)
+def tree(X, feat, thr, kids, nan_right, values, roots, depths, base, strict, out, row0, row1):
+    n_features = X.shape[1]
+    k = values.shape[1]
+    nodes = np.empty(BLOCK, dtype=np.uint32)
+    xb = np.empty((n_features, BLOCK))
+    for start in range(row0, row1, BLOCK):
+        m = min(row1, start + BLOCK) - start
+        has_nan = False
+        for q in range(m):
+            for f in range(n_features):
+                v = X[start + q, f]
+                xb[f, q] = v
+                if v != v:
+                    has_nan = True
+        for q in range(m):
+            for j in range(k):
+                out[start + q, j] = base[j]
+        for t in range(roots.shape[0]):
+            root = roots[t]
+            for q in range(m):
+                nodes[q] = root
+            # unsigned indices: numba adds no negative-index wrap-around to them
+            if has_nan:
+                for _ in range(depths[t]):
+                    for q in range(m):
+                        node = nodes[q]
+                        x = xb[feat[node], q]
+                        right = np.uint32(x >= thr[node]) if strict else np.uint32(x > thr[node])
+                        right |= np.uint32(x != x) & nan_right[node]
+                        nodes[q] = kids[np.uint32(2) * node + right]
+            elif strict:
+                for _ in range(depths[t]):
+                    for q in range(m):
+                        node = nodes[q]
+                        nodes[q] = kids[np.uint32(2) * node + np.uint32(xb[feat[node], q] >= thr[node])]
+            else:
+                for _ in range(depths[t]):
+                    for q in range(m):
+                        node = nodes[q]
+                        nodes[q] = kids[np.uint32(2) * node + np.uint32(xb[feat[node], q] > thr[node])]
+            for q in range(m):
+                for j in range(k):
+                    out[start + q, j] += values[nodes[q], j]
+
+
+# three one-loop helpers: LLVM vectorises these across rows (it does not when the
+# loops are written inline in the kernel below)
+@njit(nogil=True)
+def times(o, a, w):
+    for i in range(o.shape[0]):
+        o[i] = a[i] * w
+
+
+@njit(nogil=True)
+def plus_times(o, a, w):
+    for i in range(o.shape[0]):
+        o[i] += a[i] * w
+
+
+@njit(nogil=True)
+def plus(o, w):
+    for i in range(o.shape[0]):
+        o[i] += w
+
+
+@njit(nogil=True)
+def dense(AT, W, b, has_b, out, row0, row1):
+    K = AT.shape[0]
+    J = W.shape[1]
+    for s in range(row0, row1, 256):
+        e = min(row1, s + 256)
+        for j in range(J):
+            o = out[j, s:e]
+            times(o, AT[0, s:e], W[0, j])
+            for c in range(1, K):
+                plus_times(o, AT[c, s:e], W[c, j])
+            if has_b:
+                plus(o, b[j])
+
+
+@njit(nogil=True)
+def chain(AT, Wf, woff, shapes, bf, boff, has_b, acts, kconst, out, row0, row1):
+    # dense layers in a row, each reading the one before through max(z, k) or min(z, k)
+    # (acts[L] 1 or 2; layer 0 reads AT): a block of rows goes through every layer
+    # before the next block, in scratch rows, without returning to Python
+    L = shapes.shape[0]
+    width = 1
+    for l in range(L):
+        width = max(width, shapes[l, 1])
+    cur = np.empty((width, 256))
+    nxt = np.empty((width, 256))
+    for s in range(row0, row1, 256):
+        e = min(row1, s + 256)
+        m = e - s
+        for l in range(L):
+            K = shapes[l, 0]
+            J = shapes[l, 1]
+            if l > 0:
+                # the activation, as numpy's maximum/minimum give it (NaN stays NaN)
+                k = kconst[l]
+                for c in range(K):
+                    r = cur[c]
+                    if acts[l] == 1:
+                        for i in range(m):
+                            x = r[i]
+                            r[i] = x if (x > k or x != x) else k
+                    else:
+                        for i in range(m):
+                            x = r[i]
+                            r[i] = x if (x < k or x != x) else k
+            for j in range(J):
+                o = out[j, s:e] if l == L - 1 else nxt[j, :m]
+                w = woff[l] + j
+                if l == 0:
+                    times(o, AT[0, s:e], Wf[w])
+                    for c in range(1, K):
+                        plus_times(o, AT[c, s:e], Wf[w + c * J])
+                else:
+                    times(o, cur[0, :m], Wf[w])
+                    for c in range(1, K):
+                        plus_times(o, cur[c, :m], Wf[w + c * J])
+                if has_b[l]:
+                    plus(o, bf[boff[l] + j])
+            cur, nxt = nxt, cur
+"""
+
+def _module():
+    """The kernels' module, executed from memory; numba compiles each kernel on its
+    first call in a process (about 0.4 s). numba's on-disk cache is not used: it is
+    pickle data, which the database never loads."""
+    mod = _kernels.get("module")
+    if mod is None:
+        import types
+
+        mod = types.ModuleType("indb_kernels_compiled")
+        exec(compile(KERNEL_SOURCE, "<indb.ir.kernels.compiled>", "exec"), mod.__dict__)
+        _kernels["module"] = mod
+    return mod
+
+
+def _tree_kernel():
+    return _module().tree
+
+
+def _dense_kernel():
+    return _module().dense
+
+
+def _chain_kernel():
+    return _module().chain
+
+
+class Chain:
+    """Dense layers that each read the one before through ``max(z, k)`` or ``min(z, k)``
+    (an MLP's hidden layers with ReLU), as flat arrays for one kernel call."""
+
+    def __init__(self, layers: list) -> None:
+        shapes, ws, bs, woff, boff, has_b, acts, consts = [], [], [], [], [], [], [], []
+        wo = bo = 0
+        for i, layer in enumerate(layers):
+            W = np.ascontiguousarray(layer.weights, dtype=np.float64)
+            shapes.append(W.shape)
+            ws.append(W.ravel())
+            woff.append(wo)
+            wo += W.size
+            b = np.zeros(W.shape[1]) if layer.bias is None else np.asarray(layer.bias, dtype=np.float64)
+            bs.append(b)
+            boff.append(bo)
+            bo += b.size
+            has_b.append(layer.bias is not None)
+            if i == 0:
+                acts.append(0)
+                consts.append(0.0)
+            else:
+                _, name, (k,) = layer.source
+                acts.append(1 if name == "max" else 2)
+                consts.append(float(k))
+        self.args = (np.concatenate(ws), np.asarray(woff, dtype=np.int64), np.asarray(shapes, dtype=np.int64),
+                     np.concatenate(bs), np.asarray(boff, dtype=np.int64), np.asarray(has_b, dtype=np.bool_),
+                     np.asarray(acts, dtype=np.int64), np.asarray(consts, dtype=np.float64))
+        self.units = shapes[-1][1]
+
+
+def chain(AT: np.ndarray, ch: Chain, threads: int = 1) -> np.ndarray:
+    """The last layer of ``ch`` over the first one's inputs ``AT`` (rows), units as rows;
+    bitwise the layers one after another (``dense``, then the activation)."""
+    AT = np.ascontiguousarray(AT, dtype=np.float64)
+    n = AT.shape[1]
+    out = np.empty((ch.units, n))
+    if n:
+        _split(_chain_kernel(), n, threads, AT, *ch.args, out)
+    return out
+
+
+class Flat:
+    """An ensemble's trees concatenated into flat arrays (built once per ensemble).
+
+    Nodes keep their numbering; a leaf's two children are itself, so that every row
+    takes ``depth`` steps in its tree and ends on its leaf.
+    """
+
+    def __init__(self, te: "ir.TreeEnsemble") -> None:
+        feats, thrs, kids, nan_right, vals, roots, depths = [], [], [], [], [], [], []
+        off = 0
+        for t in te.trees:
+            nn = len(t.feature)
+            f = np.asarray(t.feature, dtype=np.int64)
+            leaf = f < 0
+            ids = np.arange(nn, dtype=np.int64)
+            left = np.where(leaf, ids, np.asarray(t.left, dtype=np.int64)) + off
+            right = np.where(leaf, ids, np.asarray(t.right, dtype=np.int64)) + off
+            k = np.empty(2 * nn, dtype=np.uint32)
+            k[0::2] = left
+            k[1::2] = right
+            kids.append(k)
+            feats.append(np.where(leaf, 0, f).astype(np.uint32))
+            thrs.append(np.where(leaf, 0.0, np.asarray(t.threshold, dtype=np.float64)))
+            nan_right.append((~np.asarray(t.missing_left, dtype=np.bool_)).astype(np.uint32))
+            vals.append(np.asarray(t.value, dtype=np.float64).reshape(nn, te.n_outputs))
+            roots.append(off)
+            depths.append(_depth(t))
+            off += nn
+        if off >= 2**31:
+            raise ValueError("tree ensemble too large for the compiled kernel")
+        self.feat = np.concatenate(feats)
+        self.thr = np.concatenate(thrs)
+        self.kids = np.concatenate(kids)
+        self.nan_right = np.concatenate(nan_right)
+        self.values = np.ascontiguousarray(np.concatenate(vals))
+        self.roots = np.asarray(roots, dtype=np.uint32)
+        self.depths = np.asarray(depths, dtype=np.int64)
+        self.base = np.asarray(te.base, dtype=np.float64)
+        self.strict = bool(te.strict)
+
+
+def _depth(t: "ir.Tree") -> int:
+    """The longest root-to-leaf path of a tree, in splits."""
+    deepest = 0
+    stack = [(0, 0)]
+    while stack:
+        node, d = stack.pop()
+        if t.feature[node] >= 0:
+            stack.append((t.left[node], d + 1))
+            stack.append((t.right[node], d + 1))
+        elif d > deepest:
+            deepest = d
+    return deepest
+
+
+def supported(te: "ir.TreeEnsemble") -> bool:
+    return not any(t.categories and any(c is not None for c in t.categories) for t in te.trees) and all(
+        i.type == ir.FLOAT for i in te.inputs
+    )
+
+
+def tree_sums(te: "ir.TreeEnsemble", flat: Flat, inputs: list[np.ndarray], threads: int = 1) -> np.ndarray | None:
+    """(n, n_outputs) sums, or None when the kernel cannot be used."""
+    if not available() or not supported(te) or not inputs:
+        return None
+    X = _matrix(inputs)
+    out = np.empty((X.shape[0], te.n_outputs))
+    if X.shape[0] == 0:
+        return out
+    args = (X, flat.feat, flat.thr, flat.kids, flat.nan_right, flat.values, flat.roots, flat.depths, flat.base, flat.strict, out)
+    _split(_tree_kernel(), X.shape[0], threads, *args)
+    return out
+
+
+def _matrix(inputs: list[np.ndarray]) -> np.ndarray:
+    """The inputs as the columns of a C-ordered matrix: the matrix they are the columns
+    of, in order, when there is one (the engine's unpacked chunk), else a copy."""
+    base = getattr(inputs[0], "base", None)
+    if (isinstance(base, np.ndarray) and base.ndim == 2 and base.dtype == np.float64 and base.flags.c_contiguous
+            and base.shape == (len(inputs[0]), len(inputs))):
+        at = base.__array_interface__["data"][0]
+        if all(
+            isinstance(x, np.ndarray) and x.base is base and x.strides == (base.strides[0],)
+            and x.__array_interface__["data"][0] == at + 8 * j
+            for j, x in enumerate(inputs)
+        ):
+            return base
+    return np.ascontiguousarray(np.column_stack(inputs), dtype=np.float64)
+
+
+def dense(AT: np.ndarray, W: np.ndarray, b: np.ndarray | None, threads: int = 1) -> np.ndarray:
+    """``(AT.T @ W + b).T``: AT holds the inputs as rows (inputs, n); the result holds
+    the units as rows (units, n). Each unit's sum is taken strictly in input order (the
+    evaluator's ``Sum``), the bias last."""
+    AT = np.ascontiguousarray(AT, dtype=np.float64)
+    n = AT.shape[1]
+    if worth("layers"):
+        out = np.empty((W.shape[1], n))
+        if n:
+            _split(_dense_kernel(), n, threads, AT, W, np.zeros(0) if b is None else b, b is not None, out)
+        return out
+    # numpy: one pass per input over every unit at once (the same additions, in order)
+    out = np.multiply.outer(W[0], AT[0])
+    for c in range(1, AT.shape[0]):
+        out += np.multiply.outer(W[c], AT[c])
+    if b is not None:
+        out += b[:, None]
+    return out

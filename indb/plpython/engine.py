@@ -1,0 +1,338 @@
+"""The PL/Python engine: what runs inside PostgreSQL for versions deployed with ``--engine plpython``.
+
+The component migration (the newest ``migrations/plpython/*_engine*.sql``, generated from this
+module, ``ir``, ``evaluate``, ``rowcode`` and ``kernels`` by
+``scripts/gen-engine-migration``) installs these sources in the body of
+``indb.engine_boot()``, owned by a superuser; each backend executes them once and
+keeps an ``Engine`` in PL/Python's ``GD``.
+
+The engine reads a version's IR from ``indb.versions`` as data (JSON text; never pickle),
+checks its SHA-256 against the stored ``ir_sha256`` whenever it loads it, and
+re-validates its cache on every call: the row's ``xmin`` changes with any UPDATE, so a
+flipped byte is seen from the next statement on and refused before anything is
+evaluated. One row is scored by a generated Python function (``indb.plpython.rowcode``);
+a chunk of rows by the numpy evaluator, with tree ensembles and dense layers on the
+compiled kernels (``indb.ir.kernels``) when numba is installed, on up to
+``batch_threads`` threads.
+
+Only the standard library, numpy (and optionally numba) are imported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+import time
+
+import numpy as np
+
+try:
+    from indb import ir
+    from indb.ir import evaluate as _evaluate
+    from indb.ir import kernels
+    from indb.plpython import rowcode
+except ImportError:  # pragma: no cover - stand-alone
+    import evaluate as _evaluate  # type: ignore[no-redef]
+    import ir  # type: ignore[no-redef]
+    import kernels  # type: ignore[no-redef]
+    import rowcode  # type: ignore[no-redef]
+
+
+class IntegrityFailure(Exception):
+    pass
+
+
+def label_text(v) -> str | None:
+    """A class label as text, as SQL's float8-to-text cast prints it (1.0 -> '1')."""
+    if v is None or (isinstance(v, float) and v != v):
+        return None
+    if isinstance(v, str):
+        return v
+    f = float(v)
+    if f.is_integer() and abs(f) < 1e15:
+        return str(int(f))
+    return repr(f)
+
+
+#: the most a version keeps of its last chunk's values (for the chunk's next output)
+KEEP_BYTES = 32 << 20
+
+
+def _state_bytes(state: dict) -> int:
+    arrays = list(state.get("memo", {}).values()) + list(state.get("layer_values", {}).values())
+    return sum(getattr(a, "nbytes", 0) for a in arrays)
+
+
+def batch_threads(setting: str | None, workers: str) -> int:
+    """Threads for one batch: ``indb.engine_threads`` when set, else the leader plus
+    ``max_parallel_workers_per_gather`` (what one parallel query may use); the
+    kernels cap it at the number of CPUs.
+
+    >>> batch_threads(None, "2"), batch_threads("1", "2"), batch_threads("", "0"), batch_threads("x", "3")
+    (3, 1, 1, 4)
+    """
+    try:
+        if setting:
+            return max(1, int(setting))
+    except ValueError:
+        pass
+    try:
+        return 1 + max(0, int(workers))
+    except ValueError:
+        return 1
+
+
+def compile_after(setting: str | None) -> int | None:
+    """``indb.engine_compile_after`` as a row count (None: the kernels' defaults).
+
+    >>> compile_after(None), compile_after(""), compile_after("0"), compile_after("x"), compile_after("-5")
+    (None, None, 0, None, 0)
+    """
+    try:
+        return max(0, int(setting)) if setting else None
+    except ValueError:
+        return None
+
+
+class Loaded:
+    """One version, parsed and verified, with its compiled scorers."""
+
+    def __init__(self, model: ir.Model, sha: str, xmin: str) -> None:
+        self.model = model
+        self.sha = sha
+        self.xmin = xmin
+        self.kinds = [f.kind for f in model.features]
+        self.n_num = sum(1 for k in self.kinds if k == ir.FLOAT)
+        self.rows: dict[str, object] = {}
+        self.caches: dict[str, dict] = {}
+        self.batch: tuple | None = None  # (n, nums, texts, evaluator state) of the last chunk
+        self.layered: dict[str, bool] = {}  # output -> its dense layers take more than one kernel call
+
+    def expr(self, output: str) -> ir.Expr:
+        kind = "predict" if output == "label" else output
+        return self.model.output(kind)
+
+    def row_fn(self, output: str):
+        fn = self.rows.get(output)
+        if fn is None:
+            fn = self.rows[output] = rowcode.compile_row(self.expr(output), self.model.feature_names)
+        return fn
+
+
+class Engine:
+    def __init__(self, plpy) -> None:
+        self.plpy = plpy
+        self.loaded: dict[tuple[str, int], Loaded] = {}
+        self.threads = 1
+        self.pending: dict[tuple, object] = {}  # (token, model, version, output) -> Future
+        self._background = None
+        # runs on every call: the cache is re-validated against the row's xmin, and the
+        # session user must be allowed to execute the version's own function
+        self._check = plpy.prepare(
+            "SELECT v.xmin::text AS xmin, v.ir_sha256, v.retired_at IS NOT NULL AS retired,"
+            " (SELECT pg_catalog.bool_or(pg_catalog.has_function_privilege(session_user, f.fn::oid, 'EXECUTE'))"
+            "    FROM indb.version_functions AS f WHERE f.model = v.model AND f.version = v.version) AS allowed,"
+            " pg_catalog.current_setting('indb.engine_threads', true) AS threads,"
+            " pg_catalog.current_setting('max_parallel_workers_per_gather') AS workers,"
+            " pg_catalog.current_setting('indb.engine_compile_after', true) AS compile_after"
+            " FROM indb.versions AS v WHERE v.model = $1 AND v.version = $2",
+            ["text", "int4"],
+        )
+        self._load = plpy.prepare("SELECT ir, ir_sha256, xmin::text AS xmin FROM indb.versions WHERE model = $1 AND version = $2", ["text", "int4"])
+
+    def _model_error(self, model: str, version: int, e: ValueError):
+        """The error a version's evaluation raised (an on_missing='error' Fail node, a
+        malformed chunk), naming the version."""
+        return self.plpy.Error(f"indb: model {model}@{version}: {e}")
+
+    # ----------------------------------------------------------------- loading
+    def get(self, model: str, version: int) -> Loaded:
+        rows = self.plpy.execute(self._check, [model, version])
+        if not rows:
+            raise self.plpy.Error(f"indb: model {model!r} has no version {version}")
+        row = rows[0]
+        if row["retired"]:
+            raise self.plpy.Error(f"indb: version {version} of model {model!r} is retired and cannot be scored")
+        if not row["allowed"]:
+            raise self.plpy.Error(f"indb: permission denied to score {model}@{version}: ask for `indb grant scorer <you> --model {model}`")
+        self.threads = batch_threads(row["threads"], row["workers"])
+        kernels.compile_after = compile_after(row["compile_after"])
+        got = self.loaded.get((model, version))
+        if got is not None and got.xmin == row["xmin"] and got.sha == row["ir_sha256"]:
+            return got
+        self.loaded.pop((model, version), None)
+        full = self.plpy.execute(self._load, [model, version])[0]
+        text = full["ir"]
+        actual = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        if actual != full["ir_sha256"]:
+            raise self.plpy.Error(
+                f"indb: integrity check failed for {model}@{version}: the stored IR's SHA-256 is {actual}, "
+                f"the registry says {full['ir_sha256']}; refusing to evaluate (redeploy the model, and find out who changed the IR)"
+            )
+        loaded = Loaded(ir.model_from_json(text, share=True), actual, full["xmin"])
+        self.loaded[(model, version)] = loaded
+        return loaded
+
+    # ------------------------------------------------------------------ scoring
+    def row(self, model: str, version: int, output: str, nums, texts):
+        """Score one row; ``nums``/``texts`` hold the features in model order (NULL where
+        the other array carries the value)."""
+        L = self.get(model, version)
+        n = len(L.kinds)
+        nums = nums or [None] * n
+        texts = texts or [None] * n
+        if len(nums) != n or len(texts) != n:
+            raise self.plpy.Error(f"indb: {model}@{version} takes {n} features, got {len(nums)}")
+        values = tuple(
+            (math.nan if nums[i] is None else float(nums[i])) if k == ir.FLOAT else texts[i]
+            for i, k in enumerate(L.kinds)
+        )
+        try:
+            out = L.row_fn(output)(values)
+        except ValueError as e:  # an on_missing='error' Fail node
+            raise self._model_error(model, version, e) from None
+        if output == "label":
+            return label_text(out)
+        if output != "predict" and not isinstance(out, list):
+            out = [out]  # a single decision value is a one-element array, as in SQL
+        # NULL in, NULL out (the SQL engine's answer): a NaN that a NULL input caused is
+        # NULL; a NaN input gives NaN, as numpy
+        null_in = any(nums[i] is None for i, k in enumerate(L.kinds) if k == ir.FLOAT)
+        if isinstance(out, list):
+            return [None if v is None or (null_in and v != v) else float(v) for v in out]
+        return None if out is None or (null_in and out != out) else float(out)
+
+    def _columns(self, L: Loaded, model: str, version: int, nums: bytes | None, n: int, texts) -> dict:
+        """The feature columns of a packed chunk: ``nums`` the numeric features (big-endian
+        float8, row-major, model order), ``texts`` the text features (row-major)."""
+        cols: dict[str, object] = {}
+        num_names = [f.name for f in L.model.features if f.kind == ir.FLOAT]
+        text_names = [f.name for f in L.model.features if f.kind == ir.TEXT]
+        if num_names:
+            arr = np.frombuffer(nums or b"", dtype=">f8")
+            if arr.size != n * len(num_names):
+                raise self.plpy.Error(f"indb: {model}@{version}: expected {n} rows of {len(num_names)} numbers, got {arr.size} values")
+            arr = arr.reshape(n, len(num_names)).astype(np.float64)
+            for j, name in enumerate(num_names):
+                cols[name] = arr[:, j]
+        if text_names:
+            if texts is None or len(texts) != n * len(text_names):
+                raise self.plpy.Error(f"indb: {model}@{version}: expected {n} rows of {len(text_names)} texts")
+            for j, name in enumerate(text_names):
+                col = np.empty(n, dtype=object)
+                col[:] = texts[j :: len(text_names)]
+                cols[name] = col
+        return cols
+
+    @staticmethod
+    def _score(L: Loaded, output: str, cols: dict, n: int, nums, texts, threads: int) -> list:
+        """The answers of a chunk as a list (no plpy here: it may run on another thread).
+
+        indb score asks for each output of a chunk in turn, with the same packed input:
+        the values of the last chunk are kept, so the subtrees the outputs share (a
+        classifier's trees, an MLP's layers) are evaluated once."""
+        cache = L.caches.setdefault(output, {})
+        cache["threads"] = threads
+        if L.batch is None or L.batch[0] != n or L.batch[1] != nums or L.batch[2] != texts:
+            L.batch = (n, nums, texts, {})
+            kernels.count(n)  # a new batch (not another output of the same one)
+        try:
+            res = _evaluate.evaluate(L.expr(output), cols, n, cache=cache, state=L.batch[3])
+        except ValueError:
+            L.batch = None
+            raise
+        if _state_bytes(L.batch[3]) > KEEP_BYTES:  # a wide model's layers: not kept between calls
+            L.batch = None
+        if output == "label":
+            return [label_text(v) for v in np.asarray(res, dtype=object).ravel()]
+        return np.asarray(res, dtype=np.float64).ravel().tolist()
+
+    def chunk(self, model: str, version: int, output: str, nums: bytes | None, n: int, texts):
+        """Score ``n`` rows packed as ``_columns`` reads them; the answers, row-major."""
+        L = self.get(model, version)
+        self._drain()
+        cols = self._columns(L, model, version, nums, n, texts)
+        try:
+            return self._score(L, output, cols, n, nums, texts, self.threads)
+        except ValueError as e:
+            raise self._model_error(model, version, e) from None
+
+    # ------------------------------------------------------------ pipelined batches
+    def chunk_next(self, model: str, version: int, output: str, nums: bytes | None, n: int, texts, token: int):
+        """The pipelined batch path: start scoring this chunk (``n`` rows; none when
+        ``n`` is 0) on a background thread, and return the answers of the chunk that the
+        previous call with the same ``token``, model, version and output started ([] when
+        there is none).
+
+        The kernels release the GIL, so the chunk is scored while PostgreSQL packs the
+        next one; this call returns once the background thread is inside a kernel (or
+        done). A caller passes its chunks in order and ends with ``n = 0``; a call with
+        a new token drops what an interrupted caller left behind."""
+        L = self.get(model, version)
+        for stale in [k for k in self.pending if k[0] != token]:
+            self._drain(stale)
+        key = (token, model, version, output)
+        answers: list = []
+        if key in self.pending:
+            try:
+                answers = self.pending.pop(key).result()
+            except ValueError as e:
+                raise self._model_error(model, version, e) from None
+        if n > 0:
+            cols = self._columns(L, model, version, nums, n, texts)
+            entered = threading.Event()
+            # another output of this chunk still being scored: this one waits behind it
+            # (it reads the trees and layers that one evaluates), not this call
+            queued = any(not f.done() for f in self.pending.values())
+            self.pending[key] = self._submit(self._score_in_background, entered, L, output, cols, n, nums, texts,
+                                             self._pipe_threads(L, output))
+            if not queued:
+                while not entered.wait(0.001) and not self.pending[key].done():
+                    pass
+                # the threads need the GIL for the few steps into their kernels, and this
+                # thread keeps it while PostgreSQL runs: let them get there first
+                for _ in range(3):
+                    time.sleep(0.0005)
+        return answers
+
+    def _pipe_threads(self, L: Loaded, output: str) -> int:
+        """Kernel threads for a pipelined chunk. The backend packs the next chunk while
+        this one is scored: a kernel that does the chunk's work in one GIL-free call (a
+        tree ensemble's, an MLP's ReLU layers chained) runs beside it, so it leaves the
+        backend a CPU (on 2 CPUs, one thread beside the backend is 10-20% faster than
+        two); separate dense layers need the GIL between them, so most of their work
+        happens while the backend waits for it, and they take every thread."""
+        most = max(1, min(self.threads, kernels.max_threads()))
+        if output not in L.layered:
+            layers = _evaluate.dense_layers(L.expr(output))
+            chained = {id(x) for layer in layers if layer.chain for x in layer.chain}
+            calls = sum(1 for layer in layers if layer.chain) + sum(1 for layer in layers if id(layer) not in chained)
+            L.layered[output] = calls > 1
+        return most if L.layered[output] else max(1, most - 1)
+
+    @staticmethod
+    def _score_in_background(entered, L: Loaded, output: str, cols: dict, n: int, nums, texts, threads: int) -> list:
+        kernels.on_kernel(entered)
+        try:
+            return Engine._score(L, output, cols, n, nums, texts, threads)
+        finally:
+            kernels.on_kernel(None)
+            entered.set()
+
+    def _submit(self, fn, *args):
+        if self._background is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="indb-batch")
+        return kernels.submit_quietly(self._background, fn, *args)
+
+    def _drain(self, key=None) -> None:
+        """Wait for (and drop) pending background work: one key's, or all of it."""
+        for k in ([key] if key is not None else list(self.pending)):
+            f = self.pending.pop(k, None)
+            if f is not None:
+                try:
+                    f.result()
+                except Exception:  # noqa: BLE001 - an abandoned chunk's error has no caller left
+                    pass

@@ -1,0 +1,151 @@
+"""The SQL that installs the PL/Python engine, rendered from the engine's own sources.
+
+The plpython component's repeatable definition ``engine`` (see ``indb.catalog.migrator``)
+is :func:`render`'s text: the sources of the modules in ``MODULES`` stored as data in the
+body of ``indb.engine_boot()``, and the entry points that boot it. The migrator re-creates
+it whenever its checksum changes, so changing the engine is a diff of its Python source
+alone. (Released versions before this scheme embedded the sources in
+``migrations/plpython/0002``-``0004``; those files stay as they were applied.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+
+#: (module name inside the database, its source file in the package), in import order
+MODULES = (
+    ("indb.ir.nodes", "ir/nodes.py"),
+    ("indb.ir", "ir/__init__.py"),
+    ("indb.ir.kernels", "ir/kernels.py"),
+    ("indb.ir.evaluate", "ir/evaluate.py"),
+    ("indb.plpython.rowcode", "plpython/rowcode.py"),
+    ("indb.plpython.engine", "plpython/engine.py"),
+)
+#: packages the modules live in (created empty unless their __init__ is in MODULES)
+PACKAGES = ("indb", "indb.ir", "indb.plpython")
+TAG = "$indb_engine$"
+
+_HEADER = """\
+-- indb:requires core 5
+-- The PL/Python engine (rendered by indb.plpython.install from the engine's sources).
+--
+-- indb.engine_boot() holds the evaluator's sources ({modules}) as data in its body;
+-- a backend executes them once and keeps the engine in PL/Python's GD. Only a
+-- superuser can create or replace a plpython3u function. The entry points are SECURITY
+-- DEFINER (indb_owner) because they read versions.ir, which scorers cannot; scorers
+-- may execute them, and the engine scores a version only for a session user who may
+-- execute that version's own function (so per-model grants hold).
+-- Engine sources SHA-256: {sha}
+
+SET LOCAL search_path = pg_catalog, pg_temp;
+"""
+
+_BOOT = """
+CREATE OR REPLACE FUNCTION indb.engine_boot()
+RETURNS text
+LANGUAGE plpython3u
+SET search_path = pg_catalog, indb, pg_temp
+AS {tag}
+# Loads the engine into this backend (once per backend and engine version).
+import sys
+import types
+
+SHA = {sha!r}
+SOURCES = {sources}
+
+if GD.get("indb_engine_sha") != SHA:
+    for name in {packages!r}:
+        package = types.ModuleType(name)
+        package.__path__ = []
+        package.__file__ = "<" + name + ">"
+        sys.modules[name] = package
+        if "." in name:
+            parent, _, child = name.rpartition(".")
+            setattr(sys.modules[parent], child, package)
+    for name, source in SOURCES:
+        module = sys.modules[name] if name in {packages!r} else types.ModuleType(name)
+        module.__file__ = "<" + name + ">"
+        sys.modules[name] = module
+        parent, _, child = name.rpartition(".")
+        if name not in {packages!r}:
+            setattr(sys.modules[parent], child, module)
+        exec(compile(source, "<" + name + ">", "exec"), module.__dict__)
+    GD["indb_engine"] = sys.modules["indb.plpython.engine"].Engine(plpy)
+    GD["indb_engine_sha"] = SHA
+return SHA
+{tag};
+REVOKE ALL ON FUNCTION indb.engine_boot() FROM PUBLIC;
+ALTER FUNCTION indb.engine_boot() OWNER TO indb_owner;
+"""
+
+_ENTRY = """
+CREATE OR REPLACE FUNCTION indb.{name}(model text, version integer, output text, {args})
+RETURNS {returns}
+LANGUAGE plpython3u
+{volatility} SECURITY DEFINER
+SET search_path = pg_catalog, indb, pg_temp
+AS {tag}
+if GD.get("indb_engine_sha") != {sha!r}:
+    plpy.execute("SELECT indb.engine_boot()")
+return GD["indb_engine"].{method}(model, version, output, {call})
+{tag};
+REVOKE ALL ON FUNCTION indb.{name}(text, integer, text, {types}) FROM PUBLIC;
+ALTER FUNCTION indb.{name}(text, integer, text, {types}) OWNER TO indb_owner;
+"""
+
+ENTRIES = (
+    # name, args, types, returns, method, call
+    ("engine_float", "nums double precision[], texts text[]", "double precision[], text[]", "double precision", "row", "nums, texts"),
+    ("engine_array", "nums double precision[], texts text[]", "double precision[], text[]", "double precision[]", "row", "nums, texts"),
+    ("engine_text", "nums double precision[], texts text[]", "double precision[], text[]", "text", "row", "nums, texts"),
+    ("engine_chunk", "nums bytea, n integer, texts text[]", "bytea, integer, text[]", "double precision[]", "chunk", "nums, n, texts"),
+    ("engine_chunk_text", "nums bytea, n integer, texts text[]", "bytea, integer, text[]", "text[]", "chunk", "nums, n, texts"),
+    # the pipelined batch path (Engine.chunk_next): it keeps work in flight between calls
+    ("engine_chunk_next", "nums bytea, n integer, texts text[], token bigint", "bytea, integer, text[], bigint", "double precision[]",
+     "chunk_next", "nums, n, texts, token"),
+    ("engine_chunk_next_text", "nums bytea, n integer, texts text[], token bigint", "bytea, integer, text[], bigint", "text[]",
+     "chunk_next", "nums, n, texts, token"),
+)
+
+_FOOTER = """
+-- indb_scorer_base is the shared part of every scorer (indb_scorer and the per-model roles)
+GRANT EXECUTE ON FUNCTION indb.engine_float(text, integer, text, double precision[], text[]) TO indb_scorer_base;
+GRANT EXECUTE ON FUNCTION indb.engine_array(text, integer, text, double precision[], text[]) TO indb_scorer_base;
+GRANT EXECUTE ON FUNCTION indb.engine_text(text, integer, text, double precision[], text[]) TO indb_scorer_base;
+GRANT EXECUTE ON FUNCTION indb.engine_chunk(text, integer, text, bytea, integer, text[]) TO indb_scorer_base;
+GRANT EXECUTE ON FUNCTION indb.engine_chunk_text(text, integer, text, bytea, integer, text[]) TO indb_scorer_base;
+GRANT EXECUTE ON FUNCTION indb.engine_chunk_next(text, integer, text, bytea, integer, text[], bigint) TO indb_scorer_base;
+GRANT EXECUTE ON FUNCTION indb.engine_chunk_next_text(text, integer, text, bytea, integer, text[], bigint) TO indb_scorer_base;
+"""
+
+
+def sources() -> dict[str, str]:
+    """Each engine module's source text, read from the installed package."""
+    root = importlib.resources.files("indb")
+    return {name: root.joinpath(path).read_text(encoding="utf-8") for name, path in MODULES}
+
+
+def sources_sha(src: dict[str, str]) -> str:
+    h = hashlib.sha256()
+    for name, _ in MODULES:
+        h.update(name.encode() + b"\0" + src[name].encode() + b"\0")
+    return h.hexdigest()
+
+
+def render() -> str:
+    """The engine's repeatable definition: the SQL that (re)creates every engine function."""
+    src = sources()
+    for name, text in src.items():
+        if TAG in text:
+            raise ValueError(f"{name} contains the dollar-quote tag {TAG}")
+    sha = sources_sha(src)
+    body = "(\n" + "".join(f"    ({name!r}, {src[name]!r}),\n" for name, _ in MODULES) + ")"
+    out = [_HEADER.format(modules=", ".join(name for name, _ in MODULES), sha=sha),
+           _BOOT.format(tag=TAG, sha=sha, sources=body, packages=PACKAGES)]
+    for name, args, types, returns, method, call in ENTRIES:
+        volatility = "VOLATILE PARALLEL UNSAFE" if method == "chunk_next" else "STABLE PARALLEL SAFE"
+        out.append(_ENTRY.format(name=name, args=args, types=types, returns=returns, method=method, call=call, tag=TAG, sha=sha,
+                                 volatility=volatility))
+    out.append(_FOOTER)
+    return "".join(out)

@@ -1,0 +1,276 @@
+"""The SQL functions a deploy installs: one per version and output, and the bound overloads.
+
+Per-version functions of SQL-compiled models are inlinable: ``LANGUAGE sql``,
+``IMMUTABLE``, ``PARALLEL SAFE``, no ``SET`` clause (which would stop inlining), so
+their bodies qualify every operator and function (``indb.sqlgen.lowering`` with
+``qualify=True``) and a caller's ``search_path`` cannot change them. Versions on the
+PL/Python engine get functions of the same signature that call the shared evaluator.
+
+A bound overload ``indb.predict(text, <table row type>)`` holds one ``CASE`` branch per
+reference (``'name'``, ``'name@alias'``, ``'name@3'``) that calls the version's
+function on the row's columns; with a constant reference the planner keeps only the
+matching branch and inlines the version's expression into the query.
+
+Everything here is built with sqlglot (expressions) and psycopg.sql (DDL).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Sequence
+
+from psycopg import sql
+from sqlglot import exp
+
+from indb import ir
+from indb.sqlgen.compile import lower_model
+from indb.errors import CompileError
+
+SCHEMA = "indb"
+FLOAT, FLOAT_ARRAY, TEXT = "double precision", "double precision[]", "text"
+
+#: SQL entry point -> (output kind in version_functions, result type)
+ENTRY_POINTS = {
+    "predict": ("predict", FLOAT),
+    "predict_proba": ("proba", FLOAT_ARRAY),
+    "predict_label": ("label", TEXT),
+    "decision_function": ("decision", FLOAT_ARRAY),
+    "transform": ("transform", FLOAT_ARRAY),
+}
+
+
+def function_name(model: str, version: int, output: str) -> str:
+    """``name@3/predict``; long names keep a hash so the identifier fits in 63 bytes."""
+    name = f"{model}@{version}/{output}"
+    if len(name.encode()) <= 63:
+        return name
+    digest = hashlib.sha256(model.encode()).hexdigest()[:8]
+    keep = 63 - len(f"~{digest}@{version}/{output}".encode())
+    return f"{model.encode()[:keep].decode(errors='ignore')}~{digest}@{version}/{output}"
+
+
+def _sql_type(t: str) -> sql.Composable:
+    return {FLOAT: sql.SQL("double precision"), FLOAT_ARRAY: sql.SQL("double precision[]"), TEXT: sql.SQL("text")}[t]
+
+
+def _param_types(model: ir.Model) -> list[sql.Composable]:
+    return [sql.SQL("text") if f.kind == ir.TEXT else sql.SQL("double precision") for f in model.features]
+
+
+@dataclass
+class VersionFunction:
+    output: str  # predict | label | proba | decision | transform
+    name: str
+    result_type: str
+    body: str  # the SQL of the body (a SELECT)
+    volatility: str = "IMMUTABLE"
+    #: SECURITY DEFINER with a pinned search_path (not inlinable then)
+    definer: bool = False
+    #: "sql" (inlinable) or "plpgsql" (shared values in variables: computed once per row)
+    language: str = "sql"
+
+    def create(self, model: ir.Model) -> sql.Composed:
+        params = sql.SQL(", ").join(_param_types(model))
+        extra = sql.SQL("")
+        if self.definer or self.language == "plpgsql":
+            extra = sql.SQL(" SET search_path = pg_catalog, indb, pg_temp")
+        if self.definer:
+            extra = sql.SQL(" SECURITY DEFINER") + extra
+        return sql.SQL(
+            "CREATE FUNCTION {fn}({params}) RETURNS {rt} LANGUAGE {lang} {vol} PARALLEL SAFE{extra} AS {body}"
+        ).format(
+            fn=sql.Identifier(SCHEMA, self.name),
+            params=params,
+            rt=_sql_type(self.result_type),
+            lang=sql.SQL(self.language),
+            vol=sql.SQL(self.volatility),
+            extra=extra,
+            body=sql.Literal(self.body),
+        )
+
+    def signature(self, model: ir.Model) -> sql.Composed:
+        return sql.SQL("{fn}({params})").format(fn=sql.Identifier(SCHEMA, self.name), params=sql.SQL(", ").join(_param_types(model)))
+
+
+def _params(model: ir.Model) -> dict[str, exp.Expression]:
+    return {f.name: exp.Parameter(this=exp.Literal.number(i + 1)) for i, f in enumerate(model.features)}
+
+
+def _fail_call(message: str, kind: str) -> exp.Expression:  # noqa: D401
+    """``indb.fail(message, $1)``: raises at run time; the parameter keeps the planner from folding it."""
+    call = exp.Dot(
+        this=exp.to_identifier(SCHEMA),
+        expression=exp.Anonymous(this="fail", expressions=[exp.Literal.string(message), exp.Parameter(this=exp.Literal.number(1))]),
+    )
+    return call if kind == ir.FLOAT else exp.Cast(this=call, to=exp.DataType.build("text"))
+
+
+_PL_TYPES = {ir.FLOAT: "double precision", ir.TEXT: "text", ir.BOOL: "boolean"}
+
+
+def sql_version_functions(model: ir.Model, name: str, version: int) -> list[VersionFunction]:
+    """The SQL functions of a SQL-compiled version, one per output.
+
+    A function is an inlinable ``SELECT <expression>`` unless its outputs share large
+    subexpressions (a softmax over class scores, a normaliser's norm): then it is
+    PL/pgSQL with one variable per shared value, computed once per row.
+    """
+    out: list[VersionFunction] = []
+    params = _params(model)
+    for kind in servable_outputs(model):
+        # bodies do not depend on the version (deploy renders them before it knows it)
+        shared = lower_shared(model, "postgres", kind, params, name)
+        predict_text = kind == "predict" and model.output("predict").type == ir.TEXT
+        variants: list[tuple[str, str, callable]] = []
+        if kind == "predict":
+            if predict_text:
+                variants.append(("label", TEXT, lambda es: es[0]))
+            else:
+                variants.append(("predict", FLOAT, lambda es: es[0]))
+                if model.classes is not None:
+                    # labels as text: the same expression, cast (1.0 prints as 1)
+                    variants.append(("label", TEXT, lambda es: exp.Cast(this=es[0], to=exp.DataType.build("text"))))
+        else:
+            variants.append((kind, FLOAT_ARRAY, lambda es: exp.Array(expressions=es)))
+        for output, rtype, shape in variants:
+            fname = function_name(name, version, output)
+            if shared.worth_sharing():
+                body = _plpgsql(shared, shape)
+                out.append(VersionFunction(output, fname, rtype, body, language="plpgsql"))
+            else:
+                compiled = lower_model(model, dialect="postgres", output=kind, columns=params, qualify=True, model_name=name, fail_hook=_fail_call)
+                out.append(VersionFunction(output, fname, rtype, _select(shape([e for _, e in compiled.columns]))))
+    return out
+
+
+def servable_outputs(model: ir.Model) -> list[str]:
+    """Output kinds the SQL entry points can return: ``predict`` (a number or a label) and
+    the array outputs whose items are all numbers (``indb.transform`` returns
+    double precision[]; a transform that passes text through is not offered)."""
+    out = []
+    for kind in model.output_kinds:
+        e = model.output(kind)
+        if kind != "predict" and isinstance(e, ir.Vector) and any(i.type != ir.FLOAT for i in e.items):
+            continue
+        out.append(kind)
+    return out
+
+
+def lower_shared(model: ir.Model, dialect: str, kind: str, params, name: str):
+    from indb.sqlgen.dialects import target
+    from indb.sqlgen.lowering import lower_shared as _lower
+
+    return _lower(model, kind, target(dialect), params, lambda v: exp.column(v), qualify=True, model_name=name, fail_hook=_fail_call)
+
+
+def _plpgsql(shared, shape) -> str:
+    """A PL/pgSQL body: the shared values in variables, then the outputs."""
+    decls = [
+        sql.SQL("    {} {} := {};").format(sql.Identifier(vname), sql.SQL(_PL_TYPES[vtype]), sql.SQL(e.sql("postgres")))
+        for vname, vtype, e in shared.bindings
+    ]
+    ret = sql.SQL(shape([e for _, e in shared.columns]).sql("postgres"))
+    body = sql.SQL("\n").join([sql.SQL("DECLARE"), *decls, sql.SQL("BEGIN"), sql.SQL("    RETURN {};").format(ret), sql.SQL("END")])
+    return body.as_string(None)
+
+
+def _select(e: exp.Expression) -> str:
+    return exp.select(e).sql("postgres")
+
+
+def plpython_version_functions(model: ir.Model, name: str, version: int) -> list[VersionFunction]:
+    """Functions of the same signature that call the shared PL/Python evaluator."""
+    out: list[VersionFunction] = []
+    nums = [exp.Parameter(this=exp.Literal.number(i + 1)) if f.kind == ir.FLOAT else exp.Null() for i, f in enumerate(model.features)]
+    texts = [exp.Parameter(this=exp.Literal.number(i + 1)) if f.kind == ir.TEXT else exp.Null() for i, f in enumerate(model.features)]
+    kinds: list[tuple[str, str]] = []
+    for kind in servable_outputs(model):
+        if kind == "predict":
+            if model.output("predict").type == ir.TEXT:
+                kinds.append(("label", TEXT))
+            else:
+                kinds.append(("predict", FLOAT))
+                if model.classes is not None:
+                    kinds.append(("label", TEXT))
+        else:
+            kinds.append((kind, FLOAT_ARRAY))
+    for kind, rt in kinds:
+        fn = {FLOAT: "engine_float", FLOAT_ARRAY: "engine_array", TEXT: "engine_text"}[rt]
+        call = exp.Dot(
+            this=exp.to_identifier(SCHEMA),
+            expression=exp.Anonymous(
+                this=fn,
+                expressions=[
+                    exp.Literal.string(name),
+                    exp.Literal.number(version),
+                    exp.Literal.string(kind),
+                    exp.Cast(this=exp.Array(expressions=nums), to=exp.DataType.build("double precision[]", dialect="postgres")),
+                    exp.Cast(this=exp.Array(expressions=texts), to=exp.DataType.build("text[]", dialect="postgres")),
+                ],
+            ),
+        )
+        # inlinable, so the call lands in the query directly; the engine checks that the
+        # session user may execute this wrapper before it scores
+        out.append(VersionFunction(kind, function_name(name, version, kind), rt, _select(call), volatility="STABLE"))
+    return out
+
+
+# ------------------------------------------------------------------- bound overloads
+
+
+@dataclass
+class Branch:
+    """One ``WHEN ref = '...' THEN fn(row columns)`` of a bound overload."""
+
+    refs: list[str]
+    fn_name: str
+    features: list[ir.FeatureSpec]
+
+
+def bound_overload(rowtype: tuple[str, str], columns: dict[str, str], entry: str, branches: Sequence[Branch]) -> sql.Composed:
+    """``CREATE OR REPLACE FUNCTION indb.<entry>(text, <rowtype>)`` with one branch per reference.
+
+    ``rowtype`` is (schema, type name). ``columns`` maps the row type's column names to
+    their SQL type names (``format_type``); a feature
+    missing from the row, or a text column for a numeric feature, is an error here (at
+    bind time), not a wrong answer later.
+    """
+    output, result_type = ENTRY_POINTS[entry]
+    shown = ".".join(rowtype)
+    ref = exp.Parameter(this=exp.Literal.number(1))
+    row = exp.Paren(this=exp.Parameter(this=exp.Literal.number(2)))
+    ifs = []
+    for br in branches:
+        args = []
+        for f in br.features:
+            if f.name not in columns:
+                raise CompileError(f"{shown} has no column {f.name!r}, which the model needs")
+            coltype = columns[f.name]
+            if f.kind == ir.FLOAT and coltype in ("text", "character varying", "character", "name"):
+                raise CompileError(f"column {f.name!r} of {shown} is {coltype}; the model needs a number there")
+            field = exp.Dot(this=row.copy(), expression=exp.to_identifier(f.name, quoted=True))
+            target = "double precision" if f.kind == ir.FLOAT else "text"
+            if coltype != target:
+                field = exp.Cast(this=field, to=exp.DataType.build(target, dialect="postgres"))
+            args.append(field)
+        call = exp.Dot(this=exp.to_identifier(SCHEMA), expression=exp.Anonymous(this=exp.to_identifier(br.fn_name, quoted=True), expressions=args))
+        for r in br.refs:
+            cond = exp.Operator(this=ref.copy(), operator="pg_catalog.=", expression=exp.Literal.string(r))
+            ifs.append(exp.If(this=cond, true=call.copy()))
+    generic = exp.Dot(
+        this=exp.to_identifier(SCHEMA),
+        expression=exp.Anonymous(
+            this="call_version",
+            expressions=[
+                ref.copy(),
+                exp.Literal.string(output),
+                exp.Dot(this=exp.to_identifier("pg_catalog"), expression=exp.Anonymous(this="to_jsonb", expressions=[exp.Parameter(this=exp.Literal.number(2))])),
+                exp.Cast(this=exp.Null(), to=exp.DataType.build(result_type, dialect="postgres")),
+            ],
+        ),
+    )
+    body = exp.select(exp.Case(ifs=ifs, default=generic) if ifs else generic).sql("postgres")
+    return sql.SQL(
+        "CREATE OR REPLACE FUNCTION {fn}(model text, row_value {rowtype}) RETURNS {rt} LANGUAGE sql STABLE PARALLEL SAFE AS {body}"
+    ).format(fn=sql.Identifier(SCHEMA, entry), rowtype=sql.Identifier(*rowtype), rt=_sql_type(result_type), body=sql.Literal(body))

@@ -1,0 +1,721 @@
+"""The model registry: deploy, promote, rollback, retire, bind, and listing.
+
+Every operation is one transaction that acts as ``indb_owner`` (a deployer reaches it
+with ``SET LOCAL ROLE``), takes a transaction-level advisory lock on the model name (so
+concurrent deploys of one name get consecutive versions), and leaves nothing behind
+when it fails or the client dies::
+
+    >>> from indb import deploy
+    >>> deploy("churn.joblib", name="churn")                  # doctest: +SKIP
+    DeployResult(model='churn', version=1, created=True, alias='champion', ...)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+from psycopg import sql
+
+from indb import errors, ir
+from indb.sqlgen.compile import load_model_file, to_ir
+from indb.catalog.connection import connect, translate
+from indb.registry.functions import (
+    ENTRY_POINTS,
+    SCHEMA,
+    Branch,
+    VersionFunction,
+    bound_overload,
+    function_name,
+    plpython_version_functions,
+    sql_version_functions,
+)
+
+DEFAULT_ALIAS = "champion"
+
+#: above this many bytes of function bodies, PostgreSQL spends too long (and too much
+#: memory) planning a version's SQL: auto picks the PL/Python engine, and an explicit
+#: --engine sql is refused. SQL repeats a shared subexpression at every use (a
+#: multiclass ensemble's softmax reads every class score K times), so this is
+#: measured on the rendered SQL, not on the IR.
+SQL_BYTES_LIMIT = 2_000_000
+#: above this many comparisons per row (tree ensembles), the PL/Python engine's
+#: compiled kernel beats PostgreSQL's expression interpreter (see bench/README.md)
+SQL_STEPS_LIMIT = 1_500
+#: above this many arithmetic operations per row (an MLP's layers, a kernel machine's
+#: support vectors), numpy's matrix products beat one operation at a time
+SQL_OPS_LIMIT = 5_000
+
+
+# ---------------------------------------------------------------------- results
+
+
+@dataclass
+class DeployResult:
+    model: str
+    version: int
+    created: bool
+    alias: str | None
+    previous: int | None
+    engine: str
+    engine_reason: str
+
+    def __str__(self) -> str:
+        what = "deployed" if self.created else "unchanged (identical artifact)"
+        moved = f"; {self.alias} -> {self.version}" if self.alias else ""
+        if self.alias and self.previous is not None and self.previous != self.version:
+            moved += f" (was {self.previous})"
+        return f"{self.model}@{self.version} {what}, engine {self.engine} ({self.engine_reason}){moved}"
+
+
+@dataclass
+class VersionInfo:
+    model: str
+    version: int
+    engine: str
+    engine_reason: str
+    created_at: Any
+    created_by: str
+    retired_at: Any
+    aliases: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    ir_sha256: str = ""
+
+
+# ---------------------------------------------------------------- engine choice
+
+
+def tree_steps(e: ir.Expr) -> int:
+    """Comparisons per row a SQL CASE evaluation needs (average leaf depth per tree, summed)."""
+    total = 0.0
+    for node in ir.walk(e):
+        if isinstance(node, ir.TreeEnsemble):
+            for t in node.trees:
+                depths: list[int] = []
+                stack = [(0, 0)]
+                while stack:
+                    n, d = stack.pop()
+                    if t.feature[n] < 0:
+                        depths.append(d)
+                    else:
+                        stack.append((t.left[n], d + 1))
+                        stack.append((t.right[n], d + 1))
+                total += sum(depths) / len(depths)
+    return int(total)
+
+
+def arithmetic_ops(e: ir.Expr) -> int:
+    """IR operations per row outside tree ensembles (shared subtrees counted once)."""
+    total = 0
+    for n in ir.walk(e):
+        if not isinstance(n, ir.TreeEnsemble):
+            total += 1
+    return total
+
+
+def sql_bytes(fns: Sequence[VersionFunction]) -> int:
+    return sum(len(f.body.encode()) for f in fns)
+
+
+def choose_engine(model: ir.Model, requested: str, plpython_available: bool, sql_fns: Sequence[VersionFunction] | None) -> tuple[str, str]:
+    """(engine, reason) for ``--engine auto|sql|plpython``; ``sql_fns`` is the SQL the version
+    would get (None when it could not be rendered)."""
+    if requested not in ("auto", "sql", "plpython"):
+        raise errors.UsageError(f"--engine must be auto, sql or plpython, not {requested!r}")
+    if requested == "plpython":
+        if not plpython_available:
+            raise errors.IndbError(
+                "the PL/Python engine is not installed in this database: a superuser runs `indb migrate --component plpython`"
+            )
+        return "plpython", "asked for"
+    size = sql_bytes(sql_fns) if sql_fns is not None else None
+    too_big = size is None or size > SQL_BYTES_LIMIT
+    big_why = "its SQL cannot be written" if size is None else f"its SQL would be {size / 1e6:.1f} MB (limit {SQL_BYTES_LIMIT / 1e6:.0f} MB)"
+    if requested == "sql":
+        if too_big:
+            raise errors.CompileError(f"the SQL engine cannot take this model: {big_why}; deploy it with --engine plpython (or auto)")
+        return "sql", "asked for"
+    steps = max(tree_steps(e) for _, e in model.outputs)
+    if too_big:
+        if plpython_available:
+            return "plpython", big_why
+        raise errors.CompileError(f"{big_why}, and the PL/Python engine is not installed: a superuser runs `indb migrate --component plpython`")
+    ops = max(arithmetic_ops(e) for _, e in model.outputs)
+    if ops > SQL_OPS_LIMIT:
+        why = f"{ops:,} operations per row; numpy's matrix products beat SQL above {SQL_OPS_LIMIT:,}"
+        if plpython_available:
+            return "plpython", why
+        return "sql", why + ", but the PL/Python engine is not installed"
+    if steps > SQL_STEPS_LIMIT:
+        why = f"{steps:,} tree comparisons per row; the PL/Python kernel is faster above {SQL_STEPS_LIMIT:,}"
+        if plpython_available:
+            return "plpython", why
+        return "sql", why + ", but the PL/Python engine is not installed"
+    return "sql", f"inlinable SQL ({size / 1e3:,.0f} kB, {steps:,} tree comparisons per row)"
+
+
+# ------------------------------------------------------------------ connections
+
+
+def _as_owner(conn) -> None:
+    """Act as indb_owner for the rest of the transaction (deployers are NOINHERIT members)."""
+    import psycopg
+
+    try:
+        conn.execute("SET LOCAL ROLE indb_owner")
+    except psycopg.errors.InsufficientPrivilege:
+        raise errors.PermissionError(
+            "this needs the indb_deployer role (a DBA runs `indb grant deployer <you>`, or GRANT indb_deployer TO <you>)"
+        ) from None
+    except psycopg.errors.InvalidParameterValue:
+        raise errors.MigrationError("the indb catalog is not installed here: run `indb migrate` first") from None
+    conn.execute("SET LOCAL search_path = pg_catalog, pg_temp")
+
+
+def _lock_model(conn, name: str) -> None:
+    conn.execute("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended(%s, 0))", ["indb.model:" + name])
+
+
+def _plpython_installed(conn) -> bool:
+    return conn.execute(
+        "SELECT pg_catalog.to_regprocedure('indb.engine_float(text, integer, text, double precision[], text[])') IS NOT NULL"
+    ).fetchone()[0]
+
+
+def _check_catalog(conn) -> None:
+    ok = conn.execute("SELECT pg_catalog.to_regclass('indb.version_functions') IS NOT NULL").fetchone()[0]
+    if not ok:
+        raise errors.MigrationError("the indb catalog is missing or older than this indb: run `indb migrate`")
+
+
+def _validate_name(name: str) -> None:
+    import re
+
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_.-]{0,62}", name or ""):
+        raise errors.UsageError(
+            f"invalid model name {name!r}: start with a letter; letters, digits, _ . - only; at most 63 characters"
+        )
+
+
+def _validate_alias(alias: str) -> None:
+    import re
+
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]{0,62}", alias or ""):
+        raise errors.UsageError(f"invalid alias {alias!r}: start with a letter; letters, digits, _ - only")
+
+
+# ------------------------------------------------------------------------ deploy
+
+
+def _features_json(model: ir.Model) -> str:
+    return json.dumps([[f.name, f.kind] for f in model.features])
+
+
+def _classes_json(model: ir.Model) -> str | None:
+    return None if model.classes is None else json.dumps(list(model.classes))
+
+
+def _onnx_export(estimator: Any, model: ir.Model) -> bytes | None:
+    """An ONNX export of a scikit-learn estimator where skl2onnx can make one (else None)."""
+    if estimator is None or isinstance(estimator, ir.Model) or any(f.kind == ir.TEXT for f in model.features):
+        return None
+    try:
+        from skl2onnx import to_onnx
+        from skl2onnx.common.data_types import DoubleTensorType
+
+        onx = to_onnx(estimator, initial_types=[("X", DoubleTensorType([None, len(model.features)]))], target_opset=17)
+        return canonical_onnx(onx)
+    except Exception:  # noqa: BLE001 - an export is a convenience; its absence is recorded as NULL
+        return None
+
+
+def canonical_onnx(onx: Any) -> bytes:
+    """The model's bytes with its opset imports sorted by domain: skl2onnx lists them in
+    the order of a set of strings, which changes with Python's hash seed, so the same
+    deploy would otherwise print a different `indb deploy --sql` script in another process."""
+    from onnx import helper
+
+    opsets = sorted((o.domain, o.version) for o in onx.opset_import)
+    del onx.opset_import[:]
+    onx.opset_import.extend(helper.make_opsetid(d, v) for d, v in opsets)
+    return onx.SerializeToString()
+
+
+def _read_baseline(baseline: Any) -> str | None:
+    """Training-data statistics for drift monitoring, from a JSON file or a dict."""
+    if baseline is None:
+        return None
+    if isinstance(baseline, dict):
+        return json.dumps(baseline)
+    try:
+        with open(baseline) as f:
+            data = json.load(f)
+    except OSError as e:
+        raise errors.UsageError(f"--baseline {baseline}: {e.strerror}") from None
+    except json.JSONDecodeError as e:
+        raise errors.UsageError(f"--baseline {baseline}: not JSON ({e})") from None
+    return json.dumps(data)
+
+
+def prepare(model: Any, features: Sequence[str] | None = None, on_missing: str = "null") -> tuple[ir.Model, Any, str]:
+    """(IR, the estimator or None, artifact sha256) for a model file, an estimator or an IR."""
+    estimator = None
+    artifact = None
+    if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
+        estimator, artifact = load_model_file(str(model))
+    else:
+        estimator = model
+    m = to_ir(estimator, features, on_missing)
+    if artifact is None:
+        artifact = ir.checksum(ir.model_to_json(m))
+    return m, estimator, artifact
+
+
+def deploy(
+    model: Any,
+    name: str,
+    *,
+    dsn: str | None = None,
+    features: Sequence[str] | None = None,
+    alias: str | None = None,
+    promote: bool = True,
+    engine: str = "auto",
+    baseline: Any = None,
+    for_tables: Iterable[str] = (),
+    on_missing: str = "null",
+    conn=None,
+    _rehearse: bool = False,
+) -> DeployResult:
+    """Register a new version of ``name`` and install its functions, in one transaction.
+
+    ``model`` is a model file (``.joblib``/``.pkl``/``.onnx``), a fitted estimator or an
+    ``ir.Model``. The alias ``champion`` (or ``alias``) moves to the new version unless
+    ``promote=False``. An artifact identical to an existing version registers nothing
+    and only moves the alias.
+    """
+    _validate_name(name)
+    target_alias = alias or DEFAULT_ALIAS
+    _validate_alias(target_alias)
+    m, estimator, artifact = prepare(model, features, on_missing)
+    # rendered before any connection: the SQL engine's functions, and their size
+    try:
+        sql_fns = sql_version_functions(m, name, 0) if engine != "plpython" else None
+    except errors.CompileError:
+        if engine == "sql":
+            raise
+        sql_fns = None
+    model_json = ir.model_to_json(m)
+    ir_sha = ir.checksum(model_json)
+    baseline_json = _read_baseline(baseline)
+    own = conn is None
+    if own:
+        conn = connect(dsn, purpose="deploy", autocommit=True)
+    try:
+        import psycopg
+
+        try:
+            # tables are named as the user sees them, before search_path is pinned
+            table_types = [_rowtype_of(conn, t)[0] for t in for_tables]
+            with conn.transaction():
+                _check_catalog(conn)
+                _as_owner(conn)
+                _lock_model(conn, name)
+                conn.execute("INSERT INTO indb.models (name) VALUES (%s) ON CONFLICT DO NOTHING", [name])
+                row = conn.execute(
+                    "SELECT version, engine, engine_reason FROM indb.versions WHERE model = %s AND artifact_sha256 = %s"
+                    " AND ir_sha256 = %s AND retired_at IS NULL ORDER BY version DESC LIMIT 1",
+                    [name, artifact, ir_sha],
+                ).fetchone()
+                if row is not None:
+                    version, eng, reason = row
+                    created = False
+                else:
+                    eng, reason = choose_engine(m, engine, _plpython_installed(conn), sql_fns)
+                    version = conn.execute(
+                        "SELECT COALESCE(pg_catalog.max(version), 0) + 1 FROM indb.versions WHERE model = %s", [name]
+                    ).fetchone()[0]
+                    onnx_bytes = _onnx_export(estimator, m)
+                    conn.execute(
+                        "INSERT INTO indb.versions (model, version, ir, ir_sha256, artifact_sha256, onnx, features, classes,"
+                        " outputs, engine, engine_reason, baseline) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                        [name, version, model_json, ir_sha, artifact, onnx_bytes, _features_json(m), _classes_json(m),
+                         list(m.output_kinds), eng, reason, baseline_json],
+                    )
+                    install_functions(conn, m, name, version, eng, sql_fns)
+                    created = True
+                previous = None
+                moved_alias = None
+                if promote:
+                    previous = _move_alias(conn, name, target_alias, version, "deploy")
+                    moved_alias = target_alias
+                for oid in table_types:
+                    _add_binding(conn, name, oid)
+                refresh_bindings(conn, name)
+                result = DeployResult(name, version, created, moved_alias, previous, eng, reason)
+                if _rehearse:
+                    raise _Rehearsed(result)
+        except psycopg.Error as e:
+            raise translate(e) from None
+        return result
+    finally:
+        if own:
+            conn.close()
+
+
+class _Rehearsed(Exception):
+    """Rolls a rehearsed deploy back, carrying what it would have done."""
+
+    def __init__(self, result: DeployResult) -> None:
+        super().__init__("rehearsal")
+        self.result = result
+
+
+class _Recorder:
+    """A connection that records every statement that changes something, as literal SQL."""
+
+    def __init__(self, conn) -> None:
+        self.conn = conn
+        self.statements: list[str] = []
+
+    def execute(self, query, params=None):
+        import psycopg
+
+        text = psycopg.ClientCursor(self.conn).mogrify(query, params)
+        head = text.lstrip().split(None, 1)[0].upper()
+        if head != "SELECT" or "pg_advisory_xact_lock" in text:
+            self.statements.append(text)
+        return self.conn.execute(query, params)
+
+    def transaction(self):
+        return self.conn.transaction()
+
+    def __getattr__(self, name):
+        return getattr(self.conn, name)
+
+
+def deploy_sql(model: Any, name: str, *, dsn: str | None = None, **options) -> str:
+    """The SQL a deploy would run, as a self-contained script (``indb deploy --sql``).
+
+    The deploy is rehearsed against the database in a transaction that is rolled back,
+    recording every statement that changes something. The script applies it once: run
+    again, it finds the version and changes nothing. It pins the version number the
+    rehearsal got; if another deploy of the name takes that number first, the script
+    fails without changing anything (generate it again).
+    """
+    import psycopg
+    from psycopg import sql as _sql
+
+    conn = connect(dsn, purpose="deploy --sql", autocommit=True)
+    try:
+        rec = _Recorder(conn)
+        try:
+            deploy(model, name, conn=rec, _rehearse=True, **options)
+        except _Rehearsed as r:
+            result = r.result
+        m, _, artifact = prepare(model, options.get("features"), options.get("on_missing", "null"))
+        ir_sha = ir.checksum(ir.model_to_json(m))
+        body = [
+            _sql.SQL("    EXECUTE {};").format(_sql.Literal(stmt)) for stmt in rec.statements
+            if not stmt.upper().startswith(("SET LOCAL ROLE", "SET LOCAL SEARCH_PATH"))
+        ]
+        guard = _sql.SQL(
+            "    IF EXISTS (SELECT FROM indb.versions WHERE model = {n} AND version = {v} AND ir_sha256 = {s}) THEN\n"
+            "        RAISE NOTICE 'indb: %@% is already deployed; nothing to do', {n}, {v};\n"
+            "        RETURN;\n"
+            "    END IF;"
+        ).format(n=_sql.Literal(name), v=_sql.Literal(result.version), s=_sql.Literal(ir_sha))
+        script = _sql.SQL("\n").join([
+            _sql.SQL("-- indb deploy --sql: {what}").format(what=_sql.SQL(str(result).replace("\n", " "))),
+            _sql.SQL("-- model IR sha256 {s}, artifact sha256 {a}").format(s=_sql.SQL(ir_sha), a=_sql.SQL(artifact)),
+            _sql.SQL("-- Applies once (a second run changes nothing). It needs the indb_deployer role, and the catalog"),
+            _sql.SQL("-- at the version it was generated for; if another deploy took this version number first,"),
+            _sql.SQL("-- it fails without changing anything: generate it again."),
+            _sql.SQL("BEGIN;"),
+            _sql.SQL("SET LOCAL ROLE indb_owner;"),
+            _sql.SQL("SET LOCAL search_path = pg_catalog, pg_temp;"),
+            _sql.SQL("DO $indb_deploy$"),
+            _sql.SQL("BEGIN"),
+            guard,
+            *body,
+            _sql.SQL("END"),
+            _sql.SQL("$indb_deploy$;"),
+            _sql.SQL("COMMIT;"),
+        ])
+        return script.as_string(conn) + "\n"
+    except psycopg.Error as e:
+        raise translate(e) from None
+    finally:
+        conn.close()
+
+
+def install_functions(conn, m: ir.Model, name: str, version: int, engine: str, sql_fns=None) -> list[VersionFunction]:
+    """Create a version's functions (revoked from PUBLIC in the same transaction)."""
+    if engine == "sql":
+        # bodies rendered earlier (for version 0) only need their names
+        fns = [dataclasses.replace(f, name=function_name(name, version, f.output)) for f in sql_fns] \
+            if sql_fns is not None else sql_version_functions(m, name, version)
+    else:
+        fns = plpython_version_functions(m, name, version)
+    for f in fns:
+        conn.execute(f.create(m))
+        sig = f.signature(m)
+        conn.execute(sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC").format(sig))
+        conn.execute(sql.SQL("GRANT EXECUTE ON FUNCTION {} TO indb_scorer").format(sig))
+        conn.execute(
+            "INSERT INTO indb.version_functions (model, version, output, fn, result_type)"
+            " VALUES (%s, %s, %s, %s::regprocedure, %s)",
+            [name, version, f.output, sig.as_string(conn), f.result_type],
+        )
+    # governance: output column names for `indb score`, grants to a per-model scorer role
+    from indb.governance.hooks import after_install
+
+    after_install(conn, m, name, version, fns)
+    return fns
+
+
+# ---------------------------------------------------------------------- aliases
+
+
+def _alias_stack(conn, name: str, alias: str) -> tuple[int | None, list[int]]:
+    """(current target, previous targets as a stack) replayed from the alias history."""
+    rows = conn.execute(
+        "SELECT action, from_version, to_version FROM indb.alias_history WHERE model = %s AND alias = %s ORDER BY id",
+        [name, alias],
+    ).fetchall()
+    stack: list[int] = []
+    current = None
+    for action, frm, to in rows:
+        if action == "rollback":
+            if stack:
+                stack.pop()
+        elif frm is not None and frm != to:
+            stack.append(frm)
+        current = to
+    return current, stack
+
+
+def _move_alias(conn, name: str, alias: str, version: int, action: str) -> int | None:
+    current = conn.execute("SELECT version FROM indb.aliases WHERE model = %s AND alias = %s FOR UPDATE", [name, alias]).fetchone()
+    previous = current[0] if current else None
+    if previous == version:
+        return previous
+    conn.execute(
+        "INSERT INTO indb.aliases (model, alias, version) VALUES (%s, %s, %s)"
+        " ON CONFLICT (model, alias) DO UPDATE SET version = EXCLUDED.version, moved_at = pg_catalog.now(), moved_by = session_user",
+        [name, alias, version],
+    )
+    conn.execute(
+        "INSERT INTO indb.alias_history (model, alias, from_version, to_version, action) VALUES (%s, %s, %s, %s, %s)",
+        [name, alias, previous, version, action],
+    )
+    return previous
+
+
+def _registry_txn(dsn, purpose: str, conn=None, before=None):
+    """A registry transaction as indb_owner; with ``before``, yields (conn, before(conn)),
+    where ``before`` runs first with the session's own search_path."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def ctx():
+        import psycopg
+
+        own = conn is None
+        c = connect(dsn, purpose=purpose, autocommit=True) if own else conn
+        try:
+            pre = before(c) if before is not None else None
+            with c.transaction():
+                _check_catalog(c)
+                _as_owner(c)
+                yield (c, pre) if before is not None else c
+        except psycopg.Error as e:
+            raise translate(e) from None
+        finally:
+            if own:
+                c.close()
+
+    return ctx()
+
+
+def _require_model(conn, name: str) -> None:
+    if conn.execute("SELECT 1 FROM indb.models WHERE name = %s", [name]).fetchone() is None:
+        raise errors.NotFoundError(f"unknown model {name!r}: `indb models` lists the deployed models")
+
+
+def _require_version(conn, name: str, version: int) -> None:
+    _require_model(conn, name)
+    row = conn.execute("SELECT retired_at FROM indb.versions WHERE model = %s AND version = %s", [name, version]).fetchone()
+    if row is None:
+        raise errors.NotFoundError(f"model {name!r} has no version {version}: `indb models {name}` lists its versions")
+    if row[0] is not None:
+        raise errors.IndbError(f"{name}@{version} is retired and cannot be promoted or scored")
+
+
+def promote(name: str, version: int, *, alias: str = DEFAULT_ALIAS, dsn: str | None = None, conn=None) -> int | None:
+    """Point ``alias`` of ``name`` at ``version``; returns the version it pointed at before."""
+    _validate_alias(alias)
+    with _registry_txn(dsn, "promote", conn) as c:
+        _lock_model(c, name)
+        _require_version(c, name, int(version))
+        prev = _move_alias(c, name, alias, int(version), "promote")
+        refresh_bindings(c, name)
+        return prev
+
+
+def rollback(name: str, *, alias: str = DEFAULT_ALIAS, dsn: str | None = None, conn=None) -> tuple[int, int]:
+    """Move ``alias`` back to its previous target; a second rollback goes one step further back.
+
+    Returns (from_version, to_version).
+    """
+    _validate_alias(alias)
+    with _registry_txn(dsn, "rollback", conn) as c:
+        _lock_model(c, name)
+        _require_model(c, name)
+        current, stack = _alias_stack(c, name, alias)
+        if current is None:
+            raise errors.NotFoundError(f"model {name!r} has no alias {alias!r}")
+        while stack:
+            target = stack[-1]
+            retired = c.execute("SELECT retired_at FROM indb.versions WHERE model = %s AND version = %s", [name, target]).fetchone()[0]
+            if retired is None:
+                break
+            raise errors.IndbError(f"cannot roll {name}@{alias} back to version {target}: it is retired")
+        if not stack:
+            raise errors.IndbError(f"{name}@{alias} has no earlier version to roll back to")
+        target = stack[-1]
+        c.execute("UPDATE indb.aliases SET version = %s, moved_at = pg_catalog.now(), moved_by = session_user WHERE model = %s AND alias = %s",
+                  [target, name, alias])
+        c.execute("INSERT INTO indb.alias_history (model, alias, from_version, to_version, action) VALUES (%s, %s, %s, %s, 'rollback')",
+                  [name, alias, current, target])
+        refresh_bindings(c, name)
+        return current, target
+
+
+def retire(name: str, version: int, *, dsn: str | None = None, conn=None) -> None:
+    """Retire a version: it can no longer be scored; its registry entry and log rows stay."""
+    with _registry_txn(dsn, "retire", conn) as c:
+        _lock_model(c, name)
+        _require_version(c, name, int(version))
+        pointing = [r[0] for r in c.execute("SELECT alias FROM indb.aliases WHERE model = %s AND version = %s ORDER BY alias", [name, version])]
+        if pointing:
+            raise errors.IndbError(
+                f"{name}@{version} cannot be retired: alias {', '.join(pointing)} points to it (promote another version first)"
+            )
+        for (fn,) in c.execute("SELECT fn::text FROM indb.version_functions WHERE model = %s AND version = %s", [name, version]).fetchall():
+            c.execute(sql.SQL("DROP FUNCTION {}").format(sql.SQL(fn)))  # fn: regprocedure text from the catalog itself
+        c.execute("DELETE FROM indb.version_functions WHERE model = %s AND version = %s", [name, version])
+        c.execute("UPDATE indb.versions SET retired_at = pg_catalog.now() WHERE model = %s AND version = %s", [name, version])
+        refresh_bindings(c, name)
+
+
+# ---------------------------------------------------------------------- bindings
+
+
+def _rowtype_of(conn, table: str) -> tuple[int, str, str]:
+    row = conn.execute(
+        "SELECT c.reltype::oid, n.nspname, t.typname FROM pg_catalog.pg_class c"
+        " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace JOIN pg_catalog.pg_type t ON t.oid = c.reltype"
+        " WHERE c.oid = pg_catalog.to_regclass(%s)",
+        [table],
+    ).fetchone()
+    if row is None:
+        raise errors.NotFoundError(f"table {table!r} does not exist (or is not on the search_path; qualify it as schema.table)")
+    return row
+
+
+def _add_binding(conn, name: str, oid: int) -> None:
+    conn.execute("INSERT INTO indb.bindings (model, rowtype) VALUES (%s, %s::oid::regtype) ON CONFLICT DO NOTHING", [name, oid])
+
+
+def bind(name: str, table: str, *, dsn: str | None = None, conn=None) -> str:
+    """Make ``indb.predict(name, row)`` fast for rows of ``table``'s type; returns the type's name."""
+    with _registry_txn(dsn, "bind", conn, before=lambda c: _rowtype_of(c, table)) as (c, (oid, nsp, typ)):
+        _lock_model(c, name)
+        _require_model(c, name)
+        _add_binding(c, name, oid)
+        refresh_bindings(c, name)
+        return f"{nsp}.{typ}"
+
+
+def refresh_bindings(conn, name: str) -> None:
+    """Re-create the overloads of every row type bound to ``name`` (after any registry change)."""
+    rowtypes = [r[0] for r in conn.execute("SELECT DISTINCT rowtype::oid FROM indb.bindings WHERE model = %s", [name]).fetchall()]
+    for oid in rowtypes:
+        _refresh_rowtype(conn, oid)
+
+
+def _refresh_rowtype(conn, type_oid: int) -> None:
+    nsp, typ, relid = conn.execute(
+        "SELECT n.nspname, t.typname, t.typrelid FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace"
+        " WHERE t.oid = %s",
+        [type_oid],
+    ).fetchone()
+    columns = dict(
+        conn.execute(
+            "SELECT attname, pg_catalog.format_type(atttypid, atttypmod) FROM pg_catalog.pg_attribute"
+            " WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped",
+            [relid],
+        ).fetchall()
+    )
+    models = [r[0] for r in conn.execute("SELECT model FROM indb.bindings WHERE rowtype = %s::oid::regtype ORDER BY model", [type_oid])]
+    for entry, (output, _) in ENTRY_POINTS.items():
+        branches: list[Branch] = []
+        for model in models:
+            rows = conn.execute(
+                "SELECT vf.version, p.proname, v.features FROM indb.version_functions vf"
+                " JOIN pg_catalog.pg_proc p ON p.oid = vf.fn::oid JOIN indb.versions v ON (v.model, v.version) = (vf.model, vf.version)"
+                " WHERE vf.model = %s AND vf.output = %s AND v.retired_at IS NULL ORDER BY vf.version DESC",
+                [model, output],
+            ).fetchall()
+            by_version = {v: (fn, [ir.FeatureSpec(n, k) for n, k in feats]) for v, fn, feats in rows}
+            aliases = conn.execute("SELECT alias, version FROM indb.aliases WHERE model = %s ORDER BY alias", [model]).fetchall()
+            for alias, version in aliases:
+                if version in by_version:
+                    fn, feats = by_version[version]
+                    refs = [f"{model}@{alias}"] + ([model] if alias == DEFAULT_ALIAS else [])
+                    branches.append(Branch(refs, fn, feats))
+            for version, (fn, feats) in by_version.items():
+                branches.append(Branch([f"{model}@{version}"], fn, feats))
+        try:
+            ddl = bound_overload((nsp, typ), columns, entry, branches)
+        except errors.CompileError as e:
+            raise errors.CompileError(f"cannot bind {nsp}.{typ}: {e}") from None
+        conn.execute(ddl)
+        sig = sql.SQL("{}(text, {})").format(sql.Identifier(SCHEMA, entry), sql.Identifier(nsp, typ))
+        conn.execute(sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC").format(sig))
+        conn.execute(sql.SQL("GRANT EXECUTE ON FUNCTION {} TO indb_scorer").format(sig))
+        # governance: per-model scorers may call the overload too
+        from indb.governance.hooks import after_bind
+
+        after_bind(conn, sig)
+
+
+# ------------------------------------------------------------------------ listing
+
+
+def models(name: str | None = None, *, dsn: str | None = None, conn=None) -> list[VersionInfo]:
+    """Every version (of ``name``, or of every model) with its aliases and engine."""
+    own = conn is None
+    c = connect(dsn, purpose="models", autocommit=True) if own else conn
+    try:
+        import psycopg
+
+        try:
+            _check_catalog(c)
+            if name is not None and c.execute("SELECT 1 FROM indb.models WHERE name = %s", [name]).fetchone() is None:
+                raise errors.NotFoundError(f"unknown model {name!r}: `indb models` lists the deployed models")
+            rows = c.execute(
+                "SELECT v.model, v.version, v.engine, COALESCE(v.engine_reason, ''), v.created_at, v.created_by, v.retired_at,"
+                " COALESCE((SELECT pg_catalog.array_agg(a.alias ORDER BY a.alias) FROM indb.aliases a"
+                "   WHERE a.model = v.model AND a.version = v.version), '{}'), v.outputs, v.ir_sha256"
+                " FROM indb.versions v WHERE (%s::text IS NULL OR v.model = %s) ORDER BY v.model, v.version",
+                [name, name],
+            ).fetchall()
+        except psycopg.Error as e:
+            raise translate(e) from None
+        return [VersionInfo(*r[:7], aliases=list(r[7]), outputs=list(r[8]), ir_sha256=r[9]) for r in rows]
+    finally:
+        if own:
+            c.close()

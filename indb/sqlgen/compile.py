@@ -1,0 +1,259 @@
+"""``indb compile``: a model to SQL for any dialect, as text.
+
+    >>> from sklearn.linear_model import LinearRegression
+    >>> from indb import compile_sql
+    >>> m = LinearRegression().fit([[0.0], [1.0]], [1.0, 3.0])
+    >>> print(compile_sql(m, dialect="sqlite"))
+    x0 * 2.0 + 1.0
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import pickle
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from sqlglot import exp
+
+from indb import ir
+from indb.sqlgen.dialects import target as get_target
+from indb.errors import CompileError, UnsupportedModelError, UsageError
+from indb.sqlgen.lowering import lower_outputs, lower_shared
+
+OUTPUTS = ("predict", "proba", "decision", "transform")
+#: a scalar expression (no sharing) is refused above this many IR nodes written out
+INLINE_LIMIT = 500_000
+
+
+def to_ir(model: Any, features: Sequence[str] | None = None, on_missing: str = "null") -> ir.Model:
+    """An ``ir.Model`` from an estimator (compiled) or an ``ir.Model`` (returned as is)."""
+    if isinstance(model, ir.Model):
+        if features is not None and list(features) != list(model.feature_names):
+            if model.source.startswith("onnx:"):  # a graph's inputs have no column names of their own
+                from indb.compilers.onnx import rename_features  # noqa: PLC0415
+
+                return rename_features(model, features)
+            raise CompileError("--features cannot rename the features of an already compiled model")
+        return model
+    from indb.compilers import compile_model  # noqa: PLC0415 - keeps `import indb` light
+
+    return compile_model(model, features, on_missing=on_missing)
+
+
+def load_model_file(path: str) -> tuple[Any, str]:
+    """Load a trusted local model file; returns (model, sha256 of the file).
+
+    ``.joblib``/``.pkl`` files are unpickled here, on the client, by the user who trusts
+    them; the database never sees pickle data.
+    """
+    if not os.path.exists(path):
+        raise UsageError(f"model file {path!r} does not exist")
+    with open(path, "rb") as f:
+        data = f.read()
+    digest = hashlib.sha256(data).hexdigest()
+    lower = path.lower()
+    if lower.endswith(".onnx"):
+        try:
+            from indb.compilers import onnx as onnx_front  # noqa: PLC0415
+        except ImportError:
+            raise UnsupportedModelError(
+                f"{path}: compiling ONNX files needs the onnx package (pip install onnx)"
+            ) from None
+        return onnx_front.load(data, path), digest
+    if lower.endswith((".joblib", ".pkl", ".pickle")):
+        try:
+            import joblib  # noqa: PLC0415
+
+            import io
+
+            return joblib.load(io.BytesIO(data)), digest
+        except (pickle.UnpicklingError, EOFError, ValueError, KeyError, IndexError, TypeError, AttributeError, ModuleNotFoundError) as e:
+            raise UsageError(f"{path}: not a readable joblib/pickle model file ({type(e).__name__}: {e})") from None
+    raise UsageError(f"{path}: unknown model file type; use .joblib, .pkl or .onnx")
+
+
+@dataclass
+class CompiledSQL:
+    """The SQL of one output kind: column names and expressions, ready to render.
+
+    With ``shared`` (a ``lowering.Shared``), a table query computes each shared
+    subexpression once, as a column of a derived table per dependency level.
+    """
+
+    columns: list[tuple[str, exp.Expression]]
+    dialect: str
+    seconds: float
+    shared: object = None
+    #: the model's feature columns (carried through the binding CTEs)
+    features: tuple = ()
+    #: named in errors
+    model_name: str = "model"
+
+    def select(self, table: str, keep: Sequence[str] = ()) -> exp.Select:
+        names = [n for n, _ in self.columns]
+        for k in keep:
+            if k in names:
+                raise CompileError(f"output column {k!r} collides with a kept column; rename the kept column or drop it from --keep")
+        source: exp.Expression = exp.to_table(table, dialect=self.dialect)
+        cols = self.columns
+        sh = self.shared
+        ctes: list[tuple[str, exp.Select]] = []
+        if sh is not None and sh.worth_sharing():  # type: ignore[attr-defined]
+            ctes, source = self._binding_ctes(source, keep)
+            cols = sh.columns  # type: ignore[attr-defined]
+        sel = exp.select(*[exp.column(k) for k in keep], *[exp.alias_(e, n) for n, e in cols]).from_(source, copy=False)
+        for name, inner in ctes:
+            sel = sel.with_(name, as_=inner, copy=False)
+        return sel
+
+    def _binding_ctes(self, source: exp.Expression, keep: Sequence[str]) -> tuple[list[tuple[str, exp.Select]], exp.Expression]:
+        """A chain of CTEs computing the bindings, each carrying only the columns still needed.
+
+        One CTE per dependency level (flat: nested derived tables would nest as deep as
+        the chain, past SQLite's parser stack), split where a level would exceed the
+        target's column limit; on engines that merge derived tables into their parent,
+        each is fenced with OFFSET 0 so a value is computed once per row.
+        """
+        sh = self.shared
+        tgt = get_target(self.dialect)
+
+        def refs(e: exp.Expression) -> set[str]:
+            found = {c.name for c in e.find_all(exp.Column) if c.name.startswith("_indb_s")}
+            for v in e.find_all(exp.Var):  # tree SQL is written as text (lowering.TreeText)
+                found.update(re.findall(r"\b_indb_s\d+\b", v.name))
+            return found
+
+        names = [n for n, _, _ in sh.bindings]  # type: ignore[attr-defined]
+        uses = {n: refs(e) for n, _, e in sh.bindings}  # type: ignore[attr-defined]
+        final = set().union(*[refs(e) for _, e in sh.columns]) if sh.columns else set()  # type: ignore[attr-defined]
+        base = list(dict.fromkeys([*keep, *self.features]))
+        order = sorted(range(len(names)), key=lambda i: sh.levels[i])  # type: ignore[attr-defined]
+        steps: list[list[int]] = []
+        room = max(tgt.max_columns - len(base) - 1, 1)
+        for i in order:
+            lv = sh.levels[i]  # type: ignore[attr-defined]
+            if steps and sh.levels[steps[-1][0]] == lv and len(steps[-1]) < room // 2:  # type: ignore[attr-defined]
+                steps[-1].append(i)
+            else:
+                steps.append([i])
+        ctes: list[tuple[str, exp.Select]] = []
+        carried: list[str] = []
+        # what later steps (and the final columns) read, accumulated from the end
+        later_of: list[set[str]] = [set(final)]
+        for step in reversed(steps[1:]):
+            later_of.append(later_of[-1].union(*[uses[names[j]] for j in step]))
+        later_of.reverse()
+        for k, step in enumerate(steps):
+            later = later_of[k]
+            keep_cols = [c for c in carried if c in later]
+            width = len(base) + len(keep_cols) + len(step)
+            if width > tgt.max_columns:
+                raise CompileError(
+                    f"{self.model_name}: computing its shared subexpressions once needs {width:,} intermediate "
+                    f"columns, over {self.dialect}'s limit of {tgt.max_columns:,}; score it with the "
+                    "PL/Python engine instead (indb deploy --engine plpython)"
+                )
+            here = [exp.alias_(sh.bindings[i][2], names[i]) for i in step]  # type: ignore[attr-defined]
+            inner = exp.select(*[exp.column(c, quoted=_needs_quotes(c)) for c in base], *[exp.column(c) for c in keep_cols], *here).from_(source, copy=False)
+            if tgt.merges_subqueries:
+                inner = inner.offset(0, copy=False)
+            name = f"_indb_q{k}"
+            ctes.append((name, inner))
+            source = exp.to_table(name)
+            carried = keep_cols + [names[i] for i in step]
+        return ctes, source
+
+    def sql(self, table: str | None = None, keep: Sequence[str] = ()) -> str:
+        if table is None:
+            if self.shared is not None and self.shared.worth_sharing():  # type: ignore[attr-defined]
+                raise CompileError("this model's outputs share subexpressions; compile it with --table to compute them once")
+            if len(self.columns) == 1:
+                return self.columns[0][1].sql(self.dialect)
+            return ",\n".join(exp.alias_(e, n).sql(self.dialect) for n, e in self.columns)
+        return self.select(table, keep).sql(self.dialect)
+
+
+def lower_model(
+    model: Any,
+    *,
+    dialect: str = "postgres",
+    output: str = "predict",
+    features: Sequence[str] | None = None,
+    on_missing: str = "null",
+    columns: dict[str, exp.Expression] | None = None,
+    qualify: bool = False,
+    model_name: str = "model",
+    fail_hook=None,
+    share: bool = False,
+) -> CompiledSQL:
+    """Compile and lower one output kind; ``columns`` maps feature names to SQL (default: columns).
+
+    With ``share``, shared subexpressions are named once where that saves work (used by
+    table queries); a scalar expression repeats them.
+    """
+    if output not in OUTPUTS:
+        raise UsageError(f"--output must be one of {', '.join(OUTPUTS)}, not {output!r}")
+    t0 = time.perf_counter()
+    m = to_ir(model, features, on_missing)
+    tgt = get_target(dialect)
+    if columns is None:
+        columns = {f.name: exp.column(f.name, quoted=_needs_quotes(f.name)) for f in m.features}
+    if share:
+        sh = lower_shared(m, output, tgt, columns, lambda name: exp.column(name), qualify=qualify, model_name=model_name, fail_hook=fail_hook)
+        if sh.worth_sharing():
+            if len(sh.columns) > tgt.max_columns:
+                raise CompileError(f"{len(sh.columns)} output columns exceed {dialect}'s limit of {tgt.max_columns}")
+            return CompiledSQL(sh.columns, dialect, time.perf_counter() - t0, sh, m.feature_names, model_name)
+    inline = ir.inline_size(m.output(output)) if output in m.output_kinds else 0
+    if inline > INLINE_LIMIT:
+        raise CompileError(
+            f"as one expression, this model's {output} output would repeat shared subexpressions "
+            f"({inline:,} nodes written out); compile it with --table, which computes each once"
+        )
+    cols = lower_outputs(m, output, tgt, columns, qualify=qualify, model_name=model_name, fail_hook=fail_hook)
+    if len(cols) > tgt.max_columns:
+        raise CompileError(f"{len(cols)} output columns exceed {dialect}'s limit of {tgt.max_columns}")
+    return CompiledSQL(cols, dialect, time.perf_counter() - t0)
+
+
+def _needs_quotes(name: str) -> bool:
+    return not (name.isidentifier() and name == name.lower() and name.isascii())
+
+
+def compile_sql(
+    model: Any,
+    dialect: str = "postgres",
+    output: str = "predict",
+    *,
+    features: Sequence[str] | None = None,
+    table: str | None = None,
+    keep: Sequence[str] = (),
+    on_missing: str = "null",
+) -> str:
+    """SQL for a model: a scalar expression over the feature columns, or with ``table``
+    a full ``SELECT kept..., outputs... FROM table``.
+
+    ``model`` is a fitted scikit-learn estimator or pipeline, or an ``ir.Model``.
+    """
+    if keep and table is None:
+        raise UsageError("--keep needs --table")
+    return lower_model(model, dialect=dialect, output=output, features=features, on_missing=on_missing, share=table is not None).sql(table, keep)
+
+
+def compile_file(
+    path: str,
+    *,
+    dialect: str = "postgres",
+    output: str = "predict",
+    features: Sequence[str] | None = None,
+    table: str | None = None,
+    keep: Sequence[str] = (),
+    on_missing: str = "null",
+) -> str:
+    """``indb compile MODEL``: load a model file and print its SQL."""
+    model, _ = load_model_file(path)
+    return compile_sql(model, dialect, output, features=features, table=table, keep=keep, on_missing=on_missing)

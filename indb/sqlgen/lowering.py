@@ -1,0 +1,800 @@
+"""IR → sqlglot expressions, for any target in ``indb.sqlgen.dialects``.
+
+The lowering knows SQL and nothing about models. It reads the target's flags (NaN
+order, float errors, depth limits) and the range analysis of ``indb.sqlgen.optimise`` to emit
+the cheapest SQL whose result equals the IR's on every row:
+
+* constants are the shortest round-trip literals, cast to the float type where a bare
+  decimal would be exact numeric (PostgreSQL ``numeric`` is several times slower);
+* a comparison that must be false for NaN is written so that it is, on engines where
+  NaN is greater than every number (``NULLIF(x, 'NaN') > t``), and only where the
+  operand can be NaN;
+* trees become nested searched ``CASE``; a sum is left-deep (the libraries add left to
+  right) unless the target's depth limit needs a balanced shape;
+* with ``qualify=True`` (PostgreSQL function bodies that must be inlined and so cannot
+  pin ``search_path``) every operator is ``OPERATOR(pg_catalog.op)`` and every
+  function ``pg_catalog.fn``, so a caller's ``search_path`` cannot change the result.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+from sqlglot import exp
+
+from indb import ir
+from indb.sqlgen.dialects import Target
+from indb.errors import CompileError
+from indb.sqlgen.optimise import Range, analyse, optimise
+
+_CMP = {"<": exp.LT, "<=": exp.LTE, ">": exp.GT, ">=": exp.GTE, "==": exp.EQ, "!=": exp.NEQ}
+_CMP_SQL = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "==": "=", "!=": "<>"}
+_ARITH = {"+": exp.Add, "-": exp.Sub, "*": exp.Mul, "/": exp.Div}
+_FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
+
+
+def float_literal(v: float) -> str:
+    """The shortest decimal that reads back as ``v`` (Python's repr), SQL-safe."""
+    s = repr(float(v))
+    return s
+
+
+def _missing_tested(c: ir.Expr) -> list[ir.Expr]:
+    """Expressions a condition tests for missing values (so a false condition means present)."""
+    if isinstance(c, ir.IsMissing):
+        return [c.operand]
+    if isinstance(c, ir.Or):
+        out: list[ir.Expr] = []
+        for t in c.terms:
+            out.extend(_missing_tested(t))
+        return out
+    return []
+
+
+def _significant_digits(text: str) -> int:
+    mantissa = text.lower().split("e")[0].lstrip("-").replace(".", "").lstrip("0")
+    return len(mantissa.rstrip("0")) if mantissa else 0
+
+
+def _exact_product(v: float) -> exp.Expression:
+    """``v`` as ``m * 2**e`` built from exactly representable literals (integers < 2**63)."""
+    f, e = math.frexp(v)
+    m = int(f * 2**53)
+    e -= 53
+    while m % 2 == 0 and m:
+        m //= 2
+        e += 1
+    acc: exp.Expression = exp.Cast(this=exp.Literal.number(str(m)), to=exp.DataType.build("double"))
+    while e != 0:
+        step = max(-62, min(62, e))
+        lit = exp.Literal.number(repr(float(2**abs(step))))
+        acc = exp.Paren(this=exp.Mul(this=acc, expression=lit) if step > 0 else exp.Div(this=acc, expression=lit))
+        e -= step
+    return acc
+
+
+def _atomic(e: exp.Expression) -> bool:
+    return isinstance(e, (exp.Column, exp.Literal, exp.Cast, exp.Paren, exp.Func, exp.Null, exp.Boolean, exp.Dot, exp.Case, exp.Nullif))
+
+
+def _p(e: exp.Expression) -> exp.Expression:
+    return e if _atomic(e) else exp.Paren(this=e)
+
+
+_FLOAT_TYPES: dict[str, exp.DataType] = {}
+
+
+@dataclass
+class Lowering:
+    """Lower IR expressions for one target.
+
+    ``columns`` maps a feature name to the SQL expression that reads it (a column, a
+    function parameter, a field of a row argument).
+    """
+
+    target: Target
+    columns: Mapping[str, exp.Expression]
+    qualify: bool = False
+    model_name: str = "model"
+    #: how to raise an error from SQL in this context (deployed functions call indb.fail)
+    fail_hook: object = None
+    _range: object = None
+    _env: dict = field(default_factory=dict)
+    #: ids of expressions known not to be missing here (tested by an earlier WHEN)
+    _present: set = field(default_factory=set)
+    #: ids of nodes computed elsewhere (a variable, a derived column) -> their reference
+    bound: dict = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ helpers
+    def _float_type(self) -> exp.DataType:
+        cached = _FLOAT_TYPES.get(self.target.float_type)
+        if cached is None:
+            cached = _FLOAT_TYPES[self.target.float_type] = exp.DataType.build(self.target.float_type)
+        return cached.copy()
+
+    def _cast_float(self, e: exp.Expression) -> exp.Expression:
+        return exp.Cast(this=e, to=self._float_type())
+
+    def _fn(self, name: str, *args: exp.Expression) -> exp.Expression:
+        """A function call; ``pg_catalog.name(...)`` when qualifying."""
+        if self.qualify:
+            return exp.Dot(this=exp.to_identifier("pg_catalog"), expression=exp.Anonymous(this=name, expressions=list(args)))
+        builders = {
+            "exp": lambda a: exp.Exp(this=a),
+            "ln": lambda a: exp.Ln(this=a),
+            "sqrt": lambda a: exp.Sqrt(this=a),
+            "abs": lambda a: exp.Abs(this=a),
+            "floor": lambda a: exp.Floor(this=a),
+            "ceil": lambda a: exp.Ceil(this=a),
+            "sign": lambda a: exp.Sign(this=a),
+        }
+        if name in builders:
+            return builders[name](*args)
+        if name == "power":
+            return exp.Pow(this=args[0], expression=args[1])
+        return exp.Anonymous(this=name.upper(), expressions=list(args))
+
+    def _op(self, op: str, a: exp.Expression, b: exp.Expression) -> exp.Expression:
+        """A binary arithmetic/comparison operator (op in IR spelling).
+
+        The left operand of a left-associative chain (``a + b + c``, ``a * b / c``) is
+        written without parentheses, so a long sum does not nest (SQLite's parser has
+        a small stack); everything else is parenthesised.
+        """
+        if self.qualify:
+            sql_op = _CMP_SQL.get(op, op)
+            # every OPERATOR(...) has the same precedence, left-associative
+            left = a if (op in _ARITH and isinstance(a, exp.Operator) and a.args.get("operator", "").split(".")[-1] in "+-*/") else _p(a)
+            return exp.Operator(this=left, operator=f"pg_catalog.{sql_op}", expression=_p(b))
+        if op in _ARITH:
+            same = (exp.Add, exp.Sub) if op in "+-" else (exp.Mul, exp.Div)
+            left = a if isinstance(a, same) else _p(a)
+            return _ARITH[op](this=left, expression=_p(b))
+        return _CMP[op](this=_p(a), expression=_p(b))
+
+    def _neg(self, a: exp.Expression) -> exp.Expression:
+        if self.qualify:
+            return exp.Paren(this=exp.Operator(this=None, operator="pg_catalog.-", expression=_p(a)))
+        return exp.Neg(this=_p(a))
+
+    def float_const(self, v: float | None, cast: bool | None = None) -> exp.Expression:
+        t = self.target
+        if v is None:
+            return exp.Cast(this=exp.Null(), to=self._float_type()) if t.cast_constants else exp.Null()
+        if math.isnan(v):
+            if not t.has_nan:
+                return exp.Null()
+            return self._cast_float(exp.Literal.string("NaN"))
+        if math.isinf(v):
+            if t.inf_literal == "overflow":
+                return exp.Literal.number("9e999" if v > 0 else "-9e999")
+            return self._cast_float(exp.Literal.string("Infinity" if v > 0 else "-Infinity"))
+        text = float_literal(v)
+        if t.inexact_literals and _significant_digits(text) >= 16:
+            return _exact_product(v)
+        lit = exp.Literal.number(text)
+        if cast is None:
+            cast = t.cast_constants
+        return self._cast_float(lit) if cast else lit
+
+    def nan_const(self) -> exp.Expression:
+        return self.float_const(math.nan)
+
+    def _nan_to_null(self, e: exp.Expression) -> exp.Expression:
+        """``e`` with NaN turned into NULL (a comparison with NULL is false everywhere)."""
+        if self.qualify:
+            # NULLIF resolves '=' through search_path; a CASE on a qualified '<' does not
+            return exp.Case(ifs=[exp.If(this=self._op("<", e, self.nan_const()), true=e)])
+        return exp.Nullif(this=e, expression=self.nan_const())
+
+    def _is_missing(self, e: exp.Expression, kind: str, may_nan: bool) -> exp.Expression:
+        if kind != ir.FLOAT or not self.target.has_nan or not may_nan:
+            return exp.Is(this=_p(e), expression=exp.Null())
+        if self.target.nan_is_greatest:
+            # x < 'NaN' is true exactly for the non-missing numbers (+inf included)
+            return exp.Not(this=exp.Is(this=exp.Paren(this=self._op("<", e, self.nan_const())), expression=exp.true()))
+        return exp.Or(this=exp.Is(this=_p(e), expression=exp.Null()), expression=exp.EQ(this=_p(e), expression=self.nan_const()))
+
+    # ------------------------------------------------------------------ entry
+    def lower(self, e: ir.Expr) -> exp.Expression:
+        if self._range is None:
+            self._range = analyse(e)
+        return self._lower(e)
+
+    def range(self, e: ir.Expr) -> Range:
+        return self._range(e)  # type: ignore[misc]
+
+    def _lower(self, e: ir.Expr) -> exp.Expression:
+        ref = self.bound.get(id(e))
+        if ref is not None:
+            return ref.copy()
+        fn = getattr(self, "_l_" + type(e).__name__, None)
+        if fn is None:
+            raise CompileError(f"cannot lower IR node {type(e).__name__} to SQL")
+        return fn(e)
+
+    # ------------------------------------------------------------------ nodes
+    def _l_Feature(self, e: ir.Feature) -> exp.Expression:
+        try:
+            return self.columns[e.name].copy()
+        except KeyError:
+            raise CompileError(f"model {self.model_name}: no column for feature {e.name!r}") from None
+
+    def _l_Const(self, e: ir.Const) -> exp.Expression:
+        if e.kind == ir.TEXT:
+            return exp.Cast(this=exp.Null(), to=exp.DataType.build("text")) if e.value is None else exp.Literal.string(e.value)
+        if e.kind == ir.BOOL:
+            return exp.true() if e.value else exp.false()
+        return self.float_const(e.value)  # type: ignore[arg-type]
+
+    def _l_Var(self, e: ir.Var) -> exp.Expression:
+        return self._env[e.name].copy()
+
+    def _l_Let(self, e: ir.Let) -> exp.Expression:
+        saved = self._env.get(e.name)
+        self._env[e.name] = self._lower(e.value)
+        try:
+            return self._lower(e.body)
+        finally:
+            if saved is None:
+                self._env.pop(e.name, None)
+            else:
+                self._env[e.name] = saved
+
+    def _l_BinOp(self, e: ir.BinOp) -> exp.Expression:
+        return self._op(e.op, self._lower(e.left), self._lower(e.right))
+
+    def _l_Sum(self, e: ir.Sum) -> exp.Expression:
+        return self.sum([self._lower(t) for t in e.terms])
+
+    def sum(self, terms: Sequence[exp.Expression]) -> exp.Expression:
+        """Left-deep ``((a + b) + c) + ...``; balanced when the target's depth limit needs it."""
+        terms = list(terms)
+        limit = self.target.max_depth
+        if limit is not None and len(terms) > limit // 2:
+            return self._balanced(terms)
+        acc = terms[0]
+        for t in terms[1:]:
+            acc = self._op("+", acc, t)
+        return acc
+
+    def _balanced(self, terms: list[exp.Expression]) -> exp.Expression:
+        if len(terms) == 1:
+            return terms[0]
+        mid = len(terms) // 2
+        return self._op("+", self._balanced(terms[:mid]), self._balanced(terms[mid:]))
+
+    def _l_Func(self, e: ir.Func) -> exp.Expression:
+        name = e.name
+        args = [self._lower(a) for a in e.args]
+        if name == "neg":
+            return self._neg(args[0])
+        if name == "expit":
+            return self._expit(args[0])
+        if name == "log":
+            return self._fn("ln", args[0])
+        if name == "pow":
+            return self._fn("power", args[0], args[1])
+        if name in ("max", "min"):
+            return self._minmax(name, e.args, args)
+        if name == "tanh":
+            return self._fn("tanh", args[0])
+        return self._fn(name, args[0])
+
+    def _expit(self, z: exp.Expression) -> exp.Expression:
+        """``1 / (1 + exp(-z))``, scikit-learn's (and SciPy's) formula, to the last bit."""
+        one = self.float_const(1.0)
+        arg = self._neg(z)
+        if self.target.float_errors_raise:
+            # clamp exp's argument to where it neither overflows nor underflows; both
+            # clamps read z once and keep NaN and NULL (float8larger is strict and
+            # orders NaN above numbers). Beyond them the exact result is 1.0, or below
+            # 6e-309 where this gives 5.6e-309: an absolute difference of nothing.
+            from indb.sqlgen.optimise import EXP_MAX_ARG, EXP_MIN_ARG
+
+            upper = self._neg(self._pgfn("float8larger", z, self.float_const(-EXP_MAX_ARG)))
+            arg = self._pgfn("float8larger", upper, self.float_const(EXP_MIN_ARG))
+        return self._op("/", one, self._op("+", one, self._fn("exp", arg)))
+
+    def _minmax(self, name: str, items: Sequence[ir.Expr], args: list[exp.Expression]) -> exp.Expression:
+        """IR max/min: missing if any argument is missing, NaN propagates."""
+        t = self.target
+        if t.name == "postgres":
+            # float8larger is strict (NULL in, NULL out) and orders NaN above numbers,
+            # exactly the IR's max; min(a, b) = -max(-a, -b) keeps NaN too
+            acc = args[0]
+            for a in args[1:]:
+                if name == "max":
+                    acc = self._pgfn("float8larger", acc, a)
+                else:
+                    acc = self._neg(self._pgfn("float8larger", self._neg(acc), self._neg(a)))
+            return acc
+        if not t.has_nan:
+            # SQLite's scalar max()/min() return NULL when any argument is NULL
+            return exp.Anonymous(this=name.upper(), expressions=args)
+        # GREATEST/LEAST skip NULLs elsewhere: test for NULL first
+        cls = exp.Greatest if name == "max" else exp.Least
+        if name == "min" and t.nan_is_greatest:
+            core: exp.Expression = self._neg(exp.Greatest(this=self._neg(args[0]), expressions=[self._neg(a) for a in args[1:]]))
+        else:
+            core = cls(this=args[0], expressions=args[1:])
+        nullable = [self._lower(i) for i in items if not isinstance(i, ir.Const)]
+        if not nullable:
+            return core
+        cond = nullable[0] if len(nullable) == 1 else None
+        tests = [exp.Is(this=_p(a), expression=exp.Null()) for a in nullable]
+        any_null = tests[0]
+        for tst in tests[1:]:
+            any_null = exp.Or(this=any_null, expression=tst)
+        del cond
+        return exp.Case(ifs=[exp.If(this=any_null, true=self.float_const(None))], default=core)
+
+    def _pgfn(self, name: str, *args: exp.Expression) -> exp.Expression:
+        if self.qualify:
+            return self._fn(name, *args)
+        return exp.Anonymous(this=name, expressions=list(args))
+
+    def _l_Compare(self, e: ir.Compare) -> exp.Expression:
+        op = e.op
+        left, right = e.left, e.right
+        if isinstance(left, ir.Const) and not isinstance(right, ir.Const):
+            left, right, op = right, left, _FLIP[op]
+        a, b = self._lower(left), self._lower(right)
+        if left.type == ir.FLOAT and self.target.nan_is_greatest and op in (">", ">=", "!=", "=="):
+            ra, rb = self.range(left), self.range(right)
+            if id(left) in self._present:
+                ra = Range(ra.hi, ra.lo, ra.neg, ra.pos, ra.zero, False)
+            if id(right) in self._present:
+                rb = Range(rb.hi, rb.lo, rb.neg, rb.pos, rb.zero, False)
+            # NaN > x, NaN >= x, NaN = NaN and NaN <> x are true here, false in the IR
+            if ra.nan and (op != "==" or rb.nan):
+                a = self._nan_to_null(a)
+            if rb.nan and op != "!=" and not isinstance(right, ir.Const):
+                b = self._nan_to_null(b)
+            elif rb.nan and op == "!=":
+                b = self._nan_to_null(b)
+        if isinstance(right, ir.Const) and right.kind == ir.FLOAT and right.value is not None and left.type == ir.FLOAT:
+            # the float column fixes the comparison's type: no cast needed on the literal
+            b = self.float_const(right.value, cast=self.target.cast_constants and not self.target.name == "postgres")
+        if left.type == ir.TEXT and op in ("==", "!=") and not self.target.text_eq_exact:
+            pass  # emitted as is; engines with case-insensitive collations are not executed in tests
+        return self._op(op, a, b)
+
+    def _l_InSet(self, e: ir.InSet) -> exp.Expression:
+        a = self._lower(e.operand)
+        if e.operand.type == ir.TEXT:
+            vals = [exp.Literal.string(v) for v in e.values]
+        else:
+            vals = [self.float_const(float(v), cast=False) for v in e.values]
+        if self.qualify:
+            arr = exp.Array(expressions=vals)
+            if e.operand.type != ir.TEXT:
+                arr = exp.Cast(this=arr, to=exp.DataType.build("double precision[]", dialect="postgres"))
+            return exp.Operator(this=_p(a), operator="pg_catalog.=", expression=exp.Any(this=exp.Paren(this=arr)))
+        return exp.In(this=_p(a), expressions=vals)
+
+    def _l_IsMissing(self, e: ir.IsMissing) -> exp.Expression:
+        return self._is_missing(self._lower(e.operand), e.operand.type, self.range(e.operand).nan if e.operand.type == ir.FLOAT else True)
+
+    def _bool_chain(self, cls, terms: list[exp.Expression]) -> exp.Expression:
+        acc = terms[0]
+        for t in terms[1:]:
+            acc = cls(this=_p(acc) if not isinstance(acc, cls) else acc, expression=_p(t))
+        return exp.Paren(this=acc)
+
+    def _l_And(self, e: ir.And) -> exp.Expression:
+        return self._bool_chain(exp.And, [self._lower(t) for t in e.terms])
+
+    def _l_Or(self, e: ir.Or) -> exp.Expression:
+        return self._bool_chain(exp.Or, [self._lower(t) for t in e.terms])
+
+    def _l_Not(self, e: ir.Not) -> exp.Expression:
+        # SQL's NOT keeps NULL; the IR's booleans are two-valued (missing is false)
+        return exp.Not(this=exp.Is(this=exp.Paren(this=self._lower(e.operand)), expression=exp.true()))
+
+    def _l_Case(self, e: ir.Case) -> exp.Expression:
+        # after WHEN missing(x) THEN ..., later branches know x is present: its NaN
+        # guards can go (a label chosen by comparing a score needs none then)
+        saved = set(self._present)
+        ifs = []
+        try:
+            for c, v in e.whens:
+                ifs.append(exp.If(this=self._lower(c), true=self._lower(v)))
+                self._present.update(id(x) for x in _missing_tested(c))
+            default = self._lower(e.default)
+        finally:
+            self._present = saved
+        return exp.Case(ifs=ifs, default=default)
+
+    def _l_Lazy(self, e: ir.Lazy) -> exp.Expression:
+        return self._lower(e.operand)
+
+    def _l_Fail(self, e: ir.Fail) -> exp.Expression:
+        t = self.target
+        msg = f"indb: model {self.model_name}: {e.message}"
+        if self.fail_hook is not None:
+            return self.fail_hook(msg, e.kind)  # type: ignore[operator]
+        if t.error_function:
+            err: exp.Expression = exp.Anonymous(this=t.error_function, expressions=[exp.Literal.string(msg)])
+            return exp.Cast(this=err, to=self._float_type() if e.kind == ir.FLOAT else exp.DataType.build("text"))
+        if t.name == "postgres":
+            # CONCAT is stable, so the planner cannot fold (and raise) it; at run time
+            # the cast fails with the message in the error text
+            text = self._pgfn("concat", exp.Literal.string(msg))
+            return exp.Cast(this=text, to=exp.DataType.build("double precision", dialect="postgres"))
+        raise CompileError(f"{t.name} cannot raise an error from SQL; use on_missing='null' (missing inputs give NULL)")
+
+    def _l_Index(self, e: ir.Index) -> exp.Expression:
+        v = e.vector
+        if isinstance(v, ir.Vector):
+            return self._lower(v.items[e.i])
+        if isinstance(v, ir.TreeEnsemble):
+            return self.tree_sum(v, e.i)
+        raise CompileError(f"cannot index {type(v).__name__}")
+
+    def _l_Vector(self, e: ir.Vector) -> exp.Expression:
+        raise CompileError("a vector output must be lowered item by item (see lower_outputs)")
+
+    def _l_TreeEnsemble(self, e: ir.TreeEnsemble) -> exp.Expression:
+        if e.n_outputs != 1:
+            raise CompileError("a multi-output tree ensemble must be indexed")
+        return self.tree_sum(e, 0)
+
+    def _l_ArgMax(self, e: ir.ArgMax) -> exp.Expression:
+        items = list(e.items)
+        kind = e.type
+        label = [self._label(v, kind) for v in e.labels]
+        lowered = [self._lower(i) for i in items]
+        ifs = []
+        may_missing = [self.range(i).nan for i in items]
+        if any(may_missing):
+            tests = [self._is_missing(self._lower(i), ir.FLOAT, True) for i, m in zip(items, may_missing) if m]
+            cond = tests[0]
+            for t in tests[1:]:
+                cond = exp.Or(this=cond, expression=t)
+            ifs.append(exp.If(this=cond, true=self._label(None, kind)))
+        k = len(items)
+        for i in range(k - 1):
+            conds = [self._op(">=", lowered[i].copy(), lowered[j].copy()) for j in range(i + 1, k)]
+            c = conds[0]
+            for x in conds[1:]:
+                c = exp.And(this=c, expression=x)
+            ifs.append(exp.If(this=c, true=label[i]))
+        return exp.Case(ifs=ifs, default=label[-1])
+
+    def _label(self, v, kind: str) -> exp.Expression:
+        if kind == ir.TEXT:
+            return exp.Cast(this=exp.Null(), to=exp.DataType.build("text")) if v is None else exp.Literal.string(str(v))
+        return self.float_const(None if v is None else float(v))
+
+    # ------------------------------------------------------------------ trees
+    def tree_sum(self, te: ir.TreeEnsemble, k: int) -> exp.Expression:
+        inputs = [self._lower(i).sql(self.target.name) for i in te.inputs]
+        nan_inputs = [self.range(i).nan and i.type == ir.FLOAT for i in te.inputs]
+        emit = TreeText(self, inputs, nan_inputs, te.strict)
+        terms: list[exp.Expression] = []
+        if te.base[k] != 0.0 or not te.trees:
+            terms.append(self.float_const(te.base[k]))
+        for t in te.trees:
+            terms.append(exp.Var(this=emit.tree(t, k)))
+        return self.sum(terms) if len(terms) > 1 else terms[0]
+
+
+class TreeText:
+    """Nested searched CASE for one tree, written straight to text.
+
+    Trees are the one place where sqlglot's node-by-node building and generation is too
+    slow (a 100-tree forest of depth 8 has 50,000 nodes: about a minute). The text is
+    made from a closed vocabulary: keywords, the input expressions rendered by sqlglot,
+    and numbers from ``repr(float)`` (text categories are rendered by sqlglot too), so
+    nothing from outside reaches SQL unquoted. Tests parse it back with sqlglot.
+    """
+
+    def __init__(self, low: Lowering, inputs: list[str], nan_inputs: list[bool], strict: bool) -> None:
+        self.low = low
+        t = low.target
+        self.dialect = t.name
+        self.inputs = [x if _simple_sql(x) else f"({x})" for x in inputs]
+        self.nan_inputs = nan_inputs
+        self.strict = strict
+        self.qualify = low.qualify
+        self.float_sql = low._float_type().sql(t.name)
+        if t.name == "postgres":
+            self.float_sql = "pg_catalog.float8" if low.qualify else "float8"
+        # an untyped 'NaN' takes the float type of the other operand (PostgreSQL, DuckDB);
+        # a qualified body spells the type out so search_path cannot matter
+        self.nan = "" if not t.has_nan else (self._typed("'NaN'") if low.qualify else "'NaN'")
+        self.literal_fix = _SqliteLiterals() if t.inexact_literals else None
+
+    def _typed(self, lit: str) -> str:
+        if self.dialect in ("postgres", "duckdb"):
+            return f"{lit}::{self.float_sql}"
+        return f"CAST({lit} AS {self.float_sql})"
+
+    def _num(self, v: float) -> str:
+        if math.isinf(v) or math.isnan(v):
+            return self.low.float_const(v).sql(self.dialect)
+        text = float_literal(v)
+        if self.literal_fix is not None:
+            return self.literal_fix.fix(v, text)
+        return text
+
+    def _leaf(self, v: float) -> str:
+        if not self.low.target.cast_constants:
+            return self._num(v)
+        return self._typed(self._num(v))
+
+    def _cmp(self, x: str, op: str, t: str) -> str:
+        if self.qualify:
+            return f"{x} OPERATOR(pg_catalog.{op}) {t}"
+        return f"{x}{op}{t}"
+
+    def _members(self, cats) -> str:
+        if cats and isinstance(cats[0], str):
+            return ",".join(exp.Literal.string(c).sql(self.dialect) for c in cats)
+        return ",".join(self._num(float(c)) for c in cats)
+
+    def _in(self, x: str, cats) -> str:
+        if self.qualify:
+            arr = f"ARRAY[{self._members(cats)}]"
+            if not (cats and isinstance(cats[0], str)):
+                arr += "::pg_catalog.float8[]"
+            return f"{x} OPERATOR(pg_catalog.=) ANY({arr})"
+        return f"{x} IN ({self._members(cats)})"
+
+    def _present(self, x: str, f: int) -> str | None:
+        """A test that is false for NaN, where NaN is greater than every number; else None."""
+        if self.nan_inputs[f] and self.low.target.nan_is_greatest:
+            return self._cmp(x, "<", self.nan)
+        return None
+
+    def tree(self, t: ir.Tree, k: int) -> str:
+        feature, left, right = t.feature, t.left, t.right
+        # a subtree whose leaves agree for output k needs no test
+        uniform: dict[int, float | None] = {}
+        order: list[int] = []
+        stack = [0]
+        while stack:
+            n = stack.pop()
+            order.append(n)
+            if feature[n] >= 0:
+                stack.append(left[n])
+                stack.append(right[n])
+        for n in reversed(order):
+            if feature[n] < 0:
+                uniform[n] = t.value[n][k]
+            else:
+                a, b = uniform[left[n]], uniform[right[n]]
+                uniform[n] = a if (a is not None and a == b) else None
+        out: list[str] = []
+        le, gt = ("<", ">=") if self.strict else ("<=", ">")
+
+        def node(n: int, typed: bool = True) -> None:
+            u = uniform[n]
+            if u is not None:
+                # a CASE takes the float type if one branch has it; an untyped literal
+                # beside it is cast at plan time. One typed leaf per CASE is enough.
+                out.append(self._leaf(u) if typed else self._num(u))
+                return
+            f = feature[n]
+            x = self.inputs[f]
+            cats = t.category_set(n)
+            if cats is not None:
+                if not t.missing_left[n]:
+                    cond, first, second = self._in(x, cats), left[n], right[n]
+                else:
+                    # right only for a present value outside the set
+                    inside = self._in(x, cats)
+                    present = self._present(x, f)
+                    cond = f"({inside}) IS FALSE" if present is None else f"({inside}) IS FALSE AND {present}"
+                    first, second = right[n], left[n]
+            else:
+                thr = self._num(t.threshold[n])
+                if not t.missing_left[n]:
+                    cond, first, second = self._cmp(x, le, thr), left[n], right[n]
+                else:
+                    present = self._present(x, f)
+                    cond = self._cmp(x, gt, thr) if present is None else f"{self._cmp(x, gt, thr)} AND {present}"
+                    first, second = right[n], left[n]
+            out.append("CASE WHEN ")
+            out.append(cond)
+            out.append(" THEN ")
+            node(first, typed=False)  # the ELSE branch below is typed (a leaf or a CASE)
+            out.append(" ELSE ")
+            node(second)
+            out.append(" END")
+
+        node(0)
+        return "".join(out)
+
+
+def _simple_sql(s: str) -> bool:
+    return s.replace("_", "a").replace('"', "").replace(".", "").isalnum()
+
+
+class _SqliteLiterals:
+    """Checks long literals against this machine's SQLite parser (correctly rounded only
+    since 3.43) and writes the few it misreads as exact ``m * 2**e`` products."""
+
+    def __init__(self) -> None:
+        import sqlite3  # noqa: PLC0415
+
+        self.conn = sqlite3.connect(":memory:")
+        self.cache: dict[float, str] = {}
+
+    def fix(self, v: float, text: str) -> str:
+        if _significant_digits(text) < 16:
+            return text
+        got = self.cache.get(v)
+        if got is None:
+            # one query per literal is fast enough at tree scale (tens of thousands)
+            back = self.conn.execute("SELECT " + text).fetchone()[0]
+            got = text if back == v else _exact_product(v).sql("sqlite")
+            self.cache[v] = got
+        return got
+
+
+# ---------------------------------------------------------------------- outputs
+
+
+def output_label(v) -> str:
+    """A class label as a column-name fragment: lower-case, ``[a-z0-9_]`` only."""
+    s = str(v)
+    if isinstance(v, float) and v.is_integer():
+        s = str(int(v))
+    return "".join(c if ("a" <= c <= "z" or "0" <= c <= "9" or c == "_") else "_" for c in s.lower())
+
+
+def _unique(names: list[str]) -> list[str]:
+    out: list[str] = []
+    seen: set[str] = set()
+    for n in names:
+        cand, i = n, 1
+        while cand in seen:
+            i += 1
+            cand = f"{n}_{i}"
+        seen.add(cand)
+        out.append(cand)
+    return out
+
+
+def output_names(model: ir.Model, kind: str) -> list[str]:
+    """Column names of one output kind, per DESIGN.md."""
+    e = model.output(kind)
+    if kind == "predict":
+        return ["prediction"]
+    if kind == "proba":
+        return _unique([f"probability_{output_label(c)}" for c in model.classes or ()])
+    if kind == "decision":
+        if isinstance(e, ir.Vector):
+            labels = model.classes if model.classes is not None and len(model.classes) == len(e.items) else range(len(e.items))
+            return _unique([f"decision_{output_label(c)}" for c in labels])
+        return ["decision"]
+    if kind == "transform":
+        return [f"transform_{i}" for i in range(len(e.items))]  # type: ignore[attr-defined]
+    raise CompileError(f"unknown output {kind!r}; choose from predict, proba, decision, transform")
+
+
+@dataclass
+class Shared:
+    """One output kind lowered with its shared subexpressions named once.
+
+    ``bindings`` are (name, IR type, SQL) in dependency order, each with a nesting
+    ``level`` (a binding only reads bindings of lower levels); ``columns`` are the
+    outputs, reading bindings through the references the caller chose.
+    """
+
+    bindings: list[tuple[str, str, exp.Expression]]
+    levels: list[int]
+    columns: list[tuple[str, exp.Expression]]
+    #: IR nodes with shared subtrees counted once, and written out at every use
+    dag_nodes: int = 0
+    inline_nodes: int = 0
+
+    #: the target needs the bindings whatever they save (its parser nests only so deep)
+    required: bool = False
+
+    def worth_sharing(self) -> bool:
+        """Naming the shared values saves real work (not just a repeated input test)."""
+        if self.required and self.bindings:
+            return True
+        return bool(self.bindings) and self.inline_nodes > max(2 * self.dag_nodes, self.dag_nodes + 400)
+
+
+def lower_shared(
+    model: ir.Model,
+    kind: str,
+    target: Target,
+    columns: Mapping[str, exp.Expression],
+    reference,
+    *,
+    qualify: bool = False,
+    model_name: str = "model",
+    fail_hook=None,
+) -> Shared:
+    """Lower one output kind, naming each shared subexpression once.
+
+    ``reference(name)`` is how the SQL reads a binding (a PL/pgSQL variable, a column
+    of a derived table).
+    """
+    from indb.sqlgen.optimise import shared_to_bind
+
+    if kind not in model.output_kinds:
+        raise CompileError(f"model {model_name} has no {kind!r} output; it offers: {', '.join(model.output_kinds)}")
+    e = model.output(kind)
+    vec = e if isinstance(e, ir.Vector) else ir.Vector((e,))
+    names = output_names(model, kind)
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, 20000))
+    try:
+        opt = optimise(vec, target)
+        forced: set[int] = set()
+        if target.max_trees_per_expression:
+            from indb.sqlgen.optimise import split_tree_sums
+
+            opt, forced = split_tree_sums(opt, target.max_trees_per_expression)
+        low = Lowering(target, columns, qualify=qualify, model_name=model_name, fail_hook=fail_hook)
+        low._range = analyse(opt)
+        to_bind = shared_to_bind(opt, max_nesting=target.max_nesting, force=forced)
+        bound_ids = {id(n) for n in to_bind}
+        levels: dict[int, int] = {}
+
+        def level_of(n: ir.Expr) -> int:
+            best, stack, seen = 0, list(n.children()), set()
+            while stack:
+                c = stack.pop()
+                if id(c) in seen:
+                    continue
+                seen.add(id(c))
+                if id(c) in bound_ids:
+                    best = max(best, levels[id(c)])
+                else:
+                    stack.extend(c.children())
+            return best + 1
+
+        bindings, lvls = [], []
+        for i, n in enumerate(to_bind):
+            name = f"_indb_s{i}"
+            bindings.append((name, n.type, low.lower(n)))
+            levels[id(n)] = level_of(n)
+            lvls.append(levels[id(n)])
+            low.bound[id(n)] = reference(name)
+        items = opt.items if isinstance(opt, ir.Vector) else (opt,)  # type: ignore[attr-defined]
+        cols = [(name, low.lower(item)) for name, item in zip(names, items)]
+        dag, inline = ir.size(opt), ir.inline_size(opt)
+    finally:
+        sys.setrecursionlimit(old)
+    return Shared(bindings, lvls, cols, dag, inline, required=target.max_nesting is not None or bool(forced))
+
+
+def lower_outputs(
+    model: ir.Model,
+    kind: str,
+    target: Target,
+    columns: Mapping[str, exp.Expression],
+    *,
+    qualify: bool = False,
+    model_name: str = "model",
+    fail_hook=None,
+) -> list[tuple[str, exp.Expression]]:
+    """``[(column name, SQL expression)]`` for one output kind of ``model``."""
+    if kind not in model.output_kinds:
+        raise CompileError(f"model {model_name} has no {kind!r} output; it offers: {', '.join(model.output_kinds)}")
+    e = model.output(kind)
+    items = list(e.items) if isinstance(e, ir.Vector) else [e]
+    names = output_names(model, kind)
+    out = []
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, 20000))
+    try:
+        for name, item in zip(names, items):
+            opt = optimise(item, target)
+            low = Lowering(target, columns, qualify=qualify, model_name=model_name, fail_hook=fail_hook)
+            # a NaN output stays NaN (numpy's answer too); NULL inputs give NULL
+            out.append((name, low.lower(opt)))
+    finally:
+        sys.setrecursionlimit(old)
+    return out
