@@ -438,7 +438,7 @@ BEGIN
 
     mode := NULLIF(pg_catalog.current_setting('indb.score_mode', true), '');
     IF mode IS NULL THEN
-        SELECT pg_catalog.length(p.prosrc) INTO body_len
+        SELECT pg_catalog.length(CASE WHEN p.prosqlbody IS NULL THEN p.prosrc ELSE pg_catalog.pg_get_function_sqlbody(p.oid) END) INTO body_len
         FROM indb.version_functions AS vf JOIN pg_catalog.pg_proc AS p ON p.oid = vf.fn::oid
         WHERE vf.model = ref.model AND vf.version = ref.version AND vf.output = outs[1];
         -- the body's size stands for the work per row: above this, evaluating twice costs

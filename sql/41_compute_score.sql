@@ -149,7 +149,7 @@ BEGIN
         -- beat PostgreSQL's expression interpreter there (bench/README.md)
         chunked := ((SELECT v.engine = 'plpython' FROM indb.versions AS v
                      WHERE v.model = compute_score.model AND v.version = compute_score.version)
-                    OR (SELECT pg_catalog.max(pg_catalog.length(p.prosrc)) > 20000
+                    OR (SELECT pg_catalog.max(pg_catalog.length(CASE WHEN p.prosqlbody IS NULL THEN p.prosrc ELSE pg_catalog.pg_get_function_sqlbody(p.oid) END)) > 20000
                         FROM indb.version_functions AS vf JOIN pg_catalog.pg_proc AS p ON p.oid = vf.fn::oid
                         WHERE vf.model = compute_score.model AND vf.version = compute_score.version))
                    AND (SELECT k.relkind <> 'p' FROM pg_catalog.pg_class AS k WHERE k.oid = base)

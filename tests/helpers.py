@@ -73,7 +73,7 @@ SELECT md5(string_agg(x, E'\\n' ORDER BY x)) FROM (
     SELECT concat_ws(':', 'class', c.oid, c.relname, c.relnamespace, c.relkind, c.relowner, c.relacl, c.relrowsecurity)
     FROM pg_class c
     UNION ALL
-    SELECT concat_ws(':', 'proc', p.oid, p.proname, p.pronamespace, p.proowner, p.proacl, md5(p.prosrc), p.proconfig)
+    SELECT concat_ws(':', 'proc', p.oid, p.proname, p.pronamespace, p.proowner, p.proacl, md5(p.prosrc), md5(pg_get_function_sqlbody(p.oid)), p.proconfig)
     FROM pg_proc p
     UNION ALL
     SELECT concat_ws(':', 'namespace', n.oid, n.nspname, n.nspowner, n.nspacl) FROM pg_namespace n

@@ -160,7 +160,7 @@ def test_bad_model_files_get_one_line_errors(migrated_dsn, migrated_conn, tmp_pa
         deploy(str(tmp_path / "missing.joblib"), "x", dsn=migrated_dsn)
     assert _registry_snapshot(migrated_conn) == before
     # and the command line says it in one line, without a traceback
-    res = subprocess.run([sys.executable, "-m", "indb.cli.main", "--dsn", migrated_dsn, "deploy", str(corrupt), "--name", "x"],
+    res = subprocess.run([sys.executable, "-m", "indb.cli", "--dsn", migrated_dsn, "deploy", str(corrupt), "--name", "x"],
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
 
@@ -213,7 +213,7 @@ def test_a_deploy_killed_mid_transaction_leaves_nothing_and_a_rerun_succeeds(mig
     blocker = psycopg.connect(migrated_dsn)
     # hold the alias row: the deploy blocks after inserting its version and functions
     blocker.execute("SELECT * FROM indb.aliases WHERE model = 'victim' FOR UPDATE")
-    proc = subprocess.Popen([sys.executable, "-m", "indb.cli.main", "--dsn", migrated_dsn, "deploy", str(path), "--name", "victim"],
+    proc = subprocess.Popen([sys.executable, "-m", "indb.cli", "--dsn", migrated_dsn, "deploy", str(path), "--name", "victim"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -286,7 +286,7 @@ def test_deploy_sql_prints_a_script_that_applies_once(migrated_dsn, migrated_con
     path = tmp_path / "churn.joblib"
     joblib.dump(LogisticRegression().fit(X, y), path)
     before = _registry_snapshot(migrated_conn)
-    res = subprocess.run([sys.executable, "-m", "indb.cli.main", "--dsn", migrated_dsn, "deploy", str(path), "--name", "churn", "--sql"],
+    res = subprocess.run([sys.executable, "-m", "indb.cli", "--dsn", migrated_dsn, "deploy", str(path), "--name", "churn", "--sql"],
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     script = res.stdout

@@ -77,7 +77,7 @@ def test_the_views_compute_psi_per_feature_and_prediction_and_flag_a_shift(migra
         assert conn.execute("SELECT status FROM indb.drift_prediction WHERE model = 'calm'").fetchone()[0] == "ok"
     env = dict(os.environ, INDB_DSN=auditor.dsn)
     png = tmp_path / "drift.png"
-    out = subprocess.run([sys.executable, "-m", "indb.cli.main", "drift", "drifting", "--png", str(png)], env=env,
+    out = subprocess.run([sys.executable, "-m", "indb.cli", "drift", "drifting", "--png", str(png)], env=env,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "worst: a on" in out.stdout and " act" in out.stdout and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -110,7 +110,7 @@ def test_the_commands(migrated_dsn, migrated_conn, pg_role):
     env = dict(os.environ, INDB_DSN=migrated_dsn)
 
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "indb.cli.main", *args], env=env, capture_output=True, text=True, timeout=120)
+        return subprocess.run([sys.executable, "-m", "indb.cli", *args], env=env, capture_output=True, text=True, timeout=120)
 
     out = run("grant", "scorer", bob.name, "--model", "m")
     assert out.returncode == 0 and f"{bob.name} may now score m only" in out.stdout, out.stderr

@@ -225,7 +225,7 @@ def test_a_version_is_scored_a_chunk_at_a_time_with_the_row_paths_answers(migrat
     est = train_gb() if which == "gb" else train_text()
     deploy(migrated_dsn, est, "py", engine=engine)
     if engine == "sql":  # large enough to take the chunked path
-        body = migrated_conn.execute("SELECT max(length(p.prosrc)) FROM indb.version_functions AS f"
+        body = migrated_conn.execute("SELECT max(length(CASE WHEN p.prosqlbody IS NULL THEN p.prosrc ELSE pg_get_function_sqlbody(p.oid) END)) FROM indb.version_functions AS f"
                                      " JOIN pg_proc AS p ON p.oid = f.fn::oid WHERE f.model = 'py'").fetchone()[0]
         assert body > 20000, body
     rng = np.random.default_rng(5)

@@ -250,17 +250,14 @@ def test_requires_refuses_to_run_before_the_other_component(migrated_dsn, tmp_pa
         indb.migrate(migrated_dsn, component="extra", source=tmp_path)
 
 
-def test_a_deployer_migrates_as_indb_owner(migrated_dsn, migrated_conn, pg_role, tmp_path):
+def test_a_deployer_cannot_migrate_the_catalog(migrated_dsn, migrated_conn, pg_role, tmp_path):
+    # since core 0013 no deployer can act as indb_owner: changing the catalog is a DBA's job
     deployer = pg_role(migrated_dsn, "indb_deployer")
     source = copy_track(tmp_path / "more", edit={"0096_more.sql": "CREATE TABLE indb.more (a int);\n"})
-    dry = indb.migrate(deployer.dsn, source=source, dry_run=True).sql
-    assert "BEGIN;\nSET LOCAL ROLE \"indb_owner\";\nCREATE TABLE indb.more (a int);" in dry
-    result = indb.migrate(deployer.dsn, source=source)
-    assert [m.version for m, _ in result.applied] == [96]
-    owner = migrated_conn.execute("SELECT relowner::regrole::text FROM pg_class WHERE oid = 'indb.more'::regclass")
-    assert owner.fetchone()[0] == "indb_owner"
-    row = migrated_conn.execute("SELECT applied_by FROM indb.schema_migrations WHERE version = 96").fetchone()
-    assert row[0] == deployer.name
+    with pytest.raises(errors.PermissionError, match="0096"):
+        indb.migrate(deployer.dsn, source=source)
+    assert migrated_conn.execute("SELECT to_regclass('indb.more')").fetchone()[0] is None
+    assert migrated_conn.execute("SELECT count(*) FROM indb.schema_migrations WHERE version = 96").fetchone()[0] == 0
 
 
 def test_lock_timeout_names_the_holder(pg_dsn):

@@ -1,5 +1,6 @@
 """What the catalog migrations build: owners, privileges, row-level security, the log writers."""
 
+import hashlib
 import json
 
 import psycopg
@@ -13,18 +14,21 @@ def _add_version(conn, model="churn", version=1):
     conn.execute("INSERT INTO indb.models (name) VALUES (%s) ON CONFLICT DO NOTHING", [model])
     conn.execute(
         "INSERT INTO indb.versions (model, version, ir, ir_sha256, artifact_sha256, features, outputs, engine)"
-        " VALUES (%s, %s, '{}', repeat('a', 64), repeat('b', 64), '[\"x\"]', '{prediction}', 'sql')", [model, version])
+        " VALUES (%s, %s, '{}', encode(sha256('{}'), 'hex'), repeat('b', 64), '[\"x\"]', '{prediction}', 'sql')", [model, version])
 
 
-def test_roles_are_nologin_groups_and_deployers_act_as_owner_only_through_set_role(migrated_conn):
+def test_roles_are_nologin_groups_and_deployers_reach_indb_versions_only_through_set_role(migrated_conn):
     rows = migrated_conn.execute(
         "SELECT rolname, rolcanlogin, rolinherit, rolsuper FROM pg_roles WHERE rolname LIKE 'indb\\_%' ORDER BY 1")
     assert rows.fetchall() == [
         ("indb_auditor", False, True, False), ("indb_compute", False, True, False), ("indb_deployer", False, False, False),
         ("indb_log_writer", False, True, False), ("indb_owner", False, True, False),
-        ("indb_scorer", False, True, False), ("indb_scorer_base", False, True, False)]
-    assert migrated_conn.execute("SELECT pg_has_role('indb_deployer', 'indb_owner', 'MEMBER'),"
-                                 " pg_has_role('indb_deployer', 'indb_owner', 'USAGE')").fetchone() == (True, False)
+        ("indb_scorer", False, True, False), ("indb_scorer_base", False, True, False), ("indb_versions", False, True, False)]
+    # nobody is a member of the owner of shared objects (core 0013); deployers may SET ROLE
+    # indb_versions, which owns their version functions, and inherit nothing from it
+    assert migrated_conn.execute("SELECT count(*) FROM pg_auth_members WHERE roleid = 'indb_owner'::regrole").fetchone()[0] == 0
+    assert migrated_conn.execute("SELECT pg_has_role('indb_deployer', 'indb_versions', 'MEMBER'),"
+                                 " pg_has_role('indb_deployer', 'indb_versions', 'USAGE')").fetchone() == (True, False)
 
 
 def test_catalog_and_log_have_their_owners(migrated_conn):
@@ -57,7 +61,7 @@ def test_scorers_cannot_read_the_ir_or_write_the_registry(migrated_dsn, migrated
     scorer = pg_role(migrated_dsn, "indb_scorer")
     with psycopg.connect(scorer.dsn, autocommit=True) as conn:
         assert conn.execute("SELECT model, version, ir_sha256 FROM indb.versions").fetchall() == [
-            ("churn", 1, "a" * 64)]
+            ("churn", 1, hashlib.sha256(b"{}").hexdigest())]
         for query in ("SELECT ir FROM indb.versions", "SELECT onnx FROM indb.versions",
                       "INSERT INTO indb.models (name) VALUES ('x')", "DELETE FROM indb.aliases",
                       "SELECT indb.log_open('churn', 1, 'x', 'score', NULL, 1.0, NULL)", "CREATE TABLE indb.mine (a int)"):

@@ -104,8 +104,9 @@ def test_two_databases_of_one_cluster_create_the_roles_at_once(fresh_cluster):
         assert _group_roles(admin) == [
             ("indb_auditor", False, True), ("indb_compute", False, True), ("indb_deployer", False, False),
             ("indb_log_writer", False, True), ("indb_owner", False, True), ("indb_scorer", False, True),
-            ("indb_scorer_base", False, True)]
-        assert admin.execute("SELECT pg_has_role('indb_deployer', 'indb_owner', 'MEMBER')").fetchone()[0]
+            ("indb_scorer_base", False, True), ("indb_versions", False, True)]
+        assert admin.execute("SELECT pg_has_role('indb_deployer', 'indb_versions', 'MEMBER')").fetchone()[0]
+        assert not admin.execute("SELECT pg_has_role('indb_deployer', 'indb_owner', 'MEMBER')").fetchone()[0]
     for dsn in (dsn_a, dsn_b):
         with psycopg.connect(dsn) as conn:
             assert history(conn) == CORE

@@ -22,7 +22,7 @@ from tests.gov import connect, deploy, make_source, train_lr
 
 
 def _cli(dsn, *args):
-    return subprocess.run([sys.executable, "-m", "indb.cli.main", *args], env=dict(os.environ, INDB_DSN=dsn),
+    return subprocess.run([sys.executable, "-m", "indb.cli", *args], env=dict(os.environ, INDB_DSN=dsn),
                           capture_output=True, text=True, timeout=120)
 
 
@@ -165,7 +165,7 @@ def test_migration_0006_converts_rows_logged_in_0003s_format(pg_dsn, pg_conn):
     pg_conn.execute("INSERT INTO indb.models (name) VALUES ('old')")
     pg_conn.execute(
         "INSERT INTO indb.versions (model, version, ir, ir_sha256, artifact_sha256, features, outputs, engine)"
-        " VALUES ('old', 1, '{}', repeat('a', 64), repeat('b', 64), '[[\"x\", \"float\"], [\"k\", \"text\"], [\"y\", \"float\"]]',"
+        " VALUES ('old', 1, '{}', encode(sha256('{}'), 'hex'), repeat('b', 64), '[[\"x\", \"float\"], [\"k\", \"text\"], [\"y\", \"float\"]]',"
         " '{predict}', 'sql')")
     pg_conn.execute("SET ROLE indb_owner")
     call = pg_conn.execute("SELECT indb.log_call('old', 1, 'score', 'src', NULL, 1.0, 'r1')").fetchone()[0]

@@ -236,7 +236,7 @@ def test_public_executes_no_function_in_schema_indb_even_after_deploys_and_binds
         assert not default_acl and not public, f"PUBLIC may execute {name}"
         if definer:
             # SECURITY DEFINER only for the roles that need it, with a pinned search_path
-            assert owner in ("indb_log_writer", "indb_compute", "indb_owner"), name
+            assert owner in ("indb_log_writer", "indb_compute", "indb_owner", "indb_versions"), name
             assert config and config[0] in ("search_path=pg_catalog, pg_temp", "search_path=pg_catalog, indb, pg_temp"), name
         if owner in ("indb_log_writer", "indb_compute"):
             assert config and config[0] == "search_path=pg_catalog, pg_temp", name
@@ -255,7 +255,7 @@ def test_a_deployer_deploys_without_superuser_and_cannot_touch_the_log(migrated_
                                  " WHERE i.inhparent = 'indb.prediction_log'::regclass LIMIT 1").fetchone()[0]
     before = counts(migrated_conn)
     with connect(dave.dsn) as conn:
-        for as_owner in (False, True):
+        for as_role in (None, "indb_versions"):
             for statement in (
                 "ALTER TABLE indb.prediction_log ADD COLUMN x int",
                 "ALTER TABLE indb.prediction_log DISABLE ROW LEVEL SECURITY",
@@ -280,8 +280,8 @@ def test_a_deployer_deploys_without_superuser_and_cannot_touch_the_log(migrated_
                 "SELECT indb.log_predict('m', 1, '{1,2,3}', NULL, NULL, NULL, current_user)",
             ):
                 with conn.transaction():
-                    if as_owner:
-                        conn.execute("SET LOCAL ROLE indb_owner")
+                    if as_role:
+                        conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(as_role)))
                     with pytest.raises(DENIED + (psycopg.errors.DependentObjectsStillExist,)):
                         with conn.transaction():
                             conn.execute(statement)
@@ -297,15 +297,19 @@ def test_validate_reports_a_version_whose_installed_body_or_ir_was_changed(migra
     assert validate(migrated_dsn).ok
     if kind == "body":
         fn = migrated_conn.execute("SELECT fn::text FROM indb.version_functions WHERE output = 'predict'").fetchone()[0]
-        src = migrated_conn.execute("SELECT prosrc FROM pg_proc WHERE oid = %s::regprocedure", [fn]).fetchone()[0]
+        src = migrated_conn.execute("SELECT pg_get_functiondef(%s::regprocedure)", [fn]).fetchone()[0]
         tampered = src.replace("0.", "0.9", 1)
-        migrated_conn.execute(sql.SQL("CREATE OR REPLACE FUNCTION {}(double precision, double precision, double precision)"
-                                      " RETURNS double precision LANGUAGE sql IMMUTABLE PARALLEL SAFE AS {}").format(
-            sql.Identifier("indb", "m@1/predict"), sql.Literal(tampered)))
+        # as the functions' owner, as a deployer could: a body the guard lets through
+        with migrated_conn.transaction():
+            migrated_conn.execute("SET LOCAL ROLE indb_versions")
+            migrated_conn.execute(tampered)
         expected = 'installed body of indb."m@1/predict"'
     else:
-        # a superuser flips one byte of the stored IR
-        migrated_conn.execute("UPDATE indb.versions SET ir = overlay(ir placing chr(ascii(substr(ir, 40, 1)) # 1) from 40 for 1)")
+        # a superuser disables the immutability trigger and the checksum constraint, and flips a byte of the IR
+        with migrated_conn.transaction():
+            migrated_conn.execute("ALTER TABLE indb.versions DISABLE TRIGGER versions_immutable")
+            migrated_conn.execute("ALTER TABLE indb.versions DROP CONSTRAINT versions_ir_checksum")
+            migrated_conn.execute("UPDATE indb.versions SET ir = overlay(ir placing chr(ascii(substr(ir, 40, 1)) # 1) from 40 for 1)")
         expected = "the stored IR does not match its checksum"
     report = validate(migrated_dsn)
     assert not report.ok and any(expected in p and "m@1" in p for p in report.problems), report.problems

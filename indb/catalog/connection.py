@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,11 @@ CLIENT_CHECK_INTERVAL_MS = 1000
 
 # A client that vanishes without closing its socket (a dead host, a cut cable) is
 # noticed through TCP keepalives within about idle + interval * count seconds.
+#: what every indb connection's search_path is pinned to: nothing a stranger can create in
+#: (functions and operators are never looked up in pg_temp when it is named last)
+PINNED_SEARCH_PATH = "pg_catalog, pg_temp"
+_USER_SEARCH_PATH: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
 KEEPALIVES = {"keepalives": "1", "keepalives_idle": "10", "keepalives_interval": "5", "keepalives_count": "3"}
 
 
@@ -132,6 +138,10 @@ def connect(dsn: str | ResolvedDsn | None = None, *, purpose: str, autocommit: b
                              [str(CLIENT_CHECK_INTERVAL_MS)])
             except psycopg.errors.InvalidParameterValue:
                 pass  # platforms without the kernel support for it refuse any non-zero value
+        # The session's own search_path names user tables (see user_relation); indb's own
+        # statements never resolve an operator or function through it.
+        _USER_SEARCH_PATH[conn] = conn.execute("SELECT pg_catalog.current_setting('search_path')").fetchone()[0]
+        conn.execute("SELECT pg_catalog.set_config('search_path', %s, false)", [PINNED_SEARCH_PATH])
         if read_only:
             conn.execute("SET default_transaction_read_only = on")
         conn.autocommit = autocommit
@@ -139,6 +149,42 @@ def connect(dsn: str | ResolvedDsn | None = None, *, purpose: str, autocommit: b
         conn.close()
         raise translate(e, resolved) from None
     return conn
+
+
+def user_search_path(conn) -> str:
+    """The search_path the session had before indb pinned it (what the user's names mean);
+    for a connection the caller opened, its search_path as it is."""
+    if conn in _USER_SEARCH_PATH:
+        return _USER_SEARCH_PATH[conn]
+    return conn.execute("SELECT pg_catalog.current_setting('search_path')").fetchone()[0]
+
+
+@contextmanager
+def _user_path(conn):
+    """The user's search_path for one name lookup, then the session's own back."""
+    now = conn.execute("SELECT pg_catalog.current_setting('search_path')").fetchone()[0]
+    conn.execute("SELECT pg_catalog.set_config('search_path', %s, false)", [user_search_path(conn)])
+    try:
+        yield
+    finally:
+        conn.execute("SELECT pg_catalog.set_config('search_path', %s, false)", [now])
+
+
+def user_relation(conn, name: str) -> int | None:
+    """The oid of the table (view, …) ``name`` means to the user, or None.
+
+    The name is looked up with the session's own search_path, in a statement that only
+    resolves a relation name (``pg_catalog.to_regclass``: no operator or function of the
+    user's schemas can run), and the pin is put back at once.
+    """
+    with _user_path(conn):
+        return conn.execute("SELECT pg_catalog.to_regclass(%s)::oid", [name]).fetchone()[0]
+
+
+def user_schema(conn) -> str | None:
+    """The schema the user's unqualified new tables go to (the first existing one on their path)."""
+    with _user_path(conn):
+        return conn.execute("SELECT pg_catalog.current_schema()").fetchone()[0]
 
 
 @contextmanager
@@ -178,3 +224,56 @@ def translate(error: Exception, resolved: ResolvedDsn | None = None) -> errors.I
         return errors.UsageError(f"invalid connection string from {resolved.source if resolved else 'the DSN'}: {message}")
     sqlstate = getattr(error, "sqlstate", None)
     return errors.IndbError(f"database error{f' {sqlstate}' if sqlstate else ''}: {message}")
+
+
+# ---------------------------------------------------------- sessions, server errors
+
+
+@contextmanager
+def as_versions(conn):
+    """Create, replace, grant or drop version functions as indb_versions (their owner).
+
+    The server's DDL guard (sql/15_guard.sql) checks every function made this way. The
+    role is put back only on success: a failure aborts the transaction, which undoes the
+    SET LOCAL too.
+    """
+    conn.execute("SET LOCAL ROLE indb_versions")
+    yield conn
+    conn.execute("RESET ROLE")
+
+
+
+@contextmanager
+def session(dsn, conn, purpose: str, *, read_only: bool = False):
+    """The caller's connection, or a new one (closed afterwards) for ``purpose``."""
+    if conn is not None:
+        yield conn
+        return
+    own = connect(dsn, purpose=purpose, autocommit=True, read_only=read_only)
+    try:
+        yield own
+    finally:
+        own.close()
+
+
+
+def server_error(error) -> errors.IndbError:
+    """An error raised by indb's own SQL functions (``indb: ...``) as the matching IndbError, with its hint."""
+    import psycopg
+
+    diag = getattr(error, "diag", None)
+    message = one_line(getattr(diag, "message_primary", None) or error)
+    if not message.startswith("indb: "):
+        return translate(error)
+    text = message[len("indb: "):]
+    hint = getattr(diag, "message_hint", None)
+    if hint:
+        text += f" ({one_line(hint)})"
+    if isinstance(error, psycopg.errors.InsufficientPrivilege):
+        return errors.PermissionError(text)
+    if isinstance(error, (psycopg.errors.UndefinedObject, psycopg.errors.UndefinedColumn, psycopg.errors.UndefinedTable)):
+        return errors.NotFoundError(text)
+    if isinstance(error, (psycopg.errors.InvalidParameterValue, psycopg.errors.DuplicateTable,
+                          psycopg.errors.DuplicateColumn, psycopg.errors.InvalidName)):
+        return errors.UsageError(text)
+    return errors.IndbError(text)

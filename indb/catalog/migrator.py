@@ -62,7 +62,8 @@ GENERATED = {"plpython": {"engine": "indb.plpython.install:render"}}
 #: the core migration that creates indb.schema_definitions (definitions wait for it)
 DEFINITIONS_SINCE = 12
 
-VALIDATION_CHECKS = ["indb.catalog.migrator:check_migrations", "indb.governance.hooks:check_installed_functions"]
+VALIDATION_CHECKS = ["indb.catalog.migrator:check_migrations", "indb.governance.hooks:check_installed_functions",
+                     "indb.governance.hooks:check_catalog_security"]
 
 _DEFINITION = re.compile(r"^(\d{2}_)?([a-z0-9][a-z0-9_]*)\.sql$")
 _FILENAME = re.compile(r"^(\d{4})_([a-z0-9][a-z0-9_]*)\.sql$")

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from indb import errors
-from indb.governance.hooks import server_error, session
+from indb.catalog.connection import server_error, session
 
 
 @dataclass

@@ -27,7 +27,9 @@ from dataclasses import dataclass, field
 from psycopg import sql
 
 from indb import errors
-from indb.governance.hooks import SCORER_BASE, grant_shared, model_role, server_error, session
+from indb.catalog.connection import server_error, session
+from indb.governance.hooks import SCORER_BASE, model_role
+from indb.catalog.connection import as_versions
 
 KINDS = {"deployer": "indb_deployer", "scorer": "indb_scorer", "auditor": "indb_auditor"}
 
@@ -79,20 +81,6 @@ def _require_model(conn, model: str) -> None:
         raise errors.NotFoundError(f"unknown model {model!r}: `indb models` lists the deployed models")
 
 
-def _as_owner_if_needed(conn) -> None:
-    """Function grants need the functions' owner's rights: a superuser has them, a deployer SETs ROLE."""
-    if conn.execute("SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user").fetchone()[0]:
-        return
-    import psycopg
-
-    try:
-        conn.execute("SET LOCAL ROLE indb_owner")
-    except psycopg.errors.InsufficientPrivilege:
-        raise errors.PermissionError(
-            "a per-model grant changes who may execute the model's functions: run it as a superuser, "
-            "or as a deployer (member of indb_deployer) with CREATEROLE") from None
-
-
 def grant(kind: str, user: str, *, model: str | None = None, dsn: str | None = None, conn=None) -> str:
     """Give ``user`` (a LOGIN role) the ``kind`` of access: deployer, scorer or auditor.
 
@@ -122,11 +110,11 @@ def grant(kind: str, user: str, *, model: str | None = None, dsn: str | None = N
                 c.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(role), sql.Identifier(user)))
                 fns = [r[0] for r in c.execute(
                     "SELECT fn::oid::regprocedure::text FROM indb.version_functions WHERE model = %s", [model]).fetchall()]
-                _as_owner_if_needed(c)
-                grant_shared(c, role)
-                for fn in fns:
-                    # fn is regprocedure text printed by the catalog itself
-                    c.execute(sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(sql.SQL(fn), sql.Identifier(role)))
+                # the functions' owner grants them; the server's guard allows scorer roles only
+                with as_versions(c):
+                    for fn in fns:
+                        # fn is regprocedure text printed by the catalog itself
+                        c.execute(sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(sql.SQL(fn), sql.Identifier(role)))
                 return f"{user} may now score {model} only (member of {role})"
         except psycopg.errors.InsufficientPrivilege as e:
             raise errors.PermissionError(

@@ -14,11 +14,11 @@
 from __future__ import annotations
 
 import hashlib
-from contextlib import contextmanager
 
 from psycopg import sql
 
 from indb import errors, ir
+from indb.catalog.connection import as_versions
 
 #: a role per model: ``indb grant scorer USER --model NAME`` creates it and grants it
 MODEL_ROLE_PREFIX = "indb_model_"
@@ -58,24 +58,9 @@ def output_columns(model: ir.Model, output: str) -> list[str]:
     return output_names(model, output)
 
 
-def grant_shared(conn, role: str) -> None:
-    """Grant ``role`` the shared functions that indb_scorer may execute and indb_scorer_base
-    may not (an optional component's entry points, e.g. the PL/Python engine's, when its
-    migration granted them to indb_scorer only). Acting as their owner."""
-    shared = conn.execute(
-        "SELECT p.oid::regprocedure::text FROM pg_catalog.pg_proc AS p"
-        " WHERE p.pronamespace = 'indb'::regnamespace"
-        "   AND pg_catalog.has_function_privilege('indb_scorer', p.oid, 'EXECUTE')"
-        "   AND NOT pg_catalog.has_function_privilege(%s, p.oid, 'EXECUTE')"
-        "   AND NOT EXISTS (SELECT FROM indb.version_functions AS f WHERE f.fn::oid = p.oid)"
-        "   AND pg_catalog.pg_get_userbyid(p.proowner) = 'indb_owner'", [role]).fetchall()
-    for (fn,) in shared:  # regprocedure text printed by the catalog itself
-        conn.execute(sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(sql.SQL(fn), sql.Identifier(role)))
-
-
 def after_install(conn, m: ir.Model, name: str, version: int, fns) -> None:
-    """Deploy hook (same transaction, acting as indb_owner): output names, per-model grants,
-    and a check of the baseline stored with the version."""
+    """Deploy hook (same transaction): output names, per-model grants (as indb_versions,
+    the functions' owner), and a check of the baseline stored with the version."""
     _require_catalog(conn)
     role = model_role(name)
     has_role = conn.execute("SELECT pg_catalog.to_regrole(%s) IS NOT NULL", [role]).fetchone()[0]
@@ -85,9 +70,8 @@ def after_install(conn, m: ir.Model, name: str, version: int, fns) -> None:
             [name, version, f.output, output_columns(m, f.output)],
         )
         if has_role:
-            conn.execute(sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(f.signature(m), sql.Identifier(role)))
-    if has_role:
-        grant_shared(conn, role)
+            with as_versions(conn):
+                conn.execute(sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(f.signature(m), sql.Identifier(role)))
     baseline = conn.execute("SELECT baseline FROM indb.versions WHERE model = %s AND version = %s", [name, version]).fetchone()[0]
     if baseline is not None:
         from indb.governance.baseline import validate_baseline
@@ -110,93 +94,92 @@ def after_bind(conn, signature: sql.Composable) -> None:
 def check_installed_functions(conn) -> list[str]:
     """Validation check: installed SQL scoring functions still match their stored IR.
 
-    Needs to read ``indb.versions.ir`` (a superuser, an auditor, or a deployer).
+    A SQL-standard body is compared as PostgreSQL parsed it: the SQL regenerated from the
+    IR is created as a temporary function in a transaction that is rolled back, and the
+    two parsed bodies must be equal. Needs to read ``indb.versions.ir`` (a superuser, an
+    auditor, or a deployer).
     """
+    import psycopg
+
     from indb.registry.functions import sql_version_functions
 
     if conn.execute("SELECT pg_catalog.to_regclass('indb.version_functions') IS NULL").fetchone()[0]:
         return []
-    readable = conn.execute(
-        "SELECT pg_catalog.has_column_privilege('indb.versions', 'ir', 'SELECT')"
-        " OR pg_catalog.pg_has_role('indb_owner', 'MEMBER')").fetchone()[0]
-    if not readable:
+    if not conn.execute("SELECT pg_catalog.has_column_privilege('indb.versions', 'ir', 'SELECT')").fetchone()[0]:
         return ["cannot compare installed scoring functions with their IR: reading indb.versions.ir needs "
                 "indb_auditor, indb_deployer or a superuser"]
-    with conn.transaction():
-        if not conn.execute("SELECT pg_catalog.has_column_privilege('indb.versions', 'ir', 'SELECT')").fetchone()[0]:
-            conn.execute("SET LOCAL ROLE indb_owner")
+    problems = []
+    with conn.transaction(force_rollback=True):
+        conn.execute("SET TRANSACTION READ WRITE")
         rows = conn.execute(
             "SELECT v.model, v.version, v.ir, v.ir_sha256, v.engine FROM indb.versions AS v"
             " WHERE v.retired_at IS NULL ORDER BY v.model, v.version").fetchall()
         installed = {
             (m, v, out): (fn, src)
             for m, v, out, fn, src in conn.execute(
-                "SELECT f.model, f.version, f.output, f.fn::text, p.prosrc FROM indb.version_functions AS f"
-                " LEFT JOIN pg_catalog.pg_proc AS p ON p.oid = f.fn::oid").fetchall()
+                "SELECT f.model, f.version, f.output, f.fn::text,"
+                " CASE WHEN p.prosqlbody IS NULL THEN p.prosrc ELSE pg_catalog.pg_get_function_sqlbody(p.oid) END"
+                " FROM indb.version_functions AS f LEFT JOIN pg_catalog.pg_proc AS p ON p.oid = f.fn::oid").fetchall()
         }
-    problems = []
-    for model, version, text, sha, engine in rows:
-        ref = f"{model}@{version}"
-        if hashlib.sha256(text.encode("utf-8")).hexdigest() != sha:
-            problems.append(f"{ref}: the stored IR does not match its checksum {sha[:12]}: it was changed after deploy; "
-                            "redeploy the model and find out who changed it")
-            continue
-        if engine != "sql":
-            continue  # the PL/Python engine checks the IR's checksum itself on every load
-        try:
-            expected = sql_version_functions(ir.model_from_json(text), model, version)
-        except Exception as e:  # noqa: BLE001 - an IR this indb cannot lower is a finding, not a crash
-            problems.append(f"{ref}: cannot regenerate its SQL from the stored IR ({type(e).__name__}: {e})")
-            continue
-        for f in expected:
-            fn, body = installed.get((model, version, f.output), (None, None))
-            if body is None:
-                problems.append(f"{ref}: its {f.output} function is missing; redeploy the model")
-            elif body != f.body:
-                problems.append(
-                    f"{ref}: the installed body of {fn} no longer matches the SQL regenerated from its stored IR "
-                    "(changed after deploy, or deployed by another indb version); redeploy the model")
+        for model, version, text, sha, engine in rows:
+            ref = f"{model}@{version}"
+            if hashlib.sha256(text.encode("utf-8")).hexdigest() != sha:
+                problems.append(f"{ref}: the stored IR does not match its checksum {sha[:12]}: it was changed after deploy; "
+                                "redeploy the model and find out who changed it")
+                continue
+            if engine != "sql":
+                continue  # the PL/Python engine checks the IR's checksum itself on every load
+            try:
+                m = ir.model_from_json(text)
+                expected = sql_version_functions(m, model, version)
+            except Exception as e:  # noqa: BLE001 - an IR this indb cannot lower is a finding, not a crash
+                problems.append(f"{ref}: cannot regenerate its SQL from the stored IR ({type(e).__name__}: {e})")
+                continue
+            for f in expected:
+                fn, body = installed.get((model, version, f.output), (None, None))
+                if body is None:
+                    problems.append(f"{ref}: its {f.output} function is missing; redeploy the model")
+                    continue
+                if f.language == "sql":
+                    try:
+                        with conn.transaction():
+                            conn.execute(f.create(m, schema="pg_temp"))
+                            want = conn.execute(
+                                "SELECT pg_catalog.pg_get_function_sqlbody(p.oid) FROM pg_catalog.pg_proc AS p"
+                                " WHERE p.pronamespace = pg_catalog.pg_my_temp_schema() AND p.proname = %s", [f.name]).fetchone()[0]
+                    except psycopg.Error as e:
+                        problems.append(f"{ref}: cannot rebuild its {f.output} function to compare it ({e.diag.message_primary})")
+                        continue
+                else:
+                    want = f.body
+                if body != want:
+                    problems.append(
+                        f"{ref}: the installed body of {fn} no longer matches the SQL regenerated from its stored IR "
+                        "(changed after deploy, or deployed by another indb version); redeploy the model")
     return problems
 
 
-# --------------------------------------------------------------- sessions, errors
+def check_catalog_security(conn) -> list[str]:
+    """Validation check: who owns what in schema indb, and what version functions may reach.
 
-
-@contextmanager
-def session(dsn, conn, purpose: str, *, read_only: bool = False):
-    """The caller's connection, or a new one (closed afterwards) for ``purpose``."""
-    from indb.catalog.connection import connect
-
-    if conn is not None:
-        yield conn
-        return
-    own = connect(dsn, purpose=purpose, autocommit=True, read_only=read_only)
-    try:
-        yield own
-    finally:
-        own.close()
-
-
-
-def server_error(error) -> errors.IndbError:
-    """An error raised by indb's own SQL functions (``indb: ...``) as the matching IndbError, with its hint."""
-    import psycopg
-
-    from indb.catalog.connection import one_line, translate
-
-    diag = getattr(error, "diag", None)
-    message = one_line(getattr(diag, "message_primary", None) or error)
-    if not message.startswith("indb: "):
-        return translate(error)
-    text = message[len("indb: "):]
-    hint = getattr(diag, "message_hint", None)
-    if hint:
-        text += f" ({one_line(hint)})"
-    if isinstance(error, psycopg.errors.InsufficientPrivilege):
-        return errors.PermissionError(text)
-    if isinstance(error, (psycopg.errors.UndefinedObject, psycopg.errors.UndefinedColumn, psycopg.errors.UndefinedTable)):
-        return errors.NotFoundError(text)
-    if isinstance(error, (psycopg.errors.InvalidParameterValue, psycopg.errors.DuplicateTable,
-                          psycopg.errors.DuplicateColumn, psycopg.errors.InvalidName)):
-        return errors.UsageError(text)
-    return errors.IndbError(text)
+    Every function in schema indb is either shared (owned by indb_owner, indb_log_writer or
+    indb_compute) or made by a deployer (owned by indb_versions) and passes the server's
+    own check (``indb.check_version_function``: what its body may reference) and grant
+    rules; every binding names a row type that still exists.
+    """
+    if conn.execute("SELECT pg_catalog.to_regprocedure('indb.check_version_function(oid)') IS NULL").fetchone()[0]:
+        return ["the indb catalog predates the role separation (core 0013): a superuser runs `indb migrate`"]
+    problems = [f"{fn} is owned by {owner}, which is not one of indb's roles: a deployer or a DBA created it by hand; drop it"
+                for fn, owner in conn.execute(
+                    "SELECT p.oid::regprocedure::text, pg_catalog.pg_get_userbyid(p.proowner) FROM pg_catalog.pg_proc AS p"
+                    " WHERE p.pronamespace = 'indb'::regnamespace AND pg_catalog.pg_get_userbyid(p.proowner)"
+                    " <> ALL (ARRAY['indb_owner', 'indb_log_writer', 'indb_compute', 'indb_versions']) ORDER BY 1").fetchall()]
+    problems += [f"{fn}: {why}" for fn, why in conn.execute(
+        "SELECT x.fn, x.why FROM (SELECT p.oid::regprocedure::text AS fn, indb.check_version_function(p.oid) AS why"
+        " FROM pg_catalog.pg_proc AS p WHERE p.proowner = 'indb_versions'::regrole) AS x WHERE x.why IS NOT NULL ORDER BY 1").fetchall()]
+    problems += [row[0] for row in conn.execute("SELECT indb.check_version_grants()").fetchall()]
+    problems += [f"model {model} is bound to a row type that no longer exists (oid {oid}): run indb unbind {model} {oid}"
+                 for model, oid in conn.execute(
+                     "SELECT b.model, b.rowtype::oid FROM indb.bindings AS b"
+                     " WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_type AS t WHERE t.oid = b.rowtype::oid) ORDER BY 1").fetchall()]
+    return problems

@@ -26,7 +26,7 @@ from typing import Callable
 from psycopg import sql
 
 from indb import errors
-from indb.governance.hooks import server_error, session
+from indb.catalog.connection import server_error, session
 
 PARENTS = ("prediction_log", "scoring_calls")  # rows before their calls
 ROW_COLUMNS = ("call_id", "called_at", "called_by", "model", "version", "entry_point", "request_id", "row_key",

@@ -21,8 +21,7 @@ from typing import Callable, Sequence
 from psycopg import sql
 
 from indb import errors
-from indb.catalog.connection import connect
-from indb.governance.hooks import server_error
+from indb.catalog.connection import connect, server_error, user_relation, user_schema
 
 
 @dataclass
@@ -43,7 +42,7 @@ def _target_name(conn, target: str) -> tuple[str, str]:
     """(schema, table) of ``target``, an unqualified name going where the session creates tables."""
     parts = conn.execute("SELECT pg_catalog.parse_ident(%s)", [target]).fetchone()[0]
     if len(parts) == 1:
-        schema = conn.execute("SELECT pg_catalog.current_schema()").fetchone()[0]
+        schema = user_schema(conn)
         if schema is None:
             raise errors.UsageError(f"--into {target}: no schema on the search_path to create it in; qualify it as schema.table")
         return schema, parts[0]
@@ -89,7 +88,8 @@ def score(
         c.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         try:
             with c.transaction():
-                rel = c.execute("SELECT pg_catalog.to_regclass(%s)::text", [source]).fetchone()[0]
+                oid = user_relation(c, source)
+                rel = None if oid is None else c.execute("SELECT %s::oid::regclass::text", [oid]).fetchone()[0]
                 if rel is None:
                     raise errors.NotFoundError(f"--from {source}: no such table (or not on the search_path; qualify it as schema.table)")
                 schema, table = _target_name(c, target)

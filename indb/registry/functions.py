@@ -63,31 +63,28 @@ class VersionFunction:
     output: str  # predict | label | proba | decision | transform
     name: str
     result_type: str
-    body: str  # the SQL of the body (a SELECT)
+    #: the body: an expression (``sql``: the function is ``RETURN <expression>``) or a
+    #: PL/pgSQL block (``plpgsql``)
+    body: str
     volatility: str = "IMMUTABLE"
-    #: SECURITY DEFINER with a pinned search_path (not inlinable then)
-    definer: bool = False
     #: "sql" (inlinable) or "plpgsql" (shared values in variables: computed once per row)
     language: str = "sql"
 
-    def create(self, model: ir.Model) -> sql.Composed:
-        params = sql.SQL(", ").join(_param_types(model))
-        extra = sql.SQL("")
-        if self.definer or self.language == "plpgsql":
-            extra = sql.SQL(" SET search_path = pg_catalog, indb, pg_temp")
-        if self.definer:
-            extra = sql.SQL(" SECURITY DEFINER") + extra
-        return sql.SQL(
-            "CREATE FUNCTION {fn}({params}) RETURNS {rt} LANGUAGE {lang} {vol} PARALLEL SAFE{extra} AS {body}"
-        ).format(
-            fn=sql.Identifier(SCHEMA, self.name),
-            params=params,
+    def create(self, model: ir.Model, schema: str = SCHEMA) -> sql.Composed:
+        """The DDL, as the server's guard requires it (sql/15_guard.sql): a SQL body is
+        SQL-standard (``RETURN expr``: parsed once, its references recorded, inlinable); a
+        PL/pgSQL body runs as indb_versions with a pinned search_path."""
+        head = sql.SQL("CREATE FUNCTION {fn}({params}) RETURNS {rt} LANGUAGE {lang} {vol} PARALLEL SAFE").format(
+            fn=sql.Identifier(schema, self.name),
+            params=sql.SQL(", ").join(_param_types(model)),
             rt=_sql_type(self.result_type),
             lang=sql.SQL(self.language),
             vol=sql.SQL(self.volatility),
-            extra=extra,
-            body=sql.Literal(self.body),
         )
+        if self.language == "plpgsql":
+            return head + sql.SQL(" SECURITY DEFINER SET search_path = pg_catalog, indb, pg_temp AS {}").format(sql.Literal(self.body))
+        # the expression is sqlglot's rendering of the IR, never text from elsewhere
+        return head + sql.SQL(" RETURN ") + sql.SQL(self.body)
 
     def signature(self, model: ir.Model) -> sql.Composed:
         return sql.SQL("{fn}({params})").format(fn=sql.Identifier(SCHEMA, self.name), params=sql.SQL(", ").join(_param_types(model)))
@@ -140,7 +137,7 @@ def sql_version_functions(model: ir.Model, name: str, version: int) -> list[Vers
                 out.append(VersionFunction(output, fname, rtype, body, language="plpgsql"))
             else:
                 compiled = lower_model(model, dialect="postgres", output=kind, columns=params, qualify=True, model_name=name, fail_hook=_fail_call)
-                out.append(VersionFunction(output, fname, rtype, _select(shape([e for _, e in compiled.columns]))))
+                out.append(VersionFunction(output, fname, rtype, _expression(shape([e for _, e in compiled.columns]))))
     return out
 
 
@@ -175,8 +172,8 @@ def _plpgsql(shared, shape) -> str:
     return body.as_string(None)
 
 
-def _select(e: exp.Expression) -> str:
-    return exp.select(e).sql("postgres")
+def _expression(e: exp.Expression) -> str:
+    return e.sql("postgres")
 
 
 def plpython_version_functions(model: ir.Model, name: str, version: int) -> list[VersionFunction]:
@@ -212,7 +209,7 @@ def plpython_version_functions(model: ir.Model, name: str, version: int) -> list
         )
         # inlinable, so the call lands in the query directly; the engine checks that the
         # session user may execute this wrapper before it scores
-        out.append(VersionFunction(kind, function_name(name, version, kind), rt, _select(call), volatility="STABLE"))
+        out.append(VersionFunction(kind, function_name(name, version, kind), rt, _expression(call), volatility="STABLE"))
     return out
 
 
@@ -270,7 +267,7 @@ def bound_overload(rowtype: tuple[str, str], columns: dict[str, str], entry: str
             ],
         ),
     )
-    body = exp.select(exp.Case(ifs=ifs, default=generic) if ifs else generic).sql("postgres")
+    body = _expression(exp.Case(ifs=ifs, default=generic) if ifs else generic)
     return sql.SQL(
-        "CREATE OR REPLACE FUNCTION {fn}(model text, row_value {rowtype}) RETURNS {rt} LANGUAGE sql STABLE PARALLEL SAFE AS {body}"
-    ).format(fn=sql.Identifier(SCHEMA, entry), rowtype=sql.Identifier(*rowtype), rt=_sql_type(result_type), body=sql.Literal(body))
+        "CREATE OR REPLACE FUNCTION {fn}(model text, row_value {rowtype}) RETURNS {rt} LANGUAGE sql STABLE PARALLEL SAFE RETURN "
+    ).format(fn=sql.Identifier(SCHEMA, entry), rowtype=sql.Identifier(*rowtype), rt=_sql_type(result_type)) + sql.SQL(body)

@@ -21,7 +21,7 @@ from psycopg import sql
 
 from indb import errors, ir
 from indb.sqlgen.compile import load_model_file, to_ir
-from indb.catalog.connection import connect, translate
+from indb.catalog.connection import as_versions, connect, translate, user_relation
 from indb.registry.functions import (
     ENTRY_POINTS,
     SCHEMA,
@@ -159,19 +159,18 @@ def choose_engine(model: ir.Model, requested: str, plpython_available: bool, sql
 # ------------------------------------------------------------------ connections
 
 
-def _as_owner(conn) -> None:
-    """Act as indb_owner for the rest of the transaction (deployers are NOINHERIT members)."""
-    import psycopg
+def _as_deployer(conn) -> None:
+    """Refuse a session that may not deploy, before anything is written.
 
-    try:
-        conn.execute("SET LOCAL ROLE indb_owner")
-    except psycopg.errors.InsufficientPrivilege:
+    Deployers write the registry as themselves (table privileges of indb_deployer) and
+    create functions as indb_versions (:func:`as_versions`); nobody acts as indb_owner.
+    """
+    row = conn.execute(
+        "SELECT r.rolsuper OR pg_catalog.pg_has_role(session_user, 'indb_deployer', 'MEMBER')"
+        " FROM pg_catalog.pg_roles AS r WHERE r.rolname = session_user").fetchone()
+    if not row[0]:
         raise errors.PermissionError(
-            "this needs the indb_deployer role (a DBA runs `indb grant deployer <you>`, or GRANT indb_deployer TO <you>)"
-        ) from None
-    except psycopg.errors.InvalidParameterValue:
-        raise errors.MigrationError("the indb catalog is not installed here: run `indb migrate` first") from None
-    conn.execute("SET LOCAL search_path = pg_catalog, pg_temp")
+            "this needs the indb_deployer role (a DBA runs `indb grant deployer <you>`, or GRANT indb_deployer TO <you>)")
 
 
 def _lock_model(conn, name: str) -> None:
@@ -320,7 +319,7 @@ def deploy(
             table_types = [_rowtype_of(conn, t)[0] for t in for_tables]
             with conn.transaction():
                 _check_catalog(conn)
-                _as_owner(conn)
+                _as_deployer(conn)
                 _lock_model(conn, name)
                 conn.execute("INSERT INTO indb.models (name) VALUES (%s) ON CONFLICT DO NOTHING", [name])
                 row = conn.execute(
@@ -418,7 +417,7 @@ def deploy_sql(model: Any, name: str, *, dsn: str | None = None, **options) -> s
         ir_sha = ir.checksum(ir.model_to_json(m))
         body = [
             _sql.SQL("    EXECUTE {};").format(_sql.Literal(stmt)) for stmt in rec.statements
-            if not stmt.upper().startswith(("SET LOCAL ROLE", "SET LOCAL SEARCH_PATH"))
+            if not stmt.upper().startswith("SET LOCAL SEARCH_PATH")
         ]
         guard = _sql.SQL(
             "    IF EXISTS (SELECT FROM indb.versions WHERE model = {n} AND version = {v} AND ir_sha256 = {s}) THEN\n"
@@ -433,7 +432,6 @@ def deploy_sql(model: Any, name: str, *, dsn: str | None = None, **options) -> s
             _sql.SQL("-- at the version it was generated for; if another deploy took this version number first,"),
             _sql.SQL("-- it fails without changing anything: generate it again."),
             _sql.SQL("BEGIN;"),
-            _sql.SQL("SET LOCAL ROLE indb_owner;"),
             _sql.SQL("SET LOCAL search_path = pg_catalog, pg_temp;"),
             _sql.SQL("DO $indb_deploy$"),
             _sql.SQL("BEGIN"),
@@ -459,10 +457,11 @@ def install_functions(conn, m: ir.Model, name: str, version: int, engine: str, s
     else:
         fns = plpython_version_functions(m, name, version)
     for f in fns:
-        conn.execute(f.create(m))
         sig = f.signature(m)
-        conn.execute(sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC").format(sig))
-        conn.execute(sql.SQL("GRANT EXECUTE ON FUNCTION {} TO indb_scorer").format(sig))
+        with as_versions(conn):
+            conn.execute(f.create(m))
+            conn.execute(sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC").format(sig))
+            conn.execute(sql.SQL("GRANT EXECUTE ON FUNCTION {} TO indb_scorer").format(sig))
         conn.execute(
             "INSERT INTO indb.version_functions (model, version, output, fn, result_type)"
             " VALUES (%s, %s, %s, %s::regprocedure, %s)",
@@ -528,7 +527,7 @@ def _registry_txn(dsn, purpose: str, conn=None, before=None):
             pre = before(c) if before is not None else None
             with c.transaction():
                 _check_catalog(c)
-                _as_owner(c)
+                _as_deployer(c)
                 yield (c, pre) if before is not None else c
         except psycopg.Error as e:
             raise translate(e) from None
@@ -603,11 +602,13 @@ def retire(name: str, version: int, *, dsn: str | None = None, conn=None) -> Non
             raise errors.IndbError(
                 f"{name}@{version} cannot be retired: alias {', '.join(pointing)} points to it (promote another version first)"
             )
-        for (fn,) in c.execute("SELECT fn::text FROM indb.version_functions WHERE model = %s AND version = %s", [name, version]).fetchall():
-            c.execute(sql.SQL("DROP FUNCTION {}").format(sql.SQL(fn)))  # fn: regprocedure text from the catalog itself
-        c.execute("DELETE FROM indb.version_functions WHERE model = %s AND version = %s", [name, version])
         c.execute("UPDATE indb.versions SET retired_at = pg_catalog.now() WHERE model = %s AND version = %s", [name, version])
-        refresh_bindings(c, name)
+        refresh_bindings(c, name)  # first: the bound overloads call the functions dropped next
+        fns = c.execute("SELECT fn::text FROM indb.version_functions WHERE model = %s AND version = %s", [name, version]).fetchall()
+        with as_versions(c):
+            for (fn,) in fns:
+                c.execute(sql.SQL("DROP FUNCTION {}").format(sql.SQL(fn)))  # fn: regprocedure text from the catalog itself
+        c.execute("DELETE FROM indb.version_functions WHERE model = %s AND version = %s", [name, version])
 
 
 # ---------------------------------------------------------------------- bindings
@@ -617,8 +618,8 @@ def _rowtype_of(conn, table: str) -> tuple[int, str, str]:
     row = conn.execute(
         "SELECT c.reltype::oid, n.nspname, t.typname FROM pg_catalog.pg_class c"
         " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace JOIN pg_catalog.pg_type t ON t.oid = c.reltype"
-        " WHERE c.oid = pg_catalog.to_regclass(%s)",
-        [table],
+        " WHERE c.oid = %s",
+        [user_relation(conn, table)],
     ).fetchone()
     if row is None:
         raise errors.NotFoundError(f"table {table!r} does not exist (or is not on the search_path; qualify it as schema.table)")
@@ -682,14 +683,15 @@ def _refresh_rowtype(conn, type_oid: int) -> None:
             ddl = bound_overload((nsp, typ), columns, entry, branches)
         except errors.CompileError as e:
             raise errors.CompileError(f"cannot bind {nsp}.{typ}: {e}") from None
-        conn.execute(ddl)
         sig = sql.SQL("{}(text, {})").format(sql.Identifier(SCHEMA, entry), sql.Identifier(nsp, typ))
-        conn.execute(sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC").format(sig))
-        conn.execute(sql.SQL("GRANT EXECUTE ON FUNCTION {} TO indb_scorer").format(sig))
         # governance: per-model scorers may call the overload too
         from indb.governance.hooks import after_bind
 
-        after_bind(conn, sig)
+        with as_versions(conn):
+            conn.execute(ddl)
+            conn.execute(sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC").format(sig))
+            conn.execute(sql.SQL("GRANT EXECUTE ON FUNCTION {} TO indb_scorer").format(sig))
+            after_bind(conn, sig)
 
 
 # ------------------------------------------------------------------------ listing
