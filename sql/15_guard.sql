@@ -9,12 +9,15 @@
 SET LOCAL search_path = pg_catalog, pg_temp;
 
 -- NULL when ``fn`` is a function a deployer may have made; otherwise why not (one line).
--- A SQL body must be SQL-standard (RETURN expr): PostgreSQL then records everything it
--- references, and parses it once, so neither its text nor a caller's search_path can
--- smuggle in anything else. What it may reference: pg_catalog's immutable functions (and
--- the few stable ones the generic path needs), operators and types; indb's shared
--- functions (owned by indb_owner) and other version functions; the row types of tables.
--- A PL/pgSQL body (one variable per shared value) cannot be analysed that way: it runs
+-- A SQL body must be SQL-standard and one expression (RETURN expr): PostgreSQL stores it
+-- parsed (prosqlbody), inlines exactly that tree and never re-parses it, so neither a
+-- string body's extra statements nor a caller's search_path can change it. The check
+-- reads that tree: no subquery, no table, and every function it calls (directly, or
+-- through an operator) is an immutable pg_catalog function (or one of the few stable
+-- ones the generic path needs) or one of indb's own; every type is a pg_catalog type or
+-- a table's row type (a domain's CHECK would run code). (pg_depend cannot say this:
+-- PostgreSQL records no dependency on built-in objects.)
+-- A PL/pgSQL body (one variable per shared value) cannot be read that way: it must run
 -- as indb_versions (SECURITY DEFINER), which may do nothing a deployer cannot already.
 CREATE OR REPLACE FUNCTION indb.check_version_function(fn oid)
 RETURNS text
@@ -24,11 +27,12 @@ SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
     p record;
-    d record;
+    tree text;
+    bad oid;
     stable_ok CONSTANT text[] := ARRAY['to_jsonb'];
 BEGIN
     SELECT pr.proname, pr.pronamespace, pr.proowner, pr.prosecdef, pr.proconfig, pr.prokind, l.lanname,
-           pr.prosqlbody IS NOT NULL AS standard
+           pr.prosqlbody::text AS tree
       INTO p
       FROM pg_catalog.pg_proc AS pr JOIN pg_catalog.pg_language AS l ON l.oid OPERATOR(pg_catalog.=) pr.prolang
      WHERE pr.oid OPERATOR(pg_catalog.=) fn;
@@ -60,59 +64,54 @@ BEGIN
     IF p.lanname OPERATOR(pg_catalog.<>) 'sql' THEN
         RETURN pg_catalog.format('language %s is not allowed (sql or plpgsql only)', p.lanname);
     END IF;
-    IF NOT p.standard THEN
+    tree := p.tree;
+    IF tree IS NULL THEN
         RETURN 'a SQL body must be SQL-standard (RETURN expression), not a string';
     END IF;
     IF p.prosecdef OR p.proconfig IS NOT NULL THEN
         RETURN 'a SQL body carries no SECURITY DEFINER and no SET clause';
     END IF;
-    FOR d IN
-        SELECT dep.refclassid, dep.refobjid, dep.refobjsubid FROM pg_catalog.pg_depend AS dep
-         WHERE dep.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::regclass
-           AND dep.objid OPERATOR(pg_catalog.=) fn AND dep.deptype OPERATOR(pg_catalog.=) 'n'
-    LOOP
-        IF d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::regclass THEN
-            IF NOT EXISTS (
-                SELECT FROM pg_catalog.pg_proc AS r
-                 WHERE r.oid OPERATOR(pg_catalog.=) d.refobjid
-                   AND ((r.pronamespace OPERATOR(pg_catalog.=) 'pg_catalog'::regnamespace
-                         AND (r.provolatile OPERATOR(pg_catalog.=) 'i' OR r.proname OPERATOR(pg_catalog.=) ANY (stable_ok)))
-                        OR (r.pronamespace OPERATOR(pg_catalog.=) 'indb'::regnamespace
-                            AND r.proowner OPERATOR(pg_catalog.=) ANY (ARRAY['indb_owner'::regrole::oid, 'indb_versions'::regrole::oid])))) THEN
-                RETURN pg_catalog.format('it calls %s, which is neither an immutable pg_catalog function nor indb''s own',
-                                         d.refobjid::regprocedure);
-            END IF;
-        ELSIF d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_operator'::regclass THEN
-            IF NOT EXISTS (
-                SELECT FROM pg_catalog.pg_operator AS o JOIN pg_catalog.pg_proc AS r ON r.oid OPERATOR(pg_catalog.=) o.oprcode
-                 WHERE o.oid OPERATOR(pg_catalog.=) d.refobjid
-                   AND o.oprnamespace OPERATOR(pg_catalog.=) 'pg_catalog'::regnamespace
-                   AND r.pronamespace OPERATOR(pg_catalog.=) 'pg_catalog'::regnamespace
-                   AND r.provolatile OPERATOR(pg_catalog.=) 'i') THEN
-                RETURN pg_catalog.format('it uses operator %s, which is not an immutable pg_catalog operator', d.refobjid::regoperator);
-            END IF;
-        ELSIF d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::regclass THEN
-            IF NOT EXISTS (
-                SELECT FROM pg_catalog.pg_type AS t
-                 WHERE t.oid OPERATOR(pg_catalog.=) d.refobjid
-                   AND (t.typnamespace OPERATOR(pg_catalog.=) 'pg_catalog'::regnamespace
-                        OR (t.typtype OPERATOR(pg_catalog.=) 'c' AND EXISTS (
-                            SELECT FROM pg_catalog.pg_class AS c WHERE c.oid OPERATOR(pg_catalog.=) t.typrelid
-                               AND c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'p', 'v', 'm', 'f']))))) THEN
-                RETURN pg_catalog.format('it uses type %s (only pg_catalog types and table row types)', d.refobjid::regtype);
-            END IF;
-        ELSIF d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass THEN
-            IF NOT EXISTS (SELECT FROM pg_catalog.pg_class AS c WHERE c.oid OPERATOR(pg_catalog.=) d.refobjid
-                              AND c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'p', 'v', 'm', 'f'])) THEN
-                RETURN pg_catalog.format('it references %s', d.refobjid::regclass);
-            END IF;
-        ELSIF d.refclassid OPERATOR(pg_catalog.=) ANY (ARRAY['pg_catalog.pg_namespace'::regclass, 'pg_catalog.pg_language'::regclass,
-                                                            'pg_catalog.pg_collation'::regclass]) THEN
-            NULL;
-        ELSE
-            RETURN pg_catalog.format('it references a %s object', d.refclassid::regclass);
-        END IF;
-    END LOOP;
+    IF tree OPERATOR(pg_catalog.!~) '^\{QUERY :commandType 1 ' OR tree OPERATOR(pg_catalog.!~) ' :isReturn true '
+       OR tree OPERATOR(pg_catalog.!~) ' :cteList <> :rtable <> '
+       OR (SELECT pg_catalog.count(*) FROM pg_catalog.regexp_matches(tree, '\{QUERY ', 'g')) OPERATOR(pg_catalog.<>) 1
+       OR tree OPERATOR(pg_catalog.~) '\{(SUBLINK|RANGETBLENTRY|RTE|SUBPLAN) ' THEN
+        RETURN 'a SQL body is one expression (RETURN expr) reading no table and no subquery';
+    END IF;
+    SELECT f.oid INTO bad
+      FROM (SELECT DISTINCT m[1]::oid AS oid
+              FROM pg_catalog.regexp_matches(tree, ':(?:funcid|opfuncid|aggfnoid|winfnoid) ([0-9]+)', 'g') AS m
+            UNION
+            SELECT o.oprcode::oid
+              FROM pg_catalog.regexp_matches(tree, ':opno ([0-9]+)', 'g') AS m
+              JOIN pg_catalog.pg_operator AS o ON o.oid OPERATOR(pg_catalog.=) m[1]::oid) AS f
+     WHERE f.oid OPERATOR(pg_catalog.<>) 0
+       AND NOT EXISTS (
+           SELECT FROM pg_catalog.pg_proc AS r
+            WHERE r.oid OPERATOR(pg_catalog.=) f.oid
+              AND ((r.pronamespace OPERATOR(pg_catalog.=) 'pg_catalog'::regnamespace
+                    AND (r.provolatile OPERATOR(pg_catalog.=) 'i' OR r.proname OPERATOR(pg_catalog.=) ANY (stable_ok)))
+                   OR (r.pronamespace OPERATOR(pg_catalog.=) 'indb'::regnamespace
+                       AND r.proowner OPERATOR(pg_catalog.=) ANY (ARRAY['indb_owner'::regrole::oid, 'indb_versions'::regrole::oid]))))
+     LIMIT 1;
+    IF bad IS NOT NULL THEN
+        RETURN pg_catalog.format('it calls %s, which is neither an immutable pg_catalog function nor indb''s own',
+                                 COALESCE(pg_catalog.to_regprocedure(bad::regprocedure::text)::text, bad::text));
+    END IF;
+    SELECT t.oid INTO bad
+      FROM (SELECT DISTINCT m[1]::oid AS oid
+              FROM pg_catalog.regexp_matches(tree, ':[a-z_]*(?:type|typeid|typid) ([0-9]+)', 'g') AS m) AS t
+     WHERE t.oid OPERATOR(pg_catalog.<>) 0
+       AND NOT EXISTS (
+           SELECT FROM pg_catalog.pg_type AS ty
+            WHERE ty.oid OPERATOR(pg_catalog.=) t.oid
+              AND (ty.typnamespace OPERATOR(pg_catalog.=) 'pg_catalog'::regnamespace
+                   OR (ty.typtype OPERATOR(pg_catalog.=) 'c' AND EXISTS (
+                       SELECT FROM pg_catalog.pg_class AS c WHERE c.oid OPERATOR(pg_catalog.=) ty.typrelid
+                          AND c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'p', 'v', 'm', 'f'])))))
+     LIMIT 1;
+    IF bad IS NOT NULL THEN
+        RETURN pg_catalog.format('it uses type %s (only pg_catalog types and table row types)', bad::regtype);
+    END IF;
     RETURN NULL;
 END
 $fn$;
@@ -162,6 +161,20 @@ BEGIN
         RETURN;
     END IF;
     FOR cmd IN SELECT * FROM pg_catalog.pg_event_trigger_ddl_commands() LOOP
+        -- functions indb's roles create are executable by nobody until granted (a default ACL
+        -- equal to PostgreSQL's built-in one, which lets PUBLIC execute, has no row at all)
+        IF cmd.command_tag OPERATOR(pg_catalog.=) 'ALTER DEFAULT PRIVILEGES' AND EXISTS (
+               SELECT FROM pg_catalog.unnest(ARRAY['indb_versions'::regrole::oid, 'indb_owner'::regrole::oid]) AS r(role)
+                WHERE NOT EXISTS (
+                          SELECT FROM pg_catalog.pg_default_acl AS d
+                           WHERE d.defaclrole OPERATOR(pg_catalog.=) r.role AND d.defaclobjtype OPERATOR(pg_catalog.=) 'f'
+                             AND d.defaclnamespace OPERATOR(pg_catalog.=) 0::oid)
+                   OR EXISTS (
+                          SELECT FROM pg_catalog.pg_default_acl AS d CROSS JOIN LATERAL pg_catalog.aclexplode(d.defaclacl) AS a
+                           WHERE d.defaclrole OPERATOR(pg_catalog.=) r.role AND a.grantee OPERATOR(pg_catalog.<>) d.defaclrole)) THEN
+            RAISE EXCEPTION 'indb: default privileges of indb''s roles grant nothing: indb grant decides who may execute'
+                USING ERRCODE = 'insufficient_privilege';
+        END IF;
         IF current_user OPERATOR(pg_catalog.<>) 'indb_versions' THEN
             IF cmd.schema_name OPERATOR(pg_catalog.=) 'indb' THEN
                 RAISE EXCEPTION 'indb: % % is not allowed in schema indb for role %', cmd.command_tag, cmd.object_identity, current_user
@@ -184,7 +197,7 @@ BEGIN
         RAISE EXCEPTION 'indb: % % is not allowed for indb_versions: deployers create version functions and bound overloads only',
             cmd.command_tag, COALESCE(cmd.object_identity, '') USING ERRCODE = 'insufficient_privilege';
     END LOOP;
-    IF current_user OPERATOR(pg_catalog.=) 'indb_versions' THEN
+    IF current_user OPERATOR(pg_catalog.=) 'indb_versions' THEN  -- after any command: a new function's default ACL too
         FOR why IN SELECT indb.check_version_grants() LOOP
             RAISE EXCEPTION 'indb: refused grant: %', why USING ERRCODE = 'insufficient_privilege';
         END LOOP;
