@@ -75,6 +75,10 @@ class Expr:
                 return (v,)
             if not v or isinstance(v[0], Expr):
                 return v
+        elif len(names) == 2:  # two nodes (BinOp, Compare, Let)
+            a, b = getattr(self, names[0]), getattr(self, names[1])
+            if isinstance(a, Expr) and isinstance(b, Expr):
+                return (a, b)
         out: list[Expr] = []
         for name in names:
             v = getattr(self, name)
