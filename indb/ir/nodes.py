@@ -16,7 +16,7 @@ Semantics (shared by every backend; ``indb.ir.evaluate`` is the reference):
   and ``None`` for text).
 * Arithmetic follows IEEE-754: overflow gives +-Infinity and underflow gives 0, never an
   error; missing propagates. Backends that raise on overflow must guard (see
-  ``indb.sqlgen.optimise.guard_ranges``).
+  ``indb.sqlgen.passes.guards``).
 * Comparisons are two-valued: a comparison with a missing operand is *false*.
 * ``Sum`` adds its terms strictly left to right, because the libraries we compile
   (scikit-learn's forests and boosting) do, and class labels must tie-break the same way.
@@ -31,7 +31,8 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field, fields
-from typing import Any, Iterator, Sequence, Union
+from dataclasses import replace as _replace
+from typing import Any, ClassVar, Iterator, Sequence, Union
 
 FLOAT = "float"
 TEXT = "text"
@@ -41,16 +42,75 @@ Scalar = Union[float, str, bool, None]
 
 
 class Expr:
-    """Base class of every IR node."""
+    """Base class of every IR node.
+
+    A node class declares which of its fields hold child nodes in ``child_fields``;
+    ``children()`` and ``with_children()`` (and so every walker: ``walk``,
+    ``transform``, the passes, the evaluators) read that one declaration. A child
+    field holds one node, a tuple of nodes, or (``Case.whens``) a tuple of
+    ``(node, node)`` pairs::
+
+        >>> e = BinOp("+", Feature("a"), Const(1.0))
+        >>> e.children()
+        (Feature(name='a', kind='float'), Const(value=1.0, kind='float'))
+        >>> e.with_children((Feature("b"), Const(2.0)))
+        BinOp(op='+', left=Feature(name='b', kind='float'), right=Const(value=2.0, kind='float'))
+    """
 
     __slots__ = ()
+
+    #: names of the fields that hold child nodes, in ``children()`` order
+    child_fields: ClassVar[tuple[str, ...]] = ()
 
     @property
     def type(self) -> str:  # pragma: no cover - overridden
         raise NotImplementedError
 
     def children(self) -> tuple["Expr", ...]:
-        return ()
+        """The child nodes, field by field in ``child_fields`` order (a pair's two in order)."""
+        names = self.child_fields
+        if len(names) == 1:  # the common shape: one node, or one tuple of nodes
+            v = getattr(self, names[0])
+            if isinstance(v, Expr):
+                return (v,)
+            if not v or isinstance(v[0], Expr):
+                return v
+        elif len(names) == 2:  # two nodes (BinOp, Compare, Let)
+            a, b = getattr(self, names[0]), getattr(self, names[1])
+            if isinstance(a, Expr) and isinstance(b, Expr):
+                return (a, b)
+        out: list[Expr] = []
+        for name in names:
+            v = getattr(self, name)
+            if isinstance(v, Expr):
+                out.append(v)
+            elif v and not isinstance(v[0], Expr):  # (node, node) pairs
+                for pair in v:
+                    out.extend(pair)
+            else:
+                out.extend(v)
+        return tuple(out)
+
+    def with_children(self, new: Sequence["Expr"]) -> "Expr":
+        """A copy of this node with ``children()`` replaced by ``new`` (same order, same count)."""
+        new = tuple(new)
+        changes: dict[str, Any] = {}
+        at = 0
+        for name in self.child_fields:
+            v = getattr(self, name)
+            if isinstance(v, Expr):
+                changes[name] = new[at]
+                at += 1
+            elif v and not isinstance(v[0], Expr):  # (node, node) pairs
+                end = at + 2 * len(v)
+                changes[name] = tuple(zip(new[at:end:2], new[at + 1 : end : 2]))
+                at = end
+            else:
+                changes[name] = new[at : at + len(v)]
+                at += len(v)
+        if at != len(new):
+            raise ValueError(f"{type(self).__name__} has {at} children, got {len(new)}")
+        return _replace(self, **changes) if changes else self  # type: ignore[type-var]
 
 
 # --------------------------------------------------------------------------- leaves
@@ -104,6 +164,8 @@ ARITH_OPS = ("+", "-", "*", "/")
 class BinOp(Expr):
     """``left op right`` for op in + - * /."""
 
+    child_fields = ("left", "right")
+
     op: str
     left: Expr
     right: Expr
@@ -116,22 +178,18 @@ class BinOp(Expr):
     def type(self) -> str:
         return FLOAT
 
-    def children(self) -> tuple[Expr, ...]:
-        return (self.left, self.right)
-
 
 @dataclass(frozen=True)
 class Sum(Expr):
     """``terms[0] + terms[1] + ...``, added left to right."""
+
+    child_fields = ("terms",)
 
     terms: tuple[Expr, ...]
 
     @property
     def type(self) -> str:
         return FLOAT
-
-    def children(self) -> tuple[Expr, ...]:
-        return self.terms
 
 
 # name -> arity (None: variadic). Every backend implements exactly these.
@@ -156,6 +214,8 @@ FUNCTIONS: dict[str, int | None] = {
 class Func(Expr):
     """An elementwise mathematical function from ``FUNCTIONS``."""
 
+    child_fields = ("args",)
+
     name: str
     args: tuple[Expr, ...]
 
@@ -170,9 +230,6 @@ class Func(Expr):
     def type(self) -> str:
         return FLOAT
 
-    def children(self) -> tuple[Expr, ...]:
-        return self.args
-
 
 # -------------------------------------------------------------------------- logic
 
@@ -182,6 +239,8 @@ COMPARE_OPS = ("<", "<=", ">", ">=", "==", "!=")
 @dataclass(frozen=True)
 class Compare(Expr):
     """``left op right``; false when either side is missing (so ``!=`` too)."""
+
+    child_fields = ("left", "right")
 
     op: str
     left: Expr
@@ -195,13 +254,12 @@ class Compare(Expr):
     def type(self) -> str:
         return BOOL
 
-    def children(self) -> tuple[Expr, ...]:
-        return (self.left, self.right)
-
 
 @dataclass(frozen=True)
 class InSet(Expr):
     """``operand`` is one of ``values`` (a sorted tuple); false when missing."""
+
+    child_fields = ("operand",)
 
     operand: Expr
     values: tuple
@@ -210,63 +268,58 @@ class InSet(Expr):
     def type(self) -> str:
         return BOOL
 
-    def children(self) -> tuple[Expr, ...]:
-        return (self.operand,)
-
 
 @dataclass(frozen=True)
 class IsMissing(Expr):
     """True when ``operand`` is NULL or NaN."""
 
+    child_fields = ("operand",)
+
     operand: Expr
 
     @property
     def type(self) -> str:
         return BOOL
-
-    def children(self) -> tuple[Expr, ...]:
-        return (self.operand,)
 
 
 @dataclass(frozen=True)
 class And(Expr):
+    child_fields = ("terms",)
+
     terms: tuple[Expr, ...]
 
     @property
     def type(self) -> str:
         return BOOL
-
-    def children(self) -> tuple[Expr, ...]:
-        return self.terms
 
 
 @dataclass(frozen=True)
 class Or(Expr):
+    child_fields = ("terms",)
+
     terms: tuple[Expr, ...]
 
     @property
     def type(self) -> str:
         return BOOL
 
-    def children(self) -> tuple[Expr, ...]:
-        return self.terms
-
 
 @dataclass(frozen=True)
 class Not(Expr):
+    child_fields = ("operand",)
+
     operand: Expr
 
     @property
     def type(self) -> str:
         return BOOL
-
-    def children(self) -> tuple[Expr, ...]:
-        return (self.operand,)
 
 
 @dataclass(frozen=True)
 class Case(Expr):
     """The value of the first ``(condition, value)`` whose condition is true, else ``default``."""
+
+    child_fields = ("whens", "default")
 
     whens: tuple[tuple[Expr, Expr], ...]
     default: Expr
@@ -274,14 +327,6 @@ class Case(Expr):
     @property
     def type(self) -> str:
         return self.default.type
-
-    def children(self) -> tuple[Expr, ...]:
-        out: list[Expr] = []
-        for c, v in self.whens:
-            out.append(c)
-            out.append(v)
-        out.append(self.default)
-        return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -294,14 +339,13 @@ class Lazy(Expr):
     anything from inside it.
     """
 
+    child_fields = ("operand",)
+
     operand: Expr
 
     @property
     def type(self) -> str:
         return self.operand.type
-
-    def children(self) -> tuple[Expr, ...]:
-        return (self.operand,)
 
 
 @dataclass(frozen=True)
@@ -323,19 +367,20 @@ class Fail(Expr):
 class Vector(Expr):
     """Several values side by side (class scores, probabilities, transformed columns)."""
 
+    child_fields = ("items",)
+
     items: tuple[Expr, ...]
 
     @property
     def type(self) -> str:
         return "vector"
 
-    def children(self) -> tuple[Expr, ...]:
-        return self.items
-
 
 @dataclass(frozen=True)
 class Index(Expr):
     """Element ``i`` of a vector-valued node (``Vector`` or ``TreeEnsemble``)."""
+
+    child_fields = ("vector",)
 
     vector: Expr
     i: int
@@ -344,13 +389,12 @@ class Index(Expr):
     def type(self) -> str:
         return FLOAT if isinstance(self.vector, TreeEnsemble) else self.vector.items[self.i].type  # type: ignore[attr-defined]
 
-    def children(self) -> tuple[Expr, ...]:
-        return (self.vector,)
-
 
 @dataclass(frozen=True)
 class ArgMax(Expr):
     """``labels[i]`` for the first largest of ``items``; missing if any item is missing."""
+
+    child_fields = ("items",)
 
     items: tuple[Expr, ...]
     labels: tuple
@@ -359,13 +403,12 @@ class ArgMax(Expr):
     def type(self) -> str:
         return TEXT if any(isinstance(v, str) for v in self.labels) else FLOAT
 
-    def children(self) -> tuple[Expr, ...]:
-        return self.items
-
 
 @dataclass(frozen=True)
 class Let(Expr):
     """Compute ``value`` once, name it ``name``, and evaluate ``body`` (which uses ``Var(name)``)."""
+
+    child_fields = ("value", "body")
 
     name: str
     value: Expr
@@ -374,9 +417,6 @@ class Let(Expr):
     @property
     def type(self) -> str:
         return self.body.type
-
-    def children(self) -> tuple[Expr, ...]:
-        return (self.value, self.body)
 
 
 @dataclass(frozen=True)
@@ -447,6 +487,8 @@ class Tree:
 class TreeEnsemble(Expr):
     """A vector of ``n_outputs`` sums: ``base[k] + leaf_0[k] + leaf_1[k] + ...`` (left to right)."""
 
+    child_fields = ("inputs",)
+
     inputs: tuple[Expr, ...]
     trees: tuple[Tree, ...]
     n_outputs: int
@@ -460,9 +502,6 @@ class TreeEnsemble(Expr):
     @property
     def type(self) -> str:
         return "vector"
-
-    def children(self) -> tuple[Expr, ...]:
-        return self.inputs
 
 
 # ------------------------------------------------------------------- the whole model
@@ -655,44 +694,8 @@ def features_used(e: Expr) -> list[str]:
 
 
 def replace_children(e: Expr, new: Sequence[Expr]) -> Expr:
-    """A copy of ``e`` with ``children()`` replaced by ``new`` (same order)."""
-    new = tuple(new)
-    if not e.children():
-        return e
-    if isinstance(e, BinOp):
-        return BinOp(e.op, new[0], new[1])
-    if isinstance(e, Compare):
-        return Compare(e.op, new[0], new[1])
-    if isinstance(e, Sum):
-        return Sum(new)
-    if isinstance(e, Func):
-        return Func(e.name, new)
-    if isinstance(e, InSet):
-        return InSet(new[0], e.values)
-    if isinstance(e, IsMissing):
-        return IsMissing(new[0])
-    if isinstance(e, Lazy):
-        return Lazy(new[0])
-    if isinstance(e, And):
-        return And(new)
-    if isinstance(e, Or):
-        return Or(new)
-    if isinstance(e, Not):
-        return Not(new[0])
-    if isinstance(e, Case):
-        whens = tuple((new[2 * i], new[2 * i + 1]) for i in range(len(e.whens)))
-        return Case(whens, new[-1])
-    if isinstance(e, Vector):
-        return Vector(new)
-    if isinstance(e, Index):
-        return Index(new[0], e.i)
-    if isinstance(e, ArgMax):
-        return ArgMax(new, e.labels)
-    if isinstance(e, Let):
-        return Let(e.name, new[0], new[1])
-    if isinstance(e, TreeEnsemble):
-        return TreeEnsemble(new, e.trees, e.n_outputs, e.base, e.strict)
-    raise TypeError(f"replace_children: unknown node {type(e).__name__}")
+    """A copy of ``e`` with ``children()`` replaced by ``new`` (same order): ``e.with_children(new)``."""
+    return e.with_children(new) if e.child_fields else e
 
 
 def transform(e: Expr, fn) -> Expr:

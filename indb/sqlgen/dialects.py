@@ -2,7 +2,7 @@
 
 Dialects are data, not ``if dialect == ...`` branches: a target lists the engine's
 float type, how it treats NaN and float errors, and its limits. The lowering
-(``indb.sqlgen.lowering``) and the guard pass (``indb.sqlgen.optimise``) read these flags; fallback
+(``indb.sqlgen.lowering``) and the guard pass (``indb.sqlgen.passes.guards``) read these flags; fallback
 rewrites live in those two places only.
 """
 

@@ -28,7 +28,7 @@ from sqlglot import exp
 from indb import ir
 from indb.sqlgen.dialects import Target
 from indb.errors import CompileError
-from indb.sqlgen.optimise import Range, analyse, optimise
+from indb.sqlgen.passes import Range, analyse, optimise
 
 _CMP = {"<": exp.LT, "<=": exp.LTE, ">": exp.GT, ">=": exp.GTE, "==": exp.EQ, "!=": exp.NEQ}
 _CMP_SQL = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "==": "=", "!=": "<>"}
@@ -293,7 +293,7 @@ class Lowering:
             # clamps read z once and keep NaN and NULL (float8larger is strict and
             # orders NaN above numbers). Beyond them the exact result is 1.0, or below
             # 6e-309 where this gives 5.6e-309: an absolute difference of nothing.
-            from indb.sqlgen.optimise import EXP_MAX_ARG, EXP_MIN_ARG
+            from indb.sqlgen.passes import EXP_MAX_ARG, EXP_MIN_ARG
 
             upper = self._neg(self._pgfn("float8larger", z, self.float_const(-EXP_MAX_ARG)))
             arg = self._pgfn("float8larger", upper, self.float_const(EXP_MIN_ARG))
@@ -720,7 +720,7 @@ def lower_shared(
     ``reference(name)`` is how the SQL reads a binding (a PL/pgSQL variable, a column
     of a derived table).
     """
-    from indb.sqlgen.optimise import shared_to_bind
+    from indb.sqlgen.passes import shared_to_bind
 
     if kind not in model.output_kinds:
         raise CompileError(f"model {model_name} has no {kind!r} output; it offers: {', '.join(model.output_kinds)}")
@@ -733,7 +733,7 @@ def lower_shared(
         opt = optimise(vec, target)
         forced: set[int] = set()
         if target.max_trees_per_expression:
-            from indb.sqlgen.optimise import split_tree_sums
+            from indb.sqlgen.passes import split_tree_sums
 
             opt, forced = split_tree_sums(opt, target.max_trees_per_expression)
         low = Lowering(target, columns, qualify=qualify, model_name=model_name, fail_hook=fail_hook)

@@ -1,0 +1,113 @@
+"""``guard``: guarded IEEE forms where a target raises on float errors (or gives NULL for x / 0)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from indb import ir
+from indb.sqlgen.dialects import target
+from indb.sqlgen.passes import guard
+from indb.sqlgen.passes.limits import DBL_MAX, EXP_MAX_ARG, EXP_MIN_ARG
+from tests.passes.edges import EXPRESSIONS, SQUARE, C, X, Y, assert_same_values
+
+INF, NEG_INF, NULL = C(math.inf), C(-math.inf), C(None)
+#: the largest |x| with a finite x * 1e10, with a finite square, and with a square of 0
+OVER_1E10 = 1.7976931348623157e298
+ROOT_MAX = 1.3407807929942596e154
+ROOT_MIN = 1.5717277847026285e-162
+
+
+def _exp_guard(x: ir.Expr) -> ir.Expr:
+    return ir.Case(
+        (
+            (ir.Compare("<=", x, C(EXP_MAX_ARG)), ir.Lazy(ir.Func("exp", (ir.Func("max", (x, C(EXP_MIN_ARG))),)))),
+            (ir.Compare(">", x, C(EXP_MAX_ARG)), INF),
+        ),
+        x,
+    )
+
+
+CASES = {
+    "exp_postgres": ("postgres", ir.Func("exp", (X,)), _exp_guard(X)),
+    "exp_duckdb_unchanged": ("duckdb", ir.Func("exp", (X,)), ir.Func("exp", (X,))),
+    "exp_in_range_unchanged": ("postgres", ir.Func("exp", (ir.Func("tanh", (X,)),)), ir.Func("exp", (ir.Func("tanh", (X,)),))),
+    "log_postgres": (
+        "postgres",
+        ir.Func("log", (X,)),
+        ir.Case(((ir.Compare("==", X, C(0.0)), NEG_INF), (ir.Compare("<", X, C(0.0)), NULL)), ir.Lazy(ir.Func("log", (X,)))),
+    ),
+    "log_sqlite": ("sqlite", ir.Func("log", (X,)), ir.Case(((ir.Compare("==", X, C(0.0)), NEG_INF),), ir.Func("log", (X,)))),
+    "log_of_non_zero_unchanged": ("sqlite", ir.Func("log", (C(2.0),)), ir.Func("log", (C(2.0),))),
+    "sqrt_postgres": ("postgres", ir.Func("sqrt", (X,)), ir.Case(((ir.Compare("<", X, C(0.0)), NULL),), ir.Lazy(ir.Func("sqrt", (X,))))),
+    "sqrt_of_abs_unchanged": ("postgres", ir.Func("sqrt", (ir.Func("abs", (X,)),)), ir.Func("sqrt", (ir.Func("abs", (X,)),))),
+    "divide_sqlite": (
+        "sqlite",
+        ir.BinOp("/", X, Y),
+        ir.Case(
+            ((ir.Compare("==", Y, C(0.0)), ir.Case(((ir.Compare(">", X, C(0.0)), INF), (ir.Compare("<", X, C(0.0)), NEG_INF)), NULL)),),
+            ir.Lazy(ir.BinOp("/", X, Y)),
+        ),
+    ),
+    "divide_by_constant_sqlite_unchanged": ("sqlite", ir.BinOp("/", X, C(3.0)), ir.BinOp("/", X, C(3.0))),
+    # |x| <= 1e300 on the input domain: only a factor above ~1.8 can overflow
+    "scale_in_range_unchanged": ("postgres", ir.BinOp("*", X, C(1.5)), ir.BinOp("*", X, C(1.5))),
+    "scale_overflow": (
+        "postgres",
+        ir.BinOp("*", X, C(1e10)),
+        ir.Case(((ir.Compare(">", X, C(OVER_1E10)), INF), (ir.Compare("<", X, C(-OVER_1E10)), NEG_INF)), ir.Lazy(ir.BinOp("*", X, C(1e10)))),
+    ),
+    "scale_negative_overflow": (
+        "postgres",
+        ir.BinOp("*", X, C(-1e10)),
+        ir.Case(((ir.Compare(">", X, C(OVER_1E10)), NEG_INF), (ir.Compare("<", X, C(-OVER_1E10)), INF)), ir.Lazy(ir.BinOp("*", X, C(-1e10)))),
+    ),
+    "square": (
+        "postgres",
+        SQUARE,
+        ir.Case(
+            ((ir.Compare(">", ir.Func("abs", (X,)), C(ROOT_MAX)), INF), (ir.Compare("<=", ir.Func("abs", (X,)), C(ROOT_MIN)), C(0.0))),
+            ir.Lazy(SQUARE),
+        ),
+    ),
+    "sum_in_range_unchanged": ("postgres", ir.Sum((X, Y)), ir.Sum((X, Y))),
+}
+
+
+@pytest.mark.parametrize("dialect, before, after", CASES.values(), ids=CASES.keys())
+def test_guard(dialect: str, before: ir.Expr, after: ir.Expr) -> None:
+    assert guard(before, target(dialect)) == after
+
+
+def test_guard_limits_are_the_last_doubles() -> None:
+    """The constants the fixtures expect are the exact limits, one ulp from failing."""
+    with np.errstate(all="ignore"):
+        assert math.isfinite(OVER_1E10 * 1e10) and not math.isfinite(np.nextafter(OVER_1E10, math.inf) * 1e10)
+        assert math.isfinite(ROOT_MAX * ROOT_MAX) and not math.isfinite(np.nextafter(ROOT_MAX, math.inf) ** 2)
+        assert ROOT_MIN * ROOT_MIN == 0.0 and np.nextafter(ROOT_MIN, 1.0) ** 2 > 0.0
+        assert EXP_MAX_ARG < 709.8 and DBL_MAX == np.finfo(np.float64).max
+
+
+def test_guarded_sums_of_one_sign_are_checked_once() -> None:
+    """Three squares: one test of the largest terms, then the plain sum (partial sums cannot overflow one sign)."""
+    e = guard(EXPRESSIONS["sum_of_squares"], target("postgres"))
+    assert isinstance(e, ir.Case) and len(e.whens) == 1 and e.default == ir.Lazy(EXPRESSIONS["sum_of_squares"].with_children(e.default.operand.terms))
+
+
+#: where the guarded form differs from IEEE today (found by the test below; not changed
+#: here): the guard of ``x / y`` at y == 0 reads the sign of x only, so x / -0.0 is +inf
+#: where IEEE (numpy, DuckDB) gives -inf
+DIFFERS = {"quotient": "x / -0.0 gives +inf for x > 0 where IEEE gives -inf (the zero's sign is not read)"}
+
+
+@pytest.mark.parametrize("dialect", ["postgres", "sqlite"])
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.xfail(reason=DIFFERS[n], strict=True)) if n in DIFFERS else n for n in EXPRESSIONS]
+)
+def test_guard_keeps_values(dialect: str, name: str) -> None:
+    """IEEE values on every edge row; an underflow clamped at ``exp``'s argument may give
+    the smallest subnormal (5e-324) where IEEE gives 0."""
+    e = EXPRESSIONS[name]
+    assert_same_values(e, guard(e, target(dialect)), atol=5e-324)
