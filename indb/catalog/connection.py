@@ -134,7 +134,7 @@ def connect(dsn: str | ResolvedDsn | None = None, *, purpose: str, autocommit: b
     try:
         if conn.info.server_version >= 140000:
             try:
-                conn.execute("SELECT set_config('client_connection_check_interval', %s, false)",
+                conn.execute("SELECT pg_catalog.set_config('client_connection_check_interval', %s, false)",
                              [str(CLIENT_CHECK_INTERVAL_MS)])
             except psycopg.errors.InvalidParameterValue:
                 pass  # platforms without the kernel support for it refuse any non-zero value
