@@ -593,8 +593,8 @@ def _require_superuser(conn, steps) -> None:
     needs = [s for s in steps if s.superuser]
     if needs and not conn.execute("SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = session_user").fetchone()[0]:
         raise errors.PermissionError(
-            f"{needs[0].label} must be applied by a superuser (it creates or replaces objects owned by indb's roles); "
-            "nothing was applied: run indb migrate as a superuser (a DBA)")
+            f"permission denied to apply {needs[0].label}: indb migrate must be run by a superuser (a DBA), since it "
+            "creates or replaces objects owned by indb's roles; nothing was applied")
 
 
 def _acquire_lock(conn, key: int, timeout: float) -> None:
