@@ -162,7 +162,7 @@ def test_bad_model_files_get_one_line_errors(migrated_dsn, migrated_conn, tmp_pa
         deploy(str(tmp_path / "missing.joblib"), "x", dsn=migrated_dsn, allow_pickle=True)
     assert _registry_snapshot(migrated_conn) == before
     # and the command line says it in one line, without a traceback
-    res = subprocess.run([sys.executable, "-m", "indb.cli.main", "--dsn", migrated_dsn, "deploy", str(corrupt), "--name", "x",
+    res = subprocess.run([sys.executable, "-m", "indb.cli", "--dsn", migrated_dsn, "deploy", str(corrupt), "--name", "x",
                           "--allow-pickle"], capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
 
@@ -239,7 +239,7 @@ def test_a_deploy_killed_mid_transaction_leaves_nothing_and_a_rerun_succeeds(mig
             "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'indb deploy%'").fetchone()[0]:
         time.sleep(0.2)
     assert _registry_snapshot(migrated_conn) == before
-    res = deploy(str(path), "victim", dsn=migrated_dsn)
+    res = deploy(str(path), "victim", dsn=migrated_dsn, allow_pickle=True)
     assert (res.version, res.created) == (2, True)
 
 
