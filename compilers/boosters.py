@@ -76,6 +76,7 @@ thresholds, so the IR reproduces it to the last bit but for ``exp`` rounding:
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -471,7 +472,25 @@ def _lgb_regressor(est: Any, inputs: list, ctx: Context) -> Compiled:
     raise UnsupportedModelError(f"LGBMRegressor with objective {name!r} is not supported; supported: {', '.join(LGB_IDENTITY + LGB_EXP)}, cross_entropy")
 
 
+@dataclass
+class LightGBMFile:
+    """A LightGBM booster read from its own ``.txt`` file (``indb.compilers.files``), with
+    what the converters ask of an ``LGBMClassifier``/``LGBMRegressor``."""
+
+    booster_: Any
+    n_features_in_: int
+    #: the booster's column names, or None when it was trained on an array (Column_0, ...)
+    feature_names_in_: Any
+    #: ``0 .. k-1`` for a classification objective (what the booster's argmax means), else None
+    classes_: Any
+
+
+def _lgb_file(est: LightGBMFile, inputs: list, ctx: Context) -> Compiled:
+    return (_lgb_regressor if est.classes_ is None else _lgb_classifier)(est, inputs, ctx)
+
+
 if lightgbm is not None:
     register(lightgbm.LGBMClassifier)(_lgb_classifier)
     register(lightgbm.LGBMRegressor)(_lgb_regressor)
+    register(LightGBMFile)(_lgb_file)
 

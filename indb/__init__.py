@@ -8,6 +8,8 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "compile_sql": "indb.sqlgen.compile",
+    "compile_file": "indb.sqlgen.compile",
+    "load_model_file": "indb.compilers.files",
     "compile_model": "indb.compilers",
     "IndbError": "indb.errors",
     "deploy": "indb.registry.versions",

@@ -1,7 +1,10 @@
 """The model and table of the main job (``scripts/demo``): scikit-learn's diabetes data.
 
-    python -m indb.demo prepare DIR   # train, save DIR/diabetes.joblib, load table demo_diabetes
-    python -m indb.demo check         # the database's predictions equal the model's own
+    python -m indb.demo prepare DIR   # train, save DIR/diabetes.skops, load table demo_diabetes
+    python -m indb.demo check FILE    # the database's predictions equal the model's own
+
+The model is saved with skops, which stores no code: ``indb deploy`` loads it without
+``--allow-pickle``.
 
 It uses the database indb would use (``INDB_DSN``, libpq's environment, or the private
 cluster).
@@ -22,7 +25,7 @@ def _data():
 
 
 def prepare(directory: str) -> Path:
-    import joblib
+    import skops.io
     from psycopg import sql
     from sklearn.ensemble import GradientBoostingRegressor
 
@@ -33,8 +36,8 @@ def prepare(directory: str) -> Path:
     model = GradientBoostingRegressor(n_estimators=100, max_depth=3, random_state=0).fit(X.iloc[:400], y.iloc[:400])
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / "diabetes.joblib"
-    joblib.dump(model, path)
+    path = out / "diabetes.skops"
+    skops.io.dump(model, path)
     cols = [sql.SQL("id integer PRIMARY KEY")] + [sql.SQL("{} double precision").format(sql.Identifier(c)) for c in X.columns]
     with connect(None, purpose="demo") as conn:
         conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(TABLE)))
@@ -48,14 +51,14 @@ def prepare(directory: str) -> Path:
 
 
 def check(model_path: str) -> float:
-    import joblib
     import numpy as np
     from psycopg import sql
 
     from indb.catalog.connection import connect
+    from indb.compilers.files import load_model_file
 
     data = _data()
-    model = joblib.load(model_path)  # the demo's own file, trusted
+    model, _ = load_model_file(model_path)
     with connect(None, purpose="demo") as conn:
         got = conn.execute(
             sql.SQL("SELECT indb.predict('diabetes', d) FROM {} d ORDER BY id").format(sql.Identifier(TABLE))

@@ -51,3 +51,7 @@ class NotFoundError(IndbError):
 
 class IntegrityError(IndbError):
     """Stored data failed a checksum or consistency check."""
+
+
+class UntrustedFileError(UsageError):
+    """A model file whose loading could run code (pickle, unknown skops types) without the opt-in."""

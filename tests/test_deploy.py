@@ -147,21 +147,23 @@ def test_bad_model_files_get_one_line_errors(migrated_dsn, migrated_conn, tmp_pa
     corrupt = tmp_path / "broken.joblib"
     corrupt.write_bytes(b"this is not a pickle")
     before = _registry_snapshot(migrated_conn)
-    with pytest.raises(errors.UsageError, match="broken.joblib: not a readable"):
+    with pytest.raises(errors.UntrustedFileError, match="broken.joblib: refused to unpickle"):
         deploy(str(corrupt), "x", dsn=migrated_dsn)
+    with pytest.raises(errors.UsageError, match="broken.joblib: not a readable"):
+        deploy(str(corrupt), "x", dsn=migrated_dsn, allow_pickle=True)
     import joblib
     from sklearn.feature_selection import VarianceThreshold
 
     unsupported = tmp_path / "vt.joblib"
     joblib.dump(VarianceThreshold().fit(np.eye(3)), unsupported)
     with pytest.raises(errors.UnsupportedModelError, match="VarianceThreshold is not supported"):
-        deploy(str(unsupported), "x", dsn=migrated_dsn)
+        deploy(str(unsupported), "x", dsn=migrated_dsn, allow_pickle=True)
     with pytest.raises(errors.UsageError, match="does not exist"):
-        deploy(str(tmp_path / "missing.joblib"), "x", dsn=migrated_dsn)
+        deploy(str(tmp_path / "missing.joblib"), "x", dsn=migrated_dsn, allow_pickle=True)
     assert _registry_snapshot(migrated_conn) == before
     # and the command line says it in one line, without a traceback
-    res = subprocess.run([sys.executable, "-m", "indb.cli", "--dsn", migrated_dsn, "deploy", str(corrupt), "--name", "x"],
-                         capture_output=True, text=True, timeout=120)
+    res = subprocess.run([sys.executable, "-m", "indb.cli", "--dsn", migrated_dsn, "deploy", str(corrupt), "--name", "x",
+                          "--allow-pickle"], capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
 
 
@@ -213,7 +215,8 @@ def test_a_deploy_killed_mid_transaction_leaves_nothing_and_a_rerun_succeeds(mig
     blocker = psycopg.connect(migrated_dsn)
     # hold the alias row: the deploy blocks after inserting its version and functions
     blocker.execute("SELECT * FROM indb.aliases WHERE model = 'victim' FOR UPDATE")
-    proc = subprocess.Popen([sys.executable, "-m", "indb.cli", "--dsn", migrated_dsn, "deploy", str(path), "--name", "victim"],
+    proc = subprocess.Popen([sys.executable, "-m", "indb.cli", "--dsn", migrated_dsn, "deploy", str(path), "--name", "victim",
+                             "--allow-pickle"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -236,7 +239,7 @@ def test_a_deploy_killed_mid_transaction_leaves_nothing_and_a_rerun_succeeds(mig
             "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'indb deploy%'").fetchone()[0]:
         time.sleep(0.2)
     assert _registry_snapshot(migrated_conn) == before
-    res = deploy(str(path), "victim", dsn=migrated_dsn)
+    res = deploy(str(path), "victim", dsn=migrated_dsn, allow_pickle=True)
     assert (res.version, res.created) == (2, True)
 
 
@@ -286,13 +289,14 @@ def test_deploy_sql_prints_a_script_that_applies_once(migrated_dsn, migrated_con
     path = tmp_path / "churn.joblib"
     joblib.dump(LogisticRegression().fit(X, y), path)
     before = _registry_snapshot(migrated_conn)
-    res = subprocess.run([sys.executable, "-m", "indb.cli", "--dsn", migrated_dsn, "deploy", str(path), "--name", "churn", "--sql"],
+    res = subprocess.run([sys.executable, "-m", "indb.cli", "--dsn", migrated_dsn, "deploy", str(path), "--name", "churn", "--sql",
+                          "--allow-pickle"],
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     script = res.stdout
     assert script.startswith("-- indb deploy --sql: churn@1 deployed") and "COMMIT;" in script
     assert _registry_snapshot(migrated_conn) == before, "printing the script changes nothing"
-    assert deploy_sql(str(path), "churn", dsn=migrated_dsn) == script, "the same rehearsal gives the same script"
+    assert deploy_sql(str(path), "churn", dsn=migrated_dsn, allow_pickle=True) == script, "the same rehearsal gives the same script"
     for _ in range(2):  # a second run finds the version and changes nothing
         with psycopg.connect(migrated_dsn, autocommit=True) as c:
             c.execute(script)

@@ -65,7 +65,7 @@ def test_wheel_from_a_clean_clone_works_in_a_fresh_venv(tmp_path, pg_dsn):
     assert "CREATE SCHEMA indb AUTHORIZATION indb_owner;" in dry.stdout
 
     model = _small_model(tmp_path / "model.joblib")
-    sql = _run([indb, "compile", tmp_path / "model.joblib", "--features", "a,b", "--table", "t", "--keep", "id"],
+    sql = _run([indb, "compile", tmp_path / "model.joblib", "--allow-pickle", "--features", "a,b", "--table", "t", "--keep", "id"],
                cwd=tmp_path, env=clean_env()).stdout
     rows = [(1, 0.5, -2.0), (2, 3.0, 7.25)]
     with psycopg.connect(pg_dsn, autocommit=True) as conn:

@@ -11,7 +11,7 @@ import argparse
 import csv
 import sys
 
-from indb.cli.main import _csv
+from indb.cli.main import _csv, model_ref, version_number
 
 
 def _rate(value: str) -> float:
@@ -53,7 +53,7 @@ examples:
   indb score churn --from customers --into churn_scores --keep id --key id
   indb score churn@staging --from customers --into s --keep id --key id --sample 0.1 --replace
 """)
-    sub.add_argument("name", metavar="NAME")
+    sub.add_argument("name", metavar="NAME", type=model_ref)
     sub.add_argument("--from", dest="source", required=True, metavar="TABLE", help="the table to score")
     sub.add_argument("--into", dest="target", required=True, metavar="TABLE", help="the new table to write")
     sub.add_argument("--keep", type=_csv, default=[], metavar="COL,...", help="columns of TABLE to copy in front")
@@ -137,8 +137,8 @@ examples:
   indb drift churn
   indb drift churn --days 30 --png churn-drift.png    # needs pip install 'indb[drift]'
 """)
-    sub.add_argument("name", metavar="NAME")
-    sub.add_argument("--version", type=int, metavar="N")
+    sub.add_argument("name", metavar="NAME", type=model_ref)
+    sub.add_argument("--version", type=version_number, metavar="N")
     sub.add_argument("--days", type=int, default=30, metavar="N", help="the last N days (default 30; 0: all)")
     sub.add_argument("--png", metavar="FILE", help="also write a chart of the daily PSI per feature")
     sub.set_defaults(handler=_cmd_drift)

@@ -26,10 +26,27 @@ examples:
   indb status --exit-code               # what is applied and pending; 1 if not up to date
   indb validate                         # applied migrations still match their files
   indb compile model.onnx --output proba --table customers --keep id
-  indb deploy churn.joblib --name churn --for-table customers
+  indb deploy churn.skops --name churn --for-table customers
   indb models churn
   indb rollback churn
 """
+
+
+MODEL_HELP = """\
+MODEL is a model file, read here on the client (never in the database): .skops
+(scikit-learn, through skops; only scikit-learn, numpy and scipy model types load),
+.onnx, XGBoost's .json/.ubj, LightGBM's .txt; or, with --allow-pickle, a
+.joblib/.pkl/.pickle file. Pickle runs code when it loads: allow it only for files
+you made or trust as you would a program.
+"""
+
+
+def model_argument(sub: argparse.ArgumentParser) -> None:
+    """MODEL and --allow-pickle (compile, deploy)."""
+    sub.add_argument("model", metavar="MODEL", help="a .skops, .onnx, .json/.ubj (XGBoost), .txt (LightGBM) file; "
+                                                    ".joblib/.pkl with --allow-pickle")
+    sub.add_argument("--allow-pickle", action="store_true",
+                     help="load a .joblib/.pkl/.pickle file, which runs code from the file: only for files you trust")
 
 
 def _common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -59,16 +76,15 @@ def build_parser() -> argparse.ArgumentParser:
         _common(sub, suppress=True)
         return sub
 
-    sub = command("compile", "print the SQL that computes a model's output", """\
-MODEL is a .onnx file or a scikit-learn .joblib/.pkl file (trusted, local: pickles are
-loaded only here, never in the database).
-
+    sub = command("compile", "print the SQL that computes a model's output", MODEL_HELP + """
 examples:
-  indb compile model.joblib                            # scalar SQL expression
+  indb compile model.skops                             # scalar SQL expression
   indb compile model.onnx --dialect duckdb --output proba
-  indb compile model.joblib --table customers --keep id,region
+  indb compile model.skops --table customers --keep id,region
+  indb compile booster.json --output proba             # an XGBoost model file
+  indb compile model.joblib --allow-pickle             # only a file you trust
 """)
-    sub.add_argument("model", metavar="MODEL", help="a .onnx, .joblib or .pkl file")
+    model_argument(sub)
     sub.add_argument("--dialect", default="postgres", help="any sqlglot dialect (default: postgres)")
     sub.add_argument("--output", default="predict", choices=["predict", "proba", "decision", "transform"],
                      help="which output to compute (default: predict)")
@@ -144,6 +160,34 @@ def _version(value: str) -> int:
     return number
 
 
+#: versions are PostgreSQL integers
+MAX_VERSION = 2**31 - 1
+
+
+def version_number(value: str) -> int:
+    """A model version on the command line: 1 .. 2147483647."""
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a version number, got {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError("versions start at 1")
+    if n > MAX_VERSION:
+        raise argparse.ArgumentTypeError(f"version {value} is beyond the largest version number, {MAX_VERSION}")
+    return n
+
+
+def model_ref(value: str) -> str:
+    """NAME, NAME@VERSION or NAME@ALIAS; a version is checked as ``version_number``."""
+    name, at, rest = value.partition("@")
+    if at and rest.strip().isdigit():
+        try:
+            version_number(rest)
+        except argparse.ArgumentTypeError as e:
+            raise argparse.ArgumentTypeError(f"{value!r}: {e}") from None
+    return value
+
+
 def _out(line: str = "") -> None:
     print(line, flush=True)
 
@@ -157,7 +201,8 @@ def _cmd_compile(args) -> int:
         raise errors.IndbError("indb compile is not available in this build: the compiler (indb.sqlgen.compile) is missing") from None
 
     _out(compile_file(args.model, dialect=args.dialect, output=args.output, features=args.features,
-                      table=args.table, keep=args.keep or (), on_missing=args.on_missing))
+                      table=args.table, keep=args.keep or (), on_missing=args.on_missing,
+                      allow_pickle=args.allow_pickle))
     return 0
 
 

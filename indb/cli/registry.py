@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from indb.cli.main import MODEL_HELP, model_argument, version_number
+
 
 def _csv(value: str) -> list[str]:
     items = [v.strip() for v in value.split(",")]
@@ -17,29 +19,20 @@ def _csv(value: str) -> list[str]:
     return items
 
 
-def _positive(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a version number, got {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError("versions start at 1")
-    return n
-
-
 def register(command) -> None:
-    sub = command("deploy", "register a new model version and install its scoring functions", """\
-MODEL is a .onnx file or a scikit-learn .joblib/.pkl file (trusted, local). The new
-version becomes the alias `champion` (or --alias A) unless --no-promote; deploying a
+
+    sub = command("deploy", "register a new model version and install its scoring functions", MODEL_HELP + """
+The new version becomes the alias `champion` (or --alias A) unless --no-promote; deploying a
 file identical to an existing version registers nothing and only moves the alias.
 Needs the indb_deployer role, never a superuser.
 
 examples:
-  indb deploy churn.joblib --name churn
-  indb deploy churn.joblib --name churn --alias staging --for-table customers
-  indb deploy big_forest.joblib --name risk --engine plpython
+  indb deploy churn.skops --name churn
+  indb deploy churn.skops --name churn --alias staging --for-table customers
+  indb deploy big_forest.onnx --name risk --engine plpython
+  indb deploy legacy.joblib --name churn --allow-pickle    # only a file you trust
 """)
-    sub.add_argument("model", metavar="MODEL", help="a .onnx, .joblib or .pkl file")
+    model_argument(sub)
     sub.add_argument("--name", required=True, help="the model's name in the registry")
     sub.add_argument("--features", type=_csv, help="feature column names F1,F2,... in model order")
     group = sub.add_mutually_exclusive_group()
@@ -81,7 +74,7 @@ example:
   indb promote churn 3 --alias champion
 """)
     sub.add_argument("name", metavar="NAME")
-    sub.add_argument("version", metavar="VERSION", type=_positive)
+    sub.add_argument("version", metavar="VERSION", type=version_number)
     sub.add_argument("--alias", default="champion")
     sub.set_defaults(handler=_cmd_promote)
 
@@ -102,7 +95,7 @@ example:
   indb retire churn 1
 """)
     sub.add_argument("name", metavar="NAME")
-    sub.add_argument("version", metavar="VERSION", type=_positive)
+    sub.add_argument("version", metavar="VERSION", type=version_number)
     sub.set_defaults(handler=_cmd_retire)
 
 
@@ -117,6 +110,7 @@ def _cmd_deploy(args) -> int:
         baseline=args.baseline,
         for_tables=args.for_table,
         on_missing=args.on_missing,
+        allow_pickle=args.allow_pickle,
     )
     if args.sql:
         sys.stdout.write(deploy_sql(args.model, args.name, dsn=args.dsn, **options))

@@ -6,7 +6,7 @@ concurrent deploys of one name get consecutive versions), and leaves nothing beh
 when it fails or the client dies::
 
     >>> from indb import deploy
-    >>> deploy("churn.joblib", name="churn")                  # doctest: +SKIP
+    >>> deploy("churn.skops", name="churn")                   # doctest: +SKIP
     DeployResult(model='churn', version=1, created=True, alias='champion', ...)
 """
 
@@ -20,8 +20,9 @@ from typing import Any, Iterable, Sequence
 from psycopg import sql
 
 from indb import errors, ir
-from indb.sqlgen.compile import load_model_file, to_ir
 from indb.catalog.connection import as_versions, connect, translate, user_relation
+from indb.compilers.files import check_storable, load_model_file
+from indb.sqlgen.compile import to_ir
 from indb.registry.functions import (
     ENTRY_POINTS,
     SCHEMA,
@@ -258,15 +259,19 @@ def _read_baseline(baseline: Any) -> str | None:
     return json.dumps(data)
 
 
-def prepare(model: Any, features: Sequence[str] | None = None, on_missing: str = "null") -> tuple[ir.Model, Any, str]:
+def prepare(model: Any, features: Sequence[str] | None = None, on_missing: str = "null",
+            allow_pickle: bool = False) -> tuple[ir.Model, Any, str]:
     """(IR, the estimator or None, artifact sha256) for a model file, an estimator or an IR."""
     estimator = None
     artifact = None
+    what = "the model"
     if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
-        estimator, artifact = load_model_file(str(model))
+        what = str(model)
+        estimator, artifact = load_model_file(what, allow_pickle=allow_pickle)
     else:
         estimator = model
     m = to_ir(estimator, features, on_missing)
+    check_storable(m, what)
     if artifact is None:
         artifact = ir.checksum(ir.model_to_json(m))
     return m, estimator, artifact
@@ -284,20 +289,22 @@ def deploy(
     baseline: Any = None,
     for_tables: Iterable[str] = (),
     on_missing: str = "null",
+    allow_pickle: bool = False,
     conn=None,
     _rehearse: bool = False,
 ) -> DeployResult:
     """Register a new version of ``name`` and install its functions, in one transaction.
 
-    ``model`` is a model file (``.joblib``/``.pkl``/``.onnx``), a fitted estimator or an
-    ``ir.Model``. The alias ``champion`` (or ``alias``) moves to the new version unless
-    ``promote=False``. An artifact identical to an existing version registers nothing
+    ``model`` is a model file (``indb.compilers.files``: ``.skops``, ``.onnx``, XGBoost
+    ``.json``/``.ubj``, LightGBM ``.txt``; ``.joblib``/``.pkl`` only with ``allow_pickle``,
+    since pickle runs code while it loads), a fitted estimator or an ``ir.Model``. The
+    alias ``champion`` (or ``alias``) moves to the new version unless ``promote=False``. An artifact identical to an existing version registers nothing
     and only moves the alias.
     """
     _validate_name(name)
     target_alias = alias or DEFAULT_ALIAS
     _validate_alias(target_alias)
-    m, estimator, artifact = prepare(model, features, on_missing)
+    m, estimator, artifact = prepare(model, features, on_missing, allow_pickle)
     # rendered before any connection: the SQL engine's functions, and their size
     try:
         sql_fns = sql_version_functions(m, name, 0) if engine != "plpython" else None
@@ -413,7 +420,7 @@ def deploy_sql(model: Any, name: str, *, dsn: str | None = None, **options) -> s
             deploy(model, name, conn=rec, _rehearse=True, **options)
         except _Rehearsed as r:
             result = r.result
-        m, _, artifact = prepare(model, options.get("features"), options.get("on_missing", "null"))
+        m, _, artifact = prepare(model, options.get("features"), options.get("on_missing", "null"), options.get("allow_pickle", False))
         ir_sha = ir.checksum(ir.model_to_json(m))
         body = [
             _sql.SQL("    EXECUTE {};").format(_sql.Literal(stmt)) for stmt in rec.statements

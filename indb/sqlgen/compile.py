@@ -9,10 +9,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
 import re
-import pickle
 import time
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -21,7 +18,7 @@ from sqlglot import exp
 
 from indb import ir
 from indb.sqlgen.dialects import target as get_target
-from indb.errors import CompileError, UnsupportedModelError, UsageError
+from indb.errors import CompileError, UsageError
 from indb.sqlgen.lowering import lower_outputs, lower_shared
 
 OUTPUTS = ("predict", "proba", "decision", "transform")
@@ -42,38 +39,6 @@ def to_ir(model: Any, features: Sequence[str] | None = None, on_missing: str = "
     from indb.compilers import compile_model  # noqa: PLC0415 - keeps `import indb` light
 
     return compile_model(model, features, on_missing=on_missing)
-
-
-def load_model_file(path: str) -> tuple[Any, str]:
-    """Load a trusted local model file; returns (model, sha256 of the file).
-
-    ``.joblib``/``.pkl`` files are unpickled here, on the client, by the user who trusts
-    them; the database never sees pickle data.
-    """
-    if not os.path.exists(path):
-        raise UsageError(f"model file {path!r} does not exist")
-    with open(path, "rb") as f:
-        data = f.read()
-    digest = hashlib.sha256(data).hexdigest()
-    lower = path.lower()
-    if lower.endswith(".onnx"):
-        try:
-            from indb.compilers import onnx as onnx_front  # noqa: PLC0415
-        except ImportError:
-            raise UnsupportedModelError(
-                f"{path}: compiling ONNX files needs the onnx package (pip install onnx)"
-            ) from None
-        return onnx_front.load(data, path), digest
-    if lower.endswith((".joblib", ".pkl", ".pickle")):
-        try:
-            import joblib  # noqa: PLC0415
-
-            import io
-
-            return joblib.load(io.BytesIO(data)), digest
-        except (pickle.UnpicklingError, EOFError, ValueError, KeyError, IndexError, TypeError, AttributeError, ModuleNotFoundError) as e:
-            raise UsageError(f"{path}: not a readable joblib/pickle model file ({type(e).__name__}: {e})") from None
-    raise UsageError(f"{path}: unknown model file type; use .joblib, .pkl or .onnx")
 
 
 @dataclass
@@ -253,7 +218,15 @@ def compile_file(
     table: str | None = None,
     keep: Sequence[str] = (),
     on_missing: str = "null",
+    allow_pickle: bool = False,
 ) -> str:
-    """``indb compile MODEL``: load a model file and print its SQL."""
-    model, _ = load_model_file(path)
-    return compile_sql(model, dialect, output, features=features, table=table, keep=keep, on_missing=on_missing)
+    """``indb compile MODEL``: load a model file (``indb.compilers.files``) and print its SQL.
+
+    ``allow_pickle`` lets a ``.joblib``/``.pkl`` file load: pickle runs code while it loads.
+    """
+    from indb.compilers.files import check_storable, load_model_file  # noqa: PLC0415
+
+    model, _ = load_model_file(path, allow_pickle=allow_pickle)
+    m = to_ir(model, features, on_missing)
+    check_storable(m, str(path), registry=False)
+    return compile_sql(m, dialect, output, table=table, keep=keep, on_missing=on_missing)

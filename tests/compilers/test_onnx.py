@@ -626,7 +626,8 @@ def test_feature_names_single_input_multiple_inputs_and_features():
 def test_onnx_file_compiles_to_sql(tmp_path):
     from sklearn.linear_model import LogisticRegression
 
-    from indb.sqlgen.compile import compile_file, compile_sql, load_model_file
+    from indb.compilers.files import load_model_file
+    from indb.sqlgen.compile import compile_file, compile_sql
 
     X, y = zoo._classification(100, 3, 0)
     path = tmp_path / "m.onnx"
