@@ -14,6 +14,7 @@ _EXPORTS = {
     "IndbError": "indb.errors",
     "deploy": "indb.registry.versions",
     "bind": "indb.registry.versions",
+    "unbind": "indb.registry.versions",
     "models": "indb.registry.versions",
     "promote": "indb.registry.versions",
     "rollback": "indb.registry.versions",

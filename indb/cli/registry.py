@@ -1,4 +1,4 @@
-"""Command-line commands of the registry: deploy, bind, models, promote, rollback, retire.
+"""Command-line commands of the registry: deploy, bind, unbind, models, promote, rollback, retire.
 
 Each parses its arguments, calls the function of the same name in ``indb.registry.versions``
 and prints the result; errors are handled by ``indb.cli.main.main``.
@@ -60,6 +60,19 @@ example:
     sub.add_argument("name", metavar="NAME")
     sub.add_argument("table", metavar="TABLE")
     sub.set_defaults(handler=_cmd_bind)
+
+    sub = command("unbind", "undo indb bind: rows of TABLE take the generic path again", """\
+Removes NAME's branch from the overloads of TABLE's row type (and the overloads once
+nothing is bound to that type). For a binding whose table was dropped, give the row
+type's oid that `indb validate` prints.
+
+examples:
+  indb unbind churn customers
+  indb unbind churn 16896
+""")
+    sub.add_argument("name", metavar="NAME")
+    sub.add_argument("table", metavar="TABLE")
+    sub.set_defaults(handler=_cmd_unbind)
 
     sub = command("models", "list models, versions, aliases and engines", """\
 examples:
@@ -124,6 +137,14 @@ def _cmd_bind(args) -> int:
 
     rowtype = bind(args.name, args.table, dsn=args.dsn)
     print(f"bound {args.name} to rows of {rowtype}: indb.predict('{args.name}', row) is now inlined for them")
+    return 0
+
+
+def _cmd_unbind(args) -> int:
+    from indb.registry.versions import unbind
+
+    rowtype = unbind(args.name, args.table, dsn=args.dsn)
+    print(f"unbound {args.name} from rows of {rowtype}: indb.predict('{args.name}', row) takes the generic path for them")
     return 0
 
 

@@ -174,8 +174,47 @@ def _as_deployer(conn) -> None:
             "this needs the indb_deployer role (a DBA runs `indb grant deployer <you>`, or GRANT indb_deployer TO <you>)")
 
 
+#: how long a registry command waits for another one on the same model (INDB_LOCK_TIMEOUT, seconds)
+LOCK_TIMEOUT_S = 30.0
+
+
+def _lock_key(name: str) -> str:
+    return "indb.model:" + name
+
+
 def _lock_model(conn, name: str) -> None:
-    conn.execute("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended(%s, 0))", ["indb.model:" + name])
+    """Serialise registry changes of one model; waits at most ``INDB_LOCK_TIMEOUT`` seconds.
+
+    Anyone may take an advisory lock, so a stranger can hold this one: the wait is bounded
+    and its failure names the holder (:func:`_lock_holder`)."""
+    import os
+
+    timeout = float(os.environ.get("INDB_LOCK_TIMEOUT", LOCK_TIMEOUT_S))
+    previous = conn.execute("SELECT pg_catalog.current_setting('lock_timeout')").fetchone()[0]
+    conn.execute("SELECT pg_catalog.set_config('lock_timeout', %s, true)", [f"{max(1, int(timeout * 1000))}ms"])
+    conn.execute("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended(%s, 0))", [_lock_key(name)])
+    conn.execute("SELECT pg_catalog.set_config('lock_timeout', %s, true)", [previous])
+
+
+def _lock_holder(conn, name: str) -> errors.LockTimeout:
+    """The error for a registry lock that did not come: who holds it (pid, role, application)."""
+    import os
+
+    row = conn.execute(
+        "SELECT a.pid, a.usename, a.application_name, a.state FROM pg_catalog.pg_locks AS l"
+        " JOIN pg_catalog.pg_stat_activity AS a ON a.pid OPERATOR(pg_catalog.=) l.pid"
+        " WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory' AND l.granted"
+        " AND l.database OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database AS d"
+        "     WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())"
+        " AND ((l.classid::bigint OPERATOR(pg_catalog.<<) 32) OPERATOR(pg_catalog.|) l.objid::bigint)"
+        "     OPERATOR(pg_catalog.=) pg_catalog.hashtextextended(%s, 0) LIMIT 1", [_lock_key(name)]).fetchone()
+    waited = f"waited {float(os.environ.get('INDB_LOCK_TIMEOUT', LOCK_TIMEOUT_S)):g} s for the registry lock of model {name!r}"
+    if row is None:
+        return errors.LockTimeout(f"{waited}; its holder has just let go: run the command again")
+    pid, user, app, state = row
+    return errors.LockTimeout(
+        f"{waited}: pid {pid} (role {user}, application_name {app!r}, {state}) holds it. Wait for it, raise "
+        f"INDB_LOCK_TIMEOUT, or end it with SELECT pg_terminate_backend({pid})")
 
 
 def _plpython_installed(conn) -> bool:
@@ -362,6 +401,8 @@ def deploy(
                 result = DeployResult(name, version, created, moved_alias, previous, eng, reason)
                 if _rehearse:
                     raise _Rehearsed(result)
+        except psycopg.errors.LockNotAvailable:
+            raise _lock_holder(conn, name) from None
         except psycopg.Error as e:
             raise translate(e) from None
         return result
@@ -519,9 +560,9 @@ def _move_alias(conn, name: str, alias: str, version: int, action: str) -> int |
     return previous
 
 
-def _registry_txn(dsn, purpose: str, conn=None, before=None):
-    """A registry transaction as indb_owner; with ``before``, yields (conn, before(conn)),
-    where ``before`` runs first with the session's own search_path."""
+def _registry_txn(dsn, purpose: str, conn=None, before=None, model: str | None = None):
+    """A registry transaction of a deployer; with ``before``, yields (conn, before(conn)),
+    where ``before`` runs first. ``model`` names the model whose lock a timeout reports."""
     from contextlib import contextmanager
 
     @contextmanager
@@ -536,6 +577,8 @@ def _registry_txn(dsn, purpose: str, conn=None, before=None):
                 _check_catalog(c)
                 _as_deployer(c)
                 yield (c, pre) if before is not None else c
+        except psycopg.errors.LockNotAvailable:
+            raise _lock_holder(c, model or "?") from None
         except psycopg.Error as e:
             raise translate(e) from None
         finally:
@@ -562,7 +605,7 @@ def _require_version(conn, name: str, version: int) -> None:
 def promote(name: str, version: int, *, alias: str = DEFAULT_ALIAS, dsn: str | None = None, conn=None) -> int | None:
     """Point ``alias`` of ``name`` at ``version``; returns the version it pointed at before."""
     _validate_alias(alias)
-    with _registry_txn(dsn, "promote", conn) as c:
+    with _registry_txn(dsn, "promote", conn, model=name) as c:
         _lock_model(c, name)
         _require_version(c, name, int(version))
         prev = _move_alias(c, name, alias, int(version), "promote")
@@ -576,7 +619,7 @@ def rollback(name: str, *, alias: str = DEFAULT_ALIAS, dsn: str | None = None, c
     Returns (from_version, to_version).
     """
     _validate_alias(alias)
-    with _registry_txn(dsn, "rollback", conn) as c:
+    with _registry_txn(dsn, "rollback", conn, model=name) as c:
         _lock_model(c, name)
         _require_model(c, name)
         current, stack = _alias_stack(c, name, alias)
@@ -601,7 +644,7 @@ def rollback(name: str, *, alias: str = DEFAULT_ALIAS, dsn: str | None = None, c
 
 def retire(name: str, version: int, *, dsn: str | None = None, conn=None) -> None:
     """Retire a version: it can no longer be scored; its registry entry and log rows stay."""
-    with _registry_txn(dsn, "retire", conn) as c:
+    with _registry_txn(dsn, "retire", conn, model=name) as c:
         _lock_model(c, name)
         _require_version(c, name, int(version))
         pointing = [r[0] for r in c.execute("SELECT alias FROM indb.aliases WHERE model = %s AND version = %s ORDER BY alias", [name, version])]
@@ -639,7 +682,7 @@ def _add_binding(conn, name: str, oid: int) -> None:
 
 def bind(name: str, table: str, *, dsn: str | None = None, conn=None) -> str:
     """Make ``indb.predict(name, row)`` fast for rows of ``table``'s type; returns the type's name."""
-    with _registry_txn(dsn, "bind", conn, before=lambda c: _rowtype_of(c, table)) as (c, (oid, nsp, typ)):
+    with _registry_txn(dsn, "bind", conn, before=lambda c: _rowtype_of(c, table), model=name) as (c, (oid, nsp, typ)):
         _lock_model(c, name)
         _require_model(c, name)
         _add_binding(c, name, oid)
@@ -647,9 +690,37 @@ def bind(name: str, table: str, *, dsn: str | None = None, conn=None) -> str:
         return f"{nsp}.{typ}"
 
 
+def unbind(name: str, table: str, *, dsn: str | None = None, conn=None) -> str:
+    """Undo :func:`bind`: rows of ``table``'s type take the generic path again.
+
+    ``table`` may also be the row type's oid, as ``indb validate`` prints it for a binding
+    whose table is gone. Returns the row type's name (or its oid).
+    """
+    def target(c):
+        if table.isdigit():
+            return int(table), table
+        oid, nsp, typ = _rowtype_of(c, table)
+        return oid, f"{nsp}.{typ}"
+
+    with _registry_txn(dsn, "unbind", conn, before=target, model=name) as (c, (oid, shown)):
+        _lock_model(c, name)
+        _require_model(c, name)
+        gone = c.execute("DELETE FROM indb.bindings WHERE model = %s AND rowtype::oid = %s", [name, oid]).rowcount
+        if not gone:
+            raise errors.NotFoundError(f"model {name!r} is not bound to {shown}: `indb models {name}` lists its bindings")
+        if c.execute("SELECT 1 FROM pg_catalog.pg_type WHERE oid = %s", [oid]).fetchone() is not None:
+            _refresh_rowtype(c, oid)
+        return shown
+
+
 def refresh_bindings(conn, name: str) -> None:
-    """Re-create the overloads of every row type bound to ``name`` (after any registry change)."""
-    rowtypes = [r[0] for r in conn.execute("SELECT DISTINCT rowtype::oid FROM indb.bindings WHERE model = %s", [name]).fetchall()]
+    """Re-create the overloads of every row type bound to ``name`` (after any registry change).
+
+    A binding whose table is gone (dropped before its bindings were cleaned up, or in a
+    catalog older than the drop trigger) is skipped; ``indb validate`` reports it."""
+    rowtypes = [r[0] for r in conn.execute(
+        "SELECT DISTINCT b.rowtype::oid FROM indb.bindings AS b"
+        " WHERE b.model = %s AND EXISTS (SELECT FROM pg_catalog.pg_type AS t WHERE t.oid = b.rowtype::oid)", [name]).fetchall()]
     for oid in rowtypes:
         _refresh_rowtype(conn, oid)
 
@@ -668,6 +739,12 @@ def _refresh_rowtype(conn, type_oid: int) -> None:
         ).fetchall()
     )
     models = [r[0] for r in conn.execute("SELECT model FROM indb.bindings WHERE rowtype = %s::oid::regtype ORDER BY model", [type_oid])]
+    if not models:  # nothing bound to this row type any more: its overloads go
+        with as_versions(conn):
+            for entry in ENTRY_POINTS:
+                conn.execute(sql.SQL("DROP FUNCTION IF EXISTS {}(text, {})").format(
+                    sql.Identifier(SCHEMA, entry), sql.Identifier(nsp, typ)))
+        return
     for entry, (output, _) in ENTRY_POINTS.items():
         branches: list[Branch] = []
         for model in models:
