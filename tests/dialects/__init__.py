@@ -4,8 +4,8 @@ and per dialect the exact SQL indb writes for it, or the error it raises.
 ``validate(model, write={dialect: expected})`` compiles ``model`` (an ``ir.Model`` or a
 bare IR expression over features ``x0``, ``x1``, ...) to a scalar expression for each
 dialect and compares the text; an exception class as the expectation means compiling
-must raise it. Where a dialect can run in this process (DuckDB, SQLite), ``rows`` makes
-the golden SQL also run there and equal the IR evaluator on those rows, so a golden
+must raise it. Where a dialect can run in this process (DuckDB, SQLite), ``rows`` (values of
+x0, x1, ...) makes the golden SQL also run there and equal the IR evaluator on those rows, so a golden
 string is never the only proof.
 """
 
@@ -68,7 +68,9 @@ RUNNERS = {"duckdb": _duckdb, "sqlite": _sqlite}
 
 
 def run_rows(model: ir.Model, dialect: str, sql: str, rows) -> None:
+    """``rows`` hold values of x0, x1, ...; the model reads the ones it names."""
     names = model.feature_names
+    rows = [tuple(r[int(n[1:])] for n in names) for r in rows]
     cols = {n: np.array([np.nan if r[j] is None else r[j] for r in rows], dtype=float) for j, n in enumerate(names)}
     with np.errstate(all="ignore"):
         want = evaluate(model.output("predict"), cols)

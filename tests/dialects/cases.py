@@ -36,11 +36,14 @@ TREE = ir.TreeEnsemble(
     base=(0.0,),
 )
 
-#: argmax of a two-class softmax: labels "no" / "yes"
-SOFTMAX_LABEL = ir.ArgMax(tuple(ir.softmax([X0, X1])), ("no", "yes"))
+#: the label of the larger of two scores (a linear classifier's predict; a softmax keeps
+#: the order, so its argmax is this): labels "no" / "yes", missing if a score is missing
+ARGMAX = ir.ArgMax((ir.add(ir.mul(ir.const(0.5), X0), ir.const(1.0)), X1), ("no", "yes"))
 
-#: exp, log and a fractional power of a feature: each has a domain or range edge
-EXP_LOG_POW = ir.add(ir.func("exp", X0), ir.func("log", X1), ir.func("pow", X1, ir.const(0.5)))
+#: exp overflows above 709.78, log(0) is -inf and log(x < 0) NaN, x ** 0.5 of x < 0 NaN
+EXP = ir.func("exp", X0)
+LOG = ir.func("log", X1)
+POW = ir.func("pow", X1, ir.const(0.5))
 
 #: a reserved word and a mixed-case name with a space as feature names
 QUOTED = ir.add(ir.Feature("select"), ir.Feature("Order Total"))
