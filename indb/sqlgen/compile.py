@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from sqlglot import exp
+from sqlglot.tokens import Tokenizer
 
 from indb import ir
 from indb.sqlgen.dialects import target as get_target
@@ -185,8 +186,14 @@ def lower_model(
     return CompiledSQL(cols, dialect, time.perf_counter() - t0)
 
 
+#: every word that starts a SQL keyword sqlglot knows ("ORDER BY" gives ORDER)
+_KEYWORDS = frozenset(k.split()[0] for k in Tokenizer.KEYWORDS)
+
+
 def _needs_quotes(name: str) -> bool:
-    return not (name.isidentifier() and name == name.lower() and name.isascii())
+    """Quote mixed case, non-identifiers and SQL keywords (sqlglot quotes reserved words
+    for some dialects only: ``select`` came out bare for PostgreSQL)."""
+    return not (name.isidentifier() and name == name.lower() and name.isascii()) or name.upper() in _KEYWORDS
 
 
 def compile_sql(

@@ -1,7 +1,7 @@
 """IR → sqlglot expressions, for any target in ``indb.sqlgen.dialects``.
 
 The lowering knows SQL and nothing about models. It reads the target's flags (NaN
-order, float errors, depth limits) and the range analysis of ``indb.sqlgen.optimise`` to emit
+order, float errors, depth limits) and the range analysis of ``indb.sqlgen.passes`` to emit
 the cheapest SQL whose result equals the IR's on every row:
 
 * constants are the shortest round-trip literals, cast to the float type where a bare
@@ -26,7 +26,7 @@ from typing import Mapping, Sequence
 from sqlglot import exp
 
 from indb import ir
-from indb.sqlgen.dialects import Target
+from indb.sqlgen.dialects.base import Target
 from indb.errors import CompileError
 from indb.sqlgen.passes import Range, analyse, optimise
 
@@ -169,6 +169,11 @@ class Lowering:
                 return exp.Null()
             return self._cast_float(exp.Literal.string("NaN"))
         if math.isinf(v):
+            if t.inf_literal == "none":
+                raise CompileError(
+                    f"model {self.model_name}: its SQL needs an infinite constant, which {t.name}'s float type cannot hold; "
+                    "compile it for another dialect or score it with the PL/Python engine"
+                )
             if t.inf_literal == "overflow":
                 return exp.Literal.number("9e999" if v > 0 else "-9e999")
             return self._cast_float(exp.Literal.string("Infinity" if v > 0 else "-Infinity"))
@@ -190,12 +195,20 @@ class Lowering:
             return exp.Case(ifs=[exp.If(this=self._op("<", e, self.nan_const()), true=e)])
         return exp.Nullif(this=e, expression=self.nan_const())
 
+    def _not_true(self, c: exp.Expression) -> exp.Expression:
+        """``c IS NOT TRUE``: true for false and for NULL."""
+        if self.target.is_true_predicate:
+            return exp.Not(this=exp.Is(this=exp.Paren(this=c), expression=exp.true()))
+        # a searched CASE sends NULL to its ELSE on every engine
+        one = exp.Literal.number(1)
+        return exp.EQ(this=exp.Case(ifs=[exp.If(this=c, true=exp.Literal.number(0))], default=one), expression=one.copy())
+
     def _is_missing(self, e: exp.Expression, kind: str, may_nan: bool) -> exp.Expression:
         if kind != ir.FLOAT or not self.target.has_nan or not may_nan:
             return exp.Is(this=_p(e), expression=exp.Null())
         if self.target.nan_is_greatest:
             # x < 'NaN' is true exactly for the non-missing numbers (+inf included)
-            return exp.Not(this=exp.Is(this=exp.Paren(this=self._op("<", e, self.nan_const())), expression=exp.true()))
+            return self._not_true(self._op("<", e, self.nan_const()))
         return exp.Or(this=exp.Is(this=_p(e), expression=exp.Null()), expression=exp.EQ(this=_p(e), expression=self.nan_const()))
 
     # ------------------------------------------------------------------ entry
@@ -295,25 +308,24 @@ class Lowering:
             # 6e-309 where this gives 5.6e-309: an absolute difference of nothing.
             from indb.sqlgen.passes import EXP_MAX_ARG, EXP_MIN_ARG
 
-            upper = self._neg(self._pgfn("float8larger", z, self.float_const(-EXP_MAX_ARG)))
-            arg = self._pgfn("float8larger", upper, self.float_const(EXP_MIN_ARG))
+            upper = self._neg(self._strict_max(z, self.float_const(-EXP_MAX_ARG)))
+            arg = self._strict_max(upper, self.float_const(EXP_MIN_ARG))
         return self._op("/", one, self._op("+", one, self._fn("exp", arg)))
 
     def _minmax(self, name: str, items: Sequence[ir.Expr], args: list[exp.Expression]) -> exp.Expression:
         """IR max/min: missing if any argument is missing, NaN propagates."""
         t = self.target
-        if t.name == "postgres":
-            # float8larger is strict (NULL in, NULL out) and orders NaN above numbers,
-            # exactly the IR's max; min(a, b) = -max(-a, -b) keeps NaN too
+        if t.strict_max:
+            # a strict max that orders NaN above numbers is exactly the IR's max;
+            # min(a, b) = -max(-a, -b) keeps NaN too
             acc = args[0]
             for a in args[1:]:
                 if name == "max":
-                    acc = self._pgfn("float8larger", acc, a)
+                    acc = self._strict_max(acc, a)
                 else:
-                    acc = self._neg(self._pgfn("float8larger", self._neg(acc), self._neg(a)))
+                    acc = self._neg(self._strict_max(self._neg(acc), self._neg(a)))
             return acc
-        if not t.has_nan:
-            # SQLite's scalar max()/min() return NULL when any argument is NULL
+        if t.scalar_minmax_strict:
             return exp.Anonymous(this=name.upper(), expressions=args)
         # GREATEST/LEAST skip NULLs elsewhere: test for NULL first
         cls = exp.Greatest if name == "max" else exp.Least
@@ -337,6 +349,12 @@ class Lowering:
             return self._fn(name, *args)
         return exp.Anonymous(this=name, expressions=list(args))
 
+    def _strict_max(self, a: exp.Expression, b: exp.Expression) -> exp.Expression:
+        fn = self.target.strict_max
+        if fn is None:
+            raise CompileError(f"{self.target.name} has no strict float max to clamp with")
+        return self._pgfn(fn, a, b)
+
     def _l_Compare(self, e: ir.Compare) -> exp.Expression:
         op = e.op
         left, right = e.left, e.right
@@ -358,7 +376,7 @@ class Lowering:
                 b = self._nan_to_null(b)
         if isinstance(right, ir.Const) and right.kind == ir.FLOAT and right.value is not None and left.type == ir.FLOAT:
             # the float column fixes the comparison's type: no cast needed on the literal
-            b = self.float_const(right.value, cast=self.target.cast_constants and not self.target.name == "postgres")
+            b = self.float_const(right.value, cast=self.target.cast_constants and not self.target.literal_takes_column_type)
         if left.type == ir.TEXT and op in ("==", "!=") and not self.target.text_eq_exact:
             pass  # emitted as is; engines with case-insensitive collations are not executed in tests
         return self._op(op, a, b)
@@ -393,7 +411,7 @@ class Lowering:
 
     def _l_Not(self, e: ir.Not) -> exp.Expression:
         # SQL's NOT keeps NULL; the IR's booleans are two-valued (missing is false)
-        return exp.Not(this=exp.Is(this=exp.Paren(this=self._lower(e.operand)), expression=exp.true()))
+        return self._not_true(self._lower(e.operand))
 
     def _l_Case(self, e: ir.Case) -> exp.Expression:
         # after WHEN missing(x) THEN ..., later branches know x is present: its NaN
@@ -420,11 +438,11 @@ class Lowering:
         if t.error_function:
             err: exp.Expression = exp.Anonymous(this=t.error_function, expressions=[exp.Literal.string(msg)])
             return exp.Cast(this=err, to=self._float_type() if e.kind == ir.FLOAT else exp.DataType.build("text"))
-        if t.name == "postgres":
+        if t.raise_by_cast:
             # CONCAT is stable, so the planner cannot fold (and raise) it; at run time
             # the cast fails with the message in the error text
             text = self._pgfn("concat", exp.Literal.string(msg))
-            return exp.Cast(this=text, to=exp.DataType.build("double precision", dialect="postgres"))
+            return exp.Cast(this=text, to=self._float_type())
         raise CompileError(f"{t.name} cannot raise an error from SQL; use on_missing='null' (missing inputs give NULL)")
 
     def _l_Index(self, e: ir.Index) -> exp.Expression:
@@ -501,16 +519,19 @@ class TreeText:
         self.nan_inputs = nan_inputs
         self.strict = strict
         self.qualify = low.qualify
-        self.float_sql = low._float_type().sql(t.name)
-        if t.name == "postgres":
-            self.float_sql = "pg_catalog.float8" if low.qualify else "float8"
+        self.float_sql = t.float_type_short or low._float_type().sql(t.name)
+        if low.qualify:
+            self.float_sql = "pg_catalog." + self.float_sql
         # an untyped 'NaN' takes the float type of the other operand (PostgreSQL, DuckDB);
         # a qualified body spells the type out so search_path cannot matter
         self.nan = "" if not t.has_nan else (self._typed("'NaN'") if low.qualify else "'NaN'")
         self.literal_fix = _SqliteLiterals() if t.inexact_literals else None
+        # CASEs a tree may nest: half the engine's limit, the rest for the expression
+        # around it (a sum, an argmax, a NULL test)
+        self.case_budget = None if t.max_case_nesting is None else max(t.max_case_nesting // 2, 1)
 
     def _typed(self, lit: str) -> str:
-        if self.dialect in ("postgres", "duckdb"):
+        if self.low.target.cast_operator:
             return f"{lit}::{self.float_sql}"
         return f"CAST({lit} AS {self.float_sql})"
 
@@ -551,10 +572,22 @@ class TreeText:
             return self._cmp(x, "<", self.nan)
         return None
 
+    def _outside(self, x: str, cats) -> str:
+        """True for a present value outside the set, false or NULL for a missing one."""
+        if self.low.target.is_true_predicate:
+            return f"({self._in(x, cats)}) IS FALSE"
+        return f"{x} NOT IN ({self._members(cats)})"  # NULL NOT IN (...) is NULL
+
+    def _not_true(self, cond: str) -> str:
+        if self.low.target.is_true_predicate:
+            return f"({cond}) IS NOT TRUE"
+        return f"CASE WHEN {cond} THEN 0 ELSE 1 END=1"
+
     def tree(self, t: ir.Tree, k: int) -> str:
         feature, left, right = t.feature, t.left, t.right
         # a subtree whose leaves agree for output k needs no test
         uniform: dict[int, float | None] = {}
+        size: dict[int, int] = {}
         order: list[int] = []
         stack = [0]
         while stack:
@@ -566,39 +599,42 @@ class TreeText:
         for n in reversed(order):
             if feature[n] < 0:
                 uniform[n] = t.value[n][k]
+                size[n] = 1
             else:
                 a, b = uniform[left[n]], uniform[right[n]]
                 uniform[n] = a if (a is not None and a == b) else None
+                size[n] = 1 if uniform[n] is not None else 1 + size[left[n]] + size[right[n]]
         out: list[str] = []
         le, gt = ("<", ">=") if self.strict else ("<=", ">")
+
+        def split(n: int) -> tuple[str, int, int]:
+            """(condition, the child it sends a row to, the child for false and NULL)"""
+            f = feature[n]
+            x = self.inputs[f]
+            cats = t.category_set(n)
+            present = self._present(x, f)
+            if cats is not None:
+                if not t.missing_left[n]:
+                    return self._in(x, cats), left[n], right[n]
+                # right only for a present value outside the set
+                outside = self._outside(x, cats)
+                return (outside if present is None else f"{outside} AND {present}"), right[n], left[n]
+            thr = self._num(t.threshold[n])
+            if not t.missing_left[n]:
+                return self._cmp(x, le, thr), left[n], right[n]
+            return (self._cmp(x, gt, thr) if present is None else f"{self._cmp(x, gt, thr)} AND {present}"), right[n], left[n]
+
+        def leaf(u: float, typed: bool) -> None:
+            # a CASE takes the float type if one branch has it; an untyped literal
+            # beside it is cast at plan time. One typed leaf per CASE is enough.
+            out.append(self._leaf(u) if typed else self._num(u))
 
         def node(n: int, typed: bool = True) -> None:
             u = uniform[n]
             if u is not None:
-                # a CASE takes the float type if one branch has it; an untyped literal
-                # beside it is cast at plan time. One typed leaf per CASE is enough.
-                out.append(self._leaf(u) if typed else self._num(u))
+                leaf(u, typed)
                 return
-            f = feature[n]
-            x = self.inputs[f]
-            cats = t.category_set(n)
-            if cats is not None:
-                if not t.missing_left[n]:
-                    cond, first, second = self._in(x, cats), left[n], right[n]
-                else:
-                    # right only for a present value outside the set
-                    inside = self._in(x, cats)
-                    present = self._present(x, f)
-                    cond = f"({inside}) IS FALSE" if present is None else f"({inside}) IS FALSE AND {present}"
-                    first, second = right[n], left[n]
-            else:
-                thr = self._num(t.threshold[n])
-                if not t.missing_left[n]:
-                    cond, first, second = self._cmp(x, le, thr), left[n], right[n]
-                else:
-                    present = self._present(x, f)
-                    cond = self._cmp(x, gt, thr) if present is None else f"{self._cmp(x, gt, thr)} AND {present}"
-                    first, second = right[n], left[n]
+            cond, first, second = split(n)
             out.append("CASE WHEN ")
             out.append(cond)
             out.append(" THEN ")
@@ -607,7 +643,62 @@ class TreeText:
             node(second)
             out.append(" END")
 
-        node(0)
+        def chain(n: int, nest: int, typed: bool = True) -> None:
+            # one CASE per chain of larger children (WHEN c THEN <smaller> ... ELSE leaf):
+            # a nested CASE holds at most half the nodes of its parent, so nesting
+            # grows with log2(size), and below the budget a subtree is written flat
+            u = uniform[n]
+            if u is not None:
+                leaf(u, typed)
+                return
+            if nest >= self.case_budget:
+                flat(n, typed)
+                return
+            out.append("CASE")
+            while uniform[n] is None:
+                cond, first, second = split(n)
+                if size[first] > size[second]:
+                    cond, light, n = self._not_true(cond), second, first
+                else:
+                    light, n = first, second
+                out.append(" WHEN ")
+                out.append(cond)
+                out.append(" THEN ")
+                chain(light, nest + 1, typed=False)
+            out.append(" ELSE ")
+            leaf(uniform[n], True)  # type: ignore[arg-type]
+            out.append(" END")
+
+        def flat(n: int, typed: bool) -> None:
+            # one WHEN per leaf, in order, the first child before the second: a leaf
+            # needs only the conditions of the splits where its path takes the first
+            # child (had any other condition on its path held, an earlier WHEN would
+            # have matched), and the last leaf none
+            leaves: list[tuple[list[str], float]] = []
+
+            def visit(m: int, conds: list[str]) -> None:
+                if uniform[m] is not None:
+                    leaves.append((conds, uniform[m]))  # type: ignore[arg-type]
+                    return
+                cond, first, second = split(m)
+                visit(first, [*conds, cond])
+                visit(second, conds)
+
+            visit(n, [])
+            out.append("CASE")
+            for conds, v in leaves[:-1]:
+                out.append(" WHEN ")
+                out.append(" AND ".join(conds))
+                out.append(" THEN ")
+                leaf(v, False)
+            out.append(" ELSE ")
+            leaf(leaves[-1][1], True)
+            out.append(" END")
+
+        if self.case_budget is None:
+            node(0)
+        else:
+            chain(0, 0)
         return "".join(out)
 
 

@@ -1,0 +1,21 @@
+"""PostgreSQL: the first target; deployed scoring functions run here."""
+
+from indb.sqlgen.dialects.base import Target
+
+TARGET = Target(
+    "postgres",
+    float_type_short="float8",
+    cast_operator=True,
+    # an unknown-typed literal beside a float8 column resolves to float8 > float8
+    literal_takes_column_type=True,
+    # float8 overflow, exp/ln/sqrt domain errors and x/0 raise "value out of range" etc.
+    float_errors_raise=True,
+    strict_max="float8larger",
+    # the bison parser grows its stack to 10,000 states; max_stack_depth guards recursion
+    max_depth=None,
+    # "target lists can have at most 1664 entries"
+    max_columns=1664,
+    # no error function: casting a non-numeric text to float8 raises, with the text
+    raise_by_cast=True,
+    merges_subqueries=True,
+)
