@@ -6,25 +6,9 @@ and prints the result; errors are handled by ``indb.cli.main.main``.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-
-def _csv(value: str) -> list[str]:
-    items = [v.strip() for v in value.split(",")]
-    if not all(items):
-        raise argparse.ArgumentTypeError(f"expected NAME,NAME,... without empty names, got {value!r}")
-    return items
-
-
-def _positive(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a version number, got {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError("versions start at 1")
-    return n
+from indb.cli.argtypes import name_list, number_from_one
 
 
 def register(command) -> None:
@@ -41,14 +25,14 @@ examples:
 """)
     sub.add_argument("model", metavar="MODEL", help="a .onnx, .joblib or .pkl file")
     sub.add_argument("--name", required=True, help="the model's name in the registry")
-    sub.add_argument("--features", type=_csv, help="feature column names F1,F2,... in model order")
+    sub.add_argument("--features", type=name_list, help="feature column names F1,F2,... in model order")
     group = sub.add_mutually_exclusive_group()
     group.add_argument("--alias", help="move this alias to the new version (default: champion)")
     group.add_argument("--no-promote", action="store_true", help="register the version without moving any alias")
     sub.add_argument("--engine", choices=["auto", "sql", "plpython"], default="auto",
                      help="how the database computes it (default: auto, which says why it chose)")
     sub.add_argument("--baseline", metavar="FILE", help="training-data statistics (JSON) for drift monitoring")
-    sub.add_argument("--for-table", type=_csv, default=[], metavar="T,...", help="also bind these tables (see indb bind)")
+    sub.add_argument("--for-table", type=name_list, default=[], metavar="T,...", help="also bind these tables (see indb bind)")
     sub.add_argument("--on-missing", choices=["null", "error"], default="null",
                      help="a NULL feature the model has no rule for gives NULL (default) or raises")
     sub.add_argument("--sql", action="store_true",
@@ -81,7 +65,7 @@ example:
   indb promote churn 3 --alias champion
 """)
     sub.add_argument("name", metavar="NAME")
-    sub.add_argument("version", metavar="VERSION", type=_positive)
+    sub.add_argument("version", metavar="VERSION", type=number_from_one("version number"))
     sub.add_argument("--alias", default="champion")
     sub.set_defaults(handler=_cmd_promote)
 
@@ -102,7 +86,7 @@ example:
   indb retire churn 1
 """)
     sub.add_argument("name", metavar="NAME")
-    sub.add_argument("version", metavar="VERSION", type=_positive)
+    sub.add_argument("version", metavar="VERSION", type=number_from_one("version number"))
     sub.set_defaults(handler=_cmd_retire)
 
 
