@@ -4,7 +4,7 @@ Registered for ``xgboost.XGBClassifier``/``XGBRegressor`` and
 ``lightgbm.LGBMClassifier``/``LGBMRegressor`` when those libraries are installed (indb
 works without them). Each model becomes one ``ir.TreeEnsemble`` (one output per class
 for multiclass models), built with the same tree builder as the ONNX front end
-(``indb.compilers.onnx.build_tree``)::
+(``indb.compilers.trees_shared.build_tree``)::
 
     >>> import numpy as np, xgboost
     >>> from indb.compilers import compile_model
@@ -82,7 +82,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from indb import ir
-from indb.compilers.onnx import SplitTable, build_tree, compare_const, ensemble, softmax_exprs
+from indb.compilers.trees_shared import SplitTable, build_tree, compare_const, ensemble, softmax_exprs
 from indb.compilers.converters import Compiled, Context, python_scalar, register
 from indb.errors import UnsupportedModelError
 

@@ -42,8 +42,7 @@ from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.utils.extmath import row_norms
 
 from indb import ir
-from indb.compilers.linear import _label_guard
-from indb.compilers.converters import Compiled, Context, register
+from indb.compilers.converters import Compiled, Context, label_guard, register
 from indb.errors import UnsupportedModelError
 
 
@@ -75,7 +74,7 @@ def convert_kmeans(est: Any, inputs: list[ir.Expr], ctx: Context) -> Compiled:
     center_norms = row_norms(centers, squared=True)
     nearest = [ir.func("neg", ir.add(ir.const(float(cc)), s)) for cc, s in zip(center_norms, scaled)]
     labels = tuple(float(j) for j in range(len(centers)))
-    predict = _label_guard(ctx, nearest, ir.ArgMax(tuple(nearest), labels), f"{name}.predict")
+    predict = label_guard(ctx, nearest, ir.ArgMax(tuple(nearest), labels), f"{name}.predict")
     # einsum's SIMD order is the machine's; numpy's pairwise order is as close, and keeps
     # the overflow guards a backend may add around each addition shallow
     row_norm = ir.pairwise_sum([ir.mul(x, x) for x in xs])

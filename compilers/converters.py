@@ -170,17 +170,6 @@ def python_scalar(v: Any) -> Any:
     return v
 
 
-def _refusal_guard(refuse: Sequence[tuple[ir.Expr, str]], ctx: Context) -> Callable[[ir.Expr], ir.Expr]:
-    """A function that makes one output item missing (or failing) on the refused rows."""
-    if not refuse:
-        return lambda e: e
-    if ctx.on_missing == "error":
-        return lambda e: ir.Case(tuple((cond, ir.Fail(reason, e.type)) for cond, reason in refuse), e)
-    conds = [cond for cond, _ in refuse]
-    any_refused = conds[0] if len(conds) == 1 else ir.Or(tuple(conds))
-    return lambda e: ir.Case(((any_refused, ir.missing(e.type)),), e)
-
-
 def compile_model(est: Any, features: Sequence[str] | None = None, *, on_missing: str = "null") -> ir.Model:
     """Compile a fitted scikit-learn estimator (or pipeline) to an ``ir.Model``.
 
@@ -208,7 +197,7 @@ def compile_model(est: Any, features: Sequence[str] | None = None, *, on_missing
     else:
         text = set()
         fix = lambda e: e  # noqa: E731
-    refuse = _refusal_guard(res.refuse, ctx)
+    refuse = refusal_guard(res.refuse, ctx.on_missing)
     outputs: list[tuple[str, ir.Expr]] = []
     if res.predict is not None:
         outputs.append(("predict", fix(refuse(res.predict))))
@@ -225,3 +214,53 @@ def compile_model(est: Any, features: Sequence[str] | None = None, *, on_missing
     specs = tuple(ir.FeatureSpec(n, ir.TEXT if n in text else ir.FLOAT) for n in names)
     classes = None if res.classes is None else tuple(python_scalar(c) for c in res.classes)
     return ir.Model(features=specs, outputs=tuple(outputs), classes=classes, source=f"{type(est).__module__}.{type(est).__name__}")
+
+
+def estimator_name(est: Any) -> str:
+    """The estimator's class name, as error messages and ``Fail`` reasons name it."""
+    return type(est).__name__
+
+
+def class_labels(est: Any) -> tuple:
+    """The estimator's ``classes_`` as IR labels: all strings, or all numbers (as floats).
+
+    >>> class _E: classes_ = np.array([0, 2])
+    >>> class_labels(_E())
+    (0.0, 2.0)
+    """
+    values = [python_scalar(c) for c in est.classes_]
+    if all(isinstance(v, str) for v in values):
+        return tuple(values)
+    if all(isinstance(v, (int, float)) for v in values):  # bool is an int: True -> 1.0
+        return tuple(float(v) for v in values)
+    kinds = ", ".join(sorted({type(v).__name__ for v in values}))
+    raise UnsupportedModelError(
+        f"{type(est).__name__}: class labels of types {kinds} are not supported; refit it with all-numeric or all-string labels"
+    )
+
+
+def label_guard(ctx: Context, scores: Sequence[ir.Expr], label: ir.Expr, what: str) -> ir.Expr:
+    """``label`` chosen by comparing ``scores``, raising on a missing score with ``on_missing="error"``.
+
+    ``ir.binary_label`` and ``ir.ArgMax`` already give NULL for a missing score; only the
+    raising mode needs an explicit guard.
+    """
+    if ctx.on_missing == "error":
+        return ctx.guard_missing(scores, label, what)
+    return label
+
+
+def refusal_guard(refuse: Sequence[tuple[ir.Expr, str]], on_missing: str) -> Callable[[ir.Expr], ir.Expr]:
+    """A function that makes one output item missing (``on_missing="null"``) or failing
+    (``"error"``) on the rows a model refuses, given as ``(condition, reason)``.
+
+    Both front ends use it: ``compile_model`` for what scikit-learn raises on, the ONNX
+    front end for what onnxruntime fails on.
+    """
+    if not refuse:
+        return lambda e: e
+    if on_missing == "error":
+        return lambda e: ir.Case(tuple((cond, ir.Fail(reason, e.type)) for cond, reason in refuse), e)
+    conds = [cond for cond, _ in refuse]
+    any_refused = conds[0] if len(conds) == 1 else ir.Or(tuple(conds))
+    return lambda e: ir.Case(((any_refused, ir.missing(e.type)),), e)

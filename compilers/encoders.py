@@ -11,7 +11,7 @@ Missing values: a missing input matches the missing-value category when the enco
 saw one in training (NaN or None: like the other encoders, the IR cannot tell them
 apart, so in an object column a NaN also matches a learned None); otherwise it is an
 unknown category and gets ``target_mean_``, as in scikit-learn. Categories are all
-strings or all numbers (see ``preprocessing._categories``). scikit-learn refuses +-inf
+strings or all numbers (see ``preprocessing.encoder_categories``). scikit-learn refuses +-inf
 in a numeric column; the IR treats it as the unknown category it is.
 
     >>> import numpy as np
@@ -30,7 +30,7 @@ import numpy as np
 from sklearn.preprocessing import TargetEncoder
 
 from indb import ir
-from indb.compilers.preprocessing import _categories, feature_names_out
+from indb.compilers.preprocessing import encoder_categories, feature_names_out
 from indb.compilers.converters import Compiled, Context, register
 
 
@@ -47,7 +47,7 @@ def convert_target_encoder(est: Any, inputs: list[ir.Expr], ctx: Context) -> Com
     multiclass = est.target_type_ == "multiclass"
     n_classes = len(est.classes_) if multiclass else 1
     means = np.atleast_1d(np.asarray(est.target_mean_, dtype=np.float64))
-    cats = [_categories(est, i, x, ctx) for i, x in enumerate(inputs)]
+    cats = [encoder_categories(est, i, x, ctx) for i, x in enumerate(inputs)]
     out: list[ir.Expr] = []
     for e_idx, encoding in enumerate(est.encodings_):
         cat = cats[e_idx // n_classes]

@@ -23,7 +23,7 @@ Supported (single output; numeric or string class labels):
   and ``1 - p`` for the negative class, or scikit-learn's softmax
   (``exp(raw - max) / sum``, ``ir.softmax``). GradientBoosting rejects NaN, so every output is missing
   for a row with a missing input the model uses (see ``tree.py``); its trees compare
-  in float32 (``tree.float32_le_bounds``).
+  in float32 (``trees_shared.float32_le_bounds``).
 * ``HistGradientBoostingRegressor`` (identity link: squared/absolute error, quantile;
   log link: poisson, gamma) and ``HistGradientBoostingClassifier`` (binary,
   multiclass): the raw score is the baseline plus each iteration's predictor output.
@@ -69,12 +69,11 @@ from sklearn.ensemble import (
 )
 
 from indb import ir
-from indb.compilers.converters import Compiled, Context, python_scalar, register
+from indb.compilers.converters import Compiled, Context, class_labels, python_scalar, register
 from indb.compilers.tree import (
     Nodes,
     allows_nan,
     build_ensemble,
-    class_labels,
     float32_ensemble,
     guard_outputs,
     refuse_multi_output,

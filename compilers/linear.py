@@ -70,16 +70,12 @@ from sklearn.linear_model import (
 from sklearn.svm import LinearSVC, LinearSVR
 
 from indb import ir
-from indb.compilers.converters import Compiled, Context, python_scalar, register
+from indb.compilers.converters import Compiled, Context, class_labels, estimator_name, label_guard, python_scalar, register
 from indb.errors import UnsupportedModelError
 
 
-def _name(est: Any) -> str:
-    return type(est).__name__
-
-
 def _float_inputs(est: Any, inputs: Sequence[ir.Expr], ctx: Context) -> list[ir.Expr]:
-    return [ctx.as_float(x, _name(est)) for x in inputs]
+    return [ctx.as_float(x, estimator_name(est)) for x in inputs]
 
 
 def _coef_rows(est: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -97,33 +93,6 @@ def _scores(est: Any, inputs: Sequence[ir.Expr], ctx: Context) -> list[ir.Expr]:
     return [ir.linear(xs, row, b) for row, b in zip(coef, intercept)]
 
 
-def class_labels(est: Any) -> tuple:
-    """``classes_`` as IR labels: all floats, or all strings.
-
-    >>> class _E: classes_ = np.array([0, 2])
-    >>> class_labels(_E())
-    (0.0, 2.0)
-    """
-    raw = [python_scalar(c) for c in est.classes_]
-    if all(isinstance(c, str) for c in raw):
-        return tuple(raw)
-    if all(isinstance(c, (bool, int, float)) for c in raw):
-        return tuple(float(c) for c in raw)
-    kinds = sorted({type(c).__name__ for c in raw})
-    raise UnsupportedModelError(
-        f"{_name(est)}: class labels of types {', '.join(kinds)} are not supported; "
-        "supported: all numbers or all strings"
-    )
-
-
-def _label_guard(ctx: Context, scores: Sequence[ir.Expr], label: ir.Expr, what: str) -> ir.Expr:
-    # binary_label and ArgMax already give NULL for a missing score; only the
-    # raising mode needs an explicit guard.
-    if ctx.on_missing == "error":
-        return ctx.guard_missing(scores, label, what)
-    return label
-
-
 def _predict_label(est: Any, scores: list[ir.Expr], labels: tuple, ctx: Context) -> ir.Expr:
     if len(scores) == 1:
         # LinearClassifierMixin.predict: classes_[1] iff score > 0
@@ -131,7 +100,7 @@ def _predict_label(est: Any, scores: list[ir.Expr], labels: tuple, ctx: Context)
     else:
         # argmax: the first of equal largest scores wins
         label = ir.ArgMax(tuple(scores), labels)
-    return _label_guard(ctx, scores, label, _name(est))
+    return label_guard(ctx, scores, label, estimator_name(est))
 
 
 def _binary_pair(p: ir.Expr) -> list[ir.Expr]:
@@ -171,7 +140,7 @@ def _single_output_scores(est: Any, inputs: Sequence[ir.Expr], ctx: Context) -> 
     coef = np.asarray(est.coef_)
     if coef.ndim == 2 and coef.shape[0] != 1:
         raise UnsupportedModelError(
-            f"{_name(est)}: multi-output regression (coef_ of shape {coef.shape}) is not supported; "
+            f"{estimator_name(est)}: multi-output regression (coef_ of shape {coef.shape}) is not supported; "
             "supported: one target (fit one model per target)"
         )
     return _scores(est, inputs, ctx)[0]
@@ -220,7 +189,7 @@ def convert_glm(est: Any, inputs: list[ir.Expr], ctx: Context) -> Compiled:
     if isinstance(link, IdentityLink):
         return Compiled(predict=z)
     raise UnsupportedModelError(
-        f"{_name(est)}: link function {type(link).__name__} is not supported; supported: identity and log links"
+        f"{estimator_name(est)}: link function {type(link).__name__} is not supported; supported: identity and log links"
     )
 
 
@@ -232,7 +201,7 @@ def _classifier(est: Any, inputs: list[ir.Expr], ctx: Context, proba: str | None
     scores = _scores(est, inputs, ctx)
     if len(labels) == 2 and len(scores) != 1 or len(labels) > 2 and len(scores) != len(labels):
         raise UnsupportedModelError(
-            f"{_name(est)}: {len(scores)} score rows for {len(labels)} classes is not supported; "
+            f"{estimator_name(est)}: {len(scores)} score rows for {len(labels)} classes is not supported; "
             "supported: binary (one row) and multiclass (one row per class) models"
         )
     out = Compiled(
@@ -263,7 +232,7 @@ def convert_logistic_regression(est: Any, inputs: list[ir.Expr], ctx: Context) -
     if getattr(est, "multi_class", "deprecated") not in ("deprecated", "auto", "multinomial"):
         # scikit-learn < 1.7 could still fit one-vs-rest logistic regressions
         raise UnsupportedModelError(
-            f"{_name(est)}: multi_class={est.multi_class!r} is not supported; supported: 'auto'/'multinomial'"
+            f"{estimator_name(est)}: multi_class={est.multi_class!r} is not supported; supported: 'auto'/'multinomial'"
         )
     return _classifier(est, inputs, ctx, "logistic")
 
@@ -294,7 +263,7 @@ def convert_ridge_classifier(est: Any, inputs: list[ir.Expr], ctx: Context) -> C
     """
     if est._label_binarizer.y_type_.startswith("multilabel"):
         raise UnsupportedModelError(
-            f"{_name(est)}: multilabel targets are not supported; supported: binary and multiclass targets"
+            f"{estimator_name(est)}: multilabel targets are not supported; supported: binary and multiclass targets"
         )
     return _classifier(est, inputs, ctx, None)
 

@@ -61,16 +61,11 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.preprocessing import LabelEncoder
 
 from indb import ir
-from indb.compilers.linear import class_labels
 from indb.compilers.neural import numpy_argmax
-from indb.compilers.converters import Compiled, Context, compile_estimator, python_scalar, register
+from indb.compilers.converters import Compiled, Context, class_labels, compile_estimator, estimator_name, python_scalar, register
 from indb.errors import UnsupportedModelError
 
 _METHOD_OUTPUT = {"predict_proba": "proba", "decision_function": "decision", "predict": "predict"}
-
-
-def _name(est: Any) -> str:
-    return type(est).__name__
 
 
 def _response_method(est: Any, methods: Sequence[str]) -> str:
@@ -78,7 +73,7 @@ def _response_method(est: Any, methods: Sequence[str]) -> str:
     for m in methods:
         if getattr(est, m, None) is not None:
             return m
-    raise UnsupportedModelError(f"{_name(est)} has none of {', '.join(methods)}")
+    raise UnsupportedModelError(f"{estimator_name(est)} has none of {', '.join(methods)}")
 
 
 def member_output(owner: Any, member: Any, res: Compiled, method: str) -> list[ir.Expr]:
@@ -91,7 +86,7 @@ def member_output(owner: Any, member: Any, res: Compiled, method: str) -> list[i
     out = getattr(res, _METHOD_OUTPUT[method])
     if out is None:
         raise UnsupportedModelError(
-            f"{_name(owner) if owner is not None else 'the model'}: member {_name(member)}.{method} is not supported by indb"
+            f"{estimator_name(owner) if owner is not None else 'the model'}: member {estimator_name(member)}.{method} is not supported by indb"
         )
     return list(out) if isinstance(out, list) else [out]
 
@@ -118,7 +113,7 @@ def _lost_rows(owner: Any, answers: Sequence[ir.Expr], values: Sequence[ir.Expr]
     if isinstance(gate, ir.Const) or not lost:
         return []
     cond = ir.And((gate, lost[0] if len(lost) == 1 else ir.Or(tuple(lost))))
-    return [(cond, f"{_name(owner)}: {what} is NULL or NaN, and a part of the model refuses it")]
+    return [(cond, f"{estimator_name(owner)}: {what} is NULL or NaN, and a part of the model refuses it")]
 
 
 # ------------------------------------------------------------------ frozen
@@ -155,7 +150,7 @@ def _isotonic(owner: Any, calibrator: Any, t: ir.Expr, ctx: Context) -> ir.Expr:
             slopes = (fp[1:] - fp[:-1]) / (xp[1:] - xp[:-1])
         if not np.isfinite(slopes).all():
             raise UnsupportedModelError(
-                f"{_name(owner)}: an isotonic calibrator with a non-finite slope (thresholds too close) is not supported"
+                f"{estimator_name(owner)}: an isotonic calibrator with a non-finite slope (thresholds too close) is not supported"
             )
         clipped = ir.func("min", ir.func("max", t, ir.const(float(calibrator.X_min_))), ir.const(float(calibrator.X_max_)))
         # x in [xp[j], xp[j+1]) is slope_j * (x - xp[j]) + fp[j] (fp[j] exactly at xp[j]); x at the top is fp[-1]
@@ -165,7 +160,7 @@ def _isotonic(owner: Any, calibrator: Any, t: ir.Expr, ctx: Context) -> ir.Expr:
         )
         value = ir.Case(whens, ir.const(float(fp[-1])))
     # scikit-learn refuses a missing score; the steps above would turn it into a value
-    return ctx.guard_missing([t], value, f"{_name(owner)} isotonic calibration")
+    return ctx.guard_missing([t], value, f"{estimator_name(owner)} isotonic calibration")
 
 
 def _calibrated_proba(owner: Any, cc: Any, inputs: list[ir.Expr], ctx: Context) -> tuple[list[ir.Expr], list[tuple[ir.Expr, str]]]:
@@ -194,7 +189,7 @@ def _calibrated_proba(owner: Any, cc: Any, inputs: list[ir.Expr], ctx: Context) 
     score_missing = ir.any_missing(columns[: len(cc.calibrators)])
     if cc.method == "isotonic" and not isinstance(score_missing, ir.Const):
         # IsotonicRegression.predict validates its input: a NaN score fails the whole call
-        refuse.append((score_missing, f"{_name(owner)}: {_name(base)} gives a NaN score, which isotonic calibration refuses"))
+        refuse.append((score_missing, f"{estimator_name(owner)}: {estimator_name(base)} gives a NaN score, which isotonic calibration refuses"))
     refuse += _lost_rows(owner, columns[:1], inputs, "an input")
     return proba, refuse
 
@@ -210,7 +205,7 @@ def convert_calibrated_classifier(est: Any, inputs: list[ir.Expr], ctx: Context)
     2
     """
     if est.method not in ("sigmoid", "isotonic"):
-        raise UnsupportedModelError(f"{_name(est)}(method={est.method!r}) is not supported; supported: 'sigmoid', 'isotonic'")
+        raise UnsupportedModelError(f"{estimator_name(est)}(method={est.method!r}) is not supported; supported: 'sigmoid', 'isotonic'")
     labels = class_labels(est)
     parts = [_calibrated_proba(est, cc, inputs, ctx) for cc in est.calibrated_classifiers_]
     n = len(parts)
@@ -236,7 +231,7 @@ def _weights(est: Any) -> list[float] | None:
         return None
     w = [float(v) for v in w]
     if any(v < 0 for v in w):
-        raise UnsupportedModelError(f"{_name(est)} with negative weights is not supported; supported: weights >= 0")
+        raise UnsupportedModelError(f"{estimator_name(est)} with negative weights is not supported; supported: weights >= 0")
     return w
 
 
@@ -274,14 +269,14 @@ def convert_voting_classifier(est: Any, inputs: list[ir.Expr], ctx: Context) -> 
     labels = class_labels(est)
     weights = _weights(est)
     members = _members(est, inputs, ctx)
-    name = _name(est)
+    name = estimator_name(est)
     k = len(labels)
     out = Compiled(classes=tuple(python_scalar(c) for c in est.classes_), refuse=_merge_refusals(*(r for _, r in members)))
     if est.voting == "soft":
         probas = [member_output(est, m, r, "predict_proba") for m, r in members]
         for (m, _), p in zip(members, probas):
             if len(p) != k:
-                raise UnsupportedModelError(f"{name}: member {_name(m)} gives {len(p)} probabilities for {k} classes")
+                raise UnsupportedModelError(f"{name}: member {estimator_name(m)} gives {len(p)} probabilities for {k} classes")
         out.refuse += _lost_rows(est, [p[0] for p in probas], inputs, "an input")
         # _collect_probas stacks (members, rows, classes); the average is over axis 0
         out.proba = [_average(est, [p[c] for p in probas], weights, (len(probas), 1, k), 0) for c in range(k)]
@@ -334,13 +329,13 @@ def _meta_features(est: Any, inputs: list[ir.Expr], ctx: Context) -> tuple[list[
             columns = columns[1:]
         if method == "predict" and columns[0].type == ir.TEXT:
             raise UnsupportedModelError(
-                f"{_name(est)}: member {_name(member)} predicts text labels (a prefit member?); "
+                f"{estimator_name(est)}: member {estimator_name(member)} predicts text labels (a prefit member?); "
                 "supported: members fitted by the stacking estimator, or stack_method 'predict_proba'/'decision_function'"
             )
         meta.extend(columns)
         answers.append(columns[0])
     if est.passthrough:
-        meta.extend(ctx.as_float(x, f"{_name(est)} passthrough") for x in inputs)
+        meta.extend(ctx.as_float(x, f"{estimator_name(est)} passthrough") for x in inputs)
     return meta, answers, results
 
 
@@ -349,7 +344,7 @@ def _stack(est: Any, inputs: list[ir.Expr], ctx: Context) -> tuple[Compiled, lis
     final = est.final_estimator_
     res = compile_estimator(final, meta, ctx)
     if res.predict is None:
-        raise UnsupportedModelError(f"{_name(est)}: final estimator {_name(final)}.predict is not supported by indb")
+        raise UnsupportedModelError(f"{estimator_name(est)}: final estimator {estimator_name(final)}.predict is not supported by indb")
     refuse = _merge_refusals(*results, res)
     refuse += _lost_rows(est, answers, inputs, "an input")
     refuse += _lost_rows(est, [res.predict], meta, "a stacked feature")
@@ -368,7 +363,7 @@ def convert_stacking_classifier(est: Any, inputs: list[ir.Expr], ctx: Context) -
     ('n', 'y')
     """
     if isinstance(est._label_encoder, list):
-        raise UnsupportedModelError(f"{_name(est)} with multilabel targets is not supported; supported: binary and multiclass")
+        raise UnsupportedModelError(f"{estimator_name(est)} with multilabel targets is not supported; supported: binary and multiclass")
     labels = class_labels(est)
     res, refuse = _stack(est, inputs, ctx)
     kind = ir.TEXT if isinstance(labels[0], str) else ir.FLOAT

@@ -48,21 +48,16 @@ import numpy as np
 from sklearn.naive_bayes import BernoulliNB, ComplementNB, GaussianNB, MultinomialNB
 
 from indb import ir
-from indb.compilers.linear import _label_guard, class_labels
-from indb.compilers.converters import Compiled, Context, python_scalar, register
+from indb.compilers.converters import Compiled, Context, class_labels, estimator_name, label_guard, python_scalar, register
 from indb.errors import UnsupportedModelError
 
 _INF = float("inf")
 
 
-def _name(est: Any) -> str:
-    return type(est).__name__
-
-
 def _check_classes(est: Any) -> tuple:
     labels = class_labels(est)
     if len(labels) < 2:
-        raise UnsupportedModelError(f"{_name(est)} fitted on a single class is not supported; supported: two or more classes")
+        raise UnsupportedModelError(f"{estimator_name(est)} fitted on a single class is not supported; supported: two or more classes")
     return labels
 
 
@@ -97,8 +92,8 @@ def _outputs(est: Any, jll: list[ir.Expr], ctx: Context, guard_inputs: Sequence[
     models whose arithmetic would otherwise turn a missing input into a value).
     """
     labels = _check_classes(est)
-    name = _name(est)
-    predict = _label_guard(ctx, jll, ir.ArgMax(tuple(jll), labels), f"{name}.predict")
+    name = estimator_name(est)
+    predict = label_guard(ctx, jll, ir.ArgMax(tuple(jll), labels), f"{name}.predict")
     proba = logsumexp_proba(jll)
     if guard_inputs is not None:
         predict = ctx.guard_missing(guard_inputs, predict, f"{name}.predict")
@@ -107,7 +102,7 @@ def _outputs(est: Any, jll: list[ir.Expr], ctx: Context, guard_inputs: Sequence[
 
 
 def _floats(est: Any, inputs: Sequence[ir.Expr], ctx: Context) -> list[ir.Expr]:
-    return [ctx.as_float(x, _name(est)) for x in inputs]
+    return [ctx.as_float(x, estimator_name(est)) for x in inputs]
 
 
 @register(GaussianNB)

@@ -46,8 +46,7 @@ import numpy as np
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
 from indb import ir
-from indb.compilers.linear import class_labels
-from indb.compilers.converters import Compiled, Context, python_scalar, register
+from indb.compilers.converters import Compiled, Context, class_labels, estimator_name, python_scalar, register
 from indb.errors import UnsupportedModelError
 
 _ZERO = ir.const(0.0)
@@ -61,16 +60,12 @@ ACTIVATIONS: dict[str, Callable[[ir.Expr], ir.Expr]] = {
 }
 
 
-def _name(est: Any) -> str:
-    return type(est).__name__
-
-
 def _activation(est: Any, which: str) -> Callable[[ir.Expr], ir.Expr]:
     try:
         return ACTIVATIONS[which]
     except KeyError:
         raise UnsupportedModelError(
-            f"{_name(est)}: activation {which!r} is not supported; supported: {', '.join(sorted(ACTIVATIONS))}"
+            f"{estimator_name(est)}: activation {which!r} is not supported; supported: {', '.join(sorted(ACTIVATIONS))}"
         ) from None
 
 
@@ -83,7 +78,7 @@ def output_layer(est: Any, inputs: Sequence[ir.Expr], ctx: Context) -> list[ir.E
     1
     """
     hidden = _activation(est, est.activation)
-    layer = [ctx.as_float(x, _name(est)) for x in inputs]
+    layer = [ctx.as_float(x, estimator_name(est)) for x in inputs]
     last = len(est.coefs_) - 1
     for i, (weights, bias) in enumerate(zip(est.coefs_, est.intercepts_)):
         weights = np.asarray(weights, dtype=np.float64)
@@ -92,7 +87,7 @@ def output_layer(est: Any, inputs: Sequence[ir.Expr], ctx: Context) -> list[ir.E
         if i == last:
             return z
         layer = [hidden(u) for u in z]
-    raise UnsupportedModelError(f"{_name(est)} has no layers")  # pragma: no cover - sklearn always has one
+    raise UnsupportedModelError(f"{estimator_name(est)} has no layers")  # pragma: no cover - sklearn always has one
 
 
 def numpy_argmax(items: Sequence[ir.Expr], labels: tuple) -> ir.Expr:
@@ -110,7 +105,7 @@ def _refuse_multi_output(est: Any) -> None:
     if est.n_outputs_ != 1 and not (isinstance(est, MLPClassifier) and est.out_activation_ == "softmax"):
         kind = "multi-label classification" if isinstance(est, MLPClassifier) else "multi-output regression"
         raise UnsupportedModelError(
-            f"{_name(est)}: {kind} (n_outputs_={est.n_outputs_}) is not supported; supported: one target"
+            f"{estimator_name(est)}: {kind} (n_outputs_={est.n_outputs_}) is not supported; supported: one target"
         )
 
 
@@ -138,7 +133,7 @@ def convert_mlp_classifier(est: Any, inputs: list[ir.Expr], ctx: Context) -> Com
     2
     """
     _refuse_multi_output(est)
-    name = _name(est)
+    name = estimator_name(est)
     labels = class_labels(est)
     z = output_layer(est, inputs, ctx)
     if est.out_activation_ == "softmax":

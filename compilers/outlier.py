@@ -9,7 +9,7 @@ IsolationForest (``ensemble/_iforest.py``):
 
 * each tree is applied as scikit-learn applies it: the input cast to float32 and sent
   left when ``float32(x) <= threshold`` (folded into a float64 bound by
-  ``tree.float32_le_bounds``; +-1e300 and +-inf become +-inf in float32); NaN follows
+  ``trees_shared.float32_le_bounds``; +-1e300 and +-inf become +-inf in float32); NaN follows
   the node's ``missing_go_to_left`` (IsolationForest accepts NaN and +-inf); with
   ``max_features < n_features`` each tree reads its own subset of columns
   (``estimators_features_``);

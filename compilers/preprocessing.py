@@ -61,16 +61,12 @@ from sklearn.preprocessing import (
 )
 
 from indb import ir
-from indb.compilers.converters import Compiled, Context, python_scalar, register
+from indb.compilers.converters import Compiled, Context, estimator_name, python_scalar, register
 from indb.errors import UnsupportedModelError
 
 
-def _name(est: Any) -> str:
-    return type(est).__name__
-
-
 def _unsupported(est: Any, option: str, supported: str) -> UnsupportedModelError:
-    return UnsupportedModelError(f"{_name(est)}: {option} is not supported; supported: {supported}")
+    return UnsupportedModelError(f"{estimator_name(est)}: {option} is not supported; supported: {supported}")
 
 
 def feature_names_out(est: Any) -> list[str] | None:
@@ -82,7 +78,7 @@ def feature_names_out(est: Any) -> list[str] | None:
 
 
 def _floats(est: Any, inputs: Sequence[ir.Expr], ctx: Context) -> list[ir.Expr]:
-    return [ctx.as_float(x, _name(est)) for x in inputs]
+    return [ctx.as_float(x, estimator_name(est)) for x in inputs]
 
 
 def _is_nan(v: Any) -> bool:
@@ -98,7 +94,7 @@ def _refuse_missing(est: Any, inputs: Sequence[ir.Expr]) -> list[tuple[ir.Expr, 
     bad = ir.any_missing(inputs)
     if isinstance(bad, ir.Const):
         return []
-    return [(bad, f"{_name(est)}: an input is NULL or NaN, which scikit-learn refuses for this model")]
+    return [(bad, f"{estimator_name(est)}: an input is NULL or NaN, which scikit-learn refuses for this model")]
 
 
 def _keep_nan(x: ir.Expr, e: ir.Expr) -> ir.Expr:
@@ -257,10 +253,10 @@ def convert_simple_imputer(est: Any, inputs: list[ir.Expr], ctx: Context) -> Com
                 out.append(x)
             continue
         if isinstance(s, str):
-            x = ctx.as_text(x, _name(est))
+            x = ctx.as_text(x, estimator_name(est))
             fill = ir.const(s, ir.TEXT)
         elif isinstance(s, (bool, int, float)):
-            x = ctx.as_float(x, _name(est))
+            x = ctx.as_float(x, estimator_name(est))
             fill = ir.const(float(s))
         else:
             raise _unsupported(est, f"the statistic {s!r} of input {i}", "numbers and strings")
@@ -276,7 +272,7 @@ def convert_simple_imputer(est: Any, inputs: list[ir.Expr], ctx: Context) -> Com
 
 
 @dataclass
-class _Categories:
+class Categories:
     """One encoder input's categories, as IR matches."""
 
     x: ir.Expr
@@ -298,7 +294,8 @@ class _Categories:
         return tests[0] if len(tests) == 1 else ir.Or(tuple(tests))
 
 
-def _categories(est: Any, i: int, x: ir.Expr, ctx: Context) -> _Categories:
+def encoder_categories(est: Any, i: int, x: ir.Expr, ctx: Context) -> Categories:
+    """Input ``i``'s ``categories_`` of a fitted encoder, over the input ``x`` (text or numbers)."""
     cats = est.categories_[i]
     raw = [python_scalar(c) for c in cats]
     missing = [c for c in raw if _is_missing_category(c)]
@@ -306,7 +303,7 @@ def _categories(est: Any, i: int, x: ir.Expr, ctx: Context) -> _Categories:
         raise _unsupported(est, f"feature {i} with both None and NaN as categories", "at most one missing-value category")
     present = [c for c in raw if not _is_missing_category(c)]
     if cats.dtype.kind in "OUS" and all(isinstance(c, str) for c in present):
-        return _Categories(ctx.as_text(x, _name(est)), [None if _is_missing_category(c) else c for c in raw], True)
+        return Categories(ctx.as_text(x, estimator_name(est)), [None if _is_missing_category(c) else c for c in raw], True)
     if cats.dtype.kind in "biuf" or all(isinstance(c, (bool, int, float)) for c in present):
         values = []
         for c in raw:
@@ -317,7 +314,7 @@ def _categories(est: Any, i: int, x: ir.Expr, ctx: Context) -> _Categories:
             if isinstance(c, int) and not isinstance(c, bool) and int(f) != c:
                 raise _unsupported(est, f"category {c!r} of feature {i} (not exactly a double)", "numbers exactly representable as double precision")
             values.append(f)
-        return _Categories(ctx.as_float(x, _name(est)), values, False)
+        return Categories(ctx.as_float(x, estimator_name(est)), values, False)
     kinds = sorted({type(c).__name__ for c in present})
     raise _unsupported(est, f"categories of feature {i} of types {', '.join(kinds)}", "all strings or all numbers (plus NaN/None)")
 
@@ -343,16 +340,16 @@ def _input_label(est: Any, i: int) -> str:
     return repr(str(names[i])) if names is not None else str(i)
 
 
-def _refuse_unknown(est: Any, i: int, cat: _Categories, values: Sequence) -> tuple[ir.Expr, str]:
+def _refuse_unknown(est: Any, i: int, cat: Categories, values: Sequence) -> tuple[ir.Expr, str]:
     """handle_unknown='error': scikit-learn raises on a value outside ``values`` (a missing
     value included, unless the encoder has a missing-value category)."""
     return (
         ir.Not(cat.matches(values)),
-        f"{_name(est)}: unknown category (or NULL) in input {_input_label(est, i)}, and handle_unknown='error'",
+        f"{estimator_name(est)}: unknown category (or NULL) in input {_input_label(est, i)}, and handle_unknown='error'",
     )
 
 
-def _onehot_columns(cat: _Categories, groups: list[list], drop: int | None, unknown_to_last: bool) -> list[ir.Expr]:
+def _onehot_columns(cat: Categories, groups: list[list], drop: int | None, unknown_to_last: bool) -> list[ir.Expr]:
     cols = []
     for k, g in enumerate(groups):
         if k == drop:
@@ -382,7 +379,7 @@ def convert_one_hot_encoder(est: Any, inputs: list[ir.Expr], ctx: Context) -> Co
     out: list[ir.Expr] = []
     refuse: list[tuple[ir.Expr, str]] = []
     for i, x in enumerate(inputs):
-        cat = _categories(est, i, x, ctx)
+        cat = encoder_categories(est, i, x, ctx)
         groups = _groups(est, i, cat.values)
         has_infrequent = getattr(est, "_infrequent_enabled", False) and est._infrequent_indices[i] is not None
         drop = None if drops is None or drops[i] is None else int(drops[i])
@@ -408,7 +405,7 @@ def convert_ordinal_encoder(est: Any, inputs: list[ir.Expr], ctx: Context) -> Co
     out: list[ir.Expr] = []
     refuse: list[tuple[ir.Expr, str]] = []
     for i, x in enumerate(inputs):
-        cat = _categories(est, i, x, ctx)
+        cat = encoder_categories(est, i, x, ctx)
         nan_category = i in missing_idx
         # the NaN category (always last) gets encoded_missing_value and is left out
         # of the infrequent grouping, whose indices then stay the same

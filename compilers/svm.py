@@ -63,16 +63,11 @@ import numpy as np
 from sklearn.svm import SVC, SVR, NuSVC, NuSVR
 
 from indb import ir
-from indb.compilers.linear import class_labels
 from indb.compilers.neural import numpy_argmax
-from indb.compilers.converters import Compiled, Context, python_scalar, register
+from indb.compilers.converters import Compiled, Context, class_labels, estimator_name, python_scalar, register
 from indb.errors import UnsupportedModelError
 
 KERNELS = ("linear", "poly", "rbf", "sigmoid")
-
-
-def _name(est: Any) -> str:
-    return type(est).__name__
 
 
 def _check(est: Any) -> None:
@@ -80,10 +75,10 @@ def _check(est: Any) -> None:
     if callable(kernel) or kernel not in KERNELS:
         shown = getattr(kernel, "__name__", kernel) if callable(kernel) else kernel
         raise UnsupportedModelError(
-            f"{_name(est)}(kernel={shown!r}) is not supported; supported kernels: {', '.join(KERNELS)}"
+            f"{estimator_name(est)}(kernel={shown!r}) is not supported; supported kernels: {', '.join(KERNELS)}"
         )
     if est._sparse:
-        raise UnsupportedModelError(f"{_name(est)} fitted on a sparse matrix is not supported; supported: dense training data")
+        raise UnsupportedModelError(f"{estimator_name(est)} fitted on a sparse matrix is not supported; supported: dense training data")
 
 
 def _dot(xs: Sequence[ir.Expr], sv: np.ndarray) -> ir.Expr:
@@ -146,7 +141,7 @@ def libsvm_scores(est: Any, inputs: Sequence[ir.Expr], ctx: Context) -> list[ir.
     3
     """
     _check(est)
-    xs = [ctx.as_float(x, _name(est)) for x in inputs]
+    xs = [ctx.as_float(x, estimator_name(est)) for x in inputs]
     kvalues = kernel_values(est, xs)
     coef = np.asarray(est._dual_coef_, dtype=np.float64)
     intercept = np.asarray(est._intercept_, dtype=np.float64).ravel()
@@ -220,7 +215,7 @@ def convert_svc(est: Any, inputs: list[ir.Expr], ctx: Context) -> Compiled:
     >>> len(convert_svc(est, [ir.Feature("x")], Context(["x"])).decision)
     3
     """
-    name = _name(est)
+    name = estimator_name(est)
     if est.break_ties and est.decision_function_shape == "ovo":
         raise UnsupportedModelError(
             f"{name}(break_ties=True, decision_function_shape='ovo') is not supported: scikit-learn's own predict raises for it"

@@ -44,49 +44,9 @@ import numpy as np
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor, ExtraTreeClassifier, ExtraTreeRegressor
 
 from indb import ir
-from indb.compilers.converters import Compiled, Context, python_scalar, register
+from indb.compilers.converters import Compiled, Context, class_labels, register
+from indb.compilers.trees_shared import float32_le_bounds
 from indb.errors import UnsupportedModelError
-
-# 2**128: the first value past FLT_MAX on float32's grid. Rounding to float32 overflows
-# to inf from the midpoint between FLT_MAX and it.
-_F32_OVERFLOW = 2.0**128
-
-
-def float32_le_bounds(thresholds: Any) -> np.ndarray:
-    """For each float64 threshold t, the largest float64 B with ``float32(B) <= t``.
-
-    Because rounding to float32 is monotonic, ``x <= B`` then holds exactly when
-    ``float32(x) <= t``, for every float64 x; B is +inf for t = +inf.
-
-    >>> float32_le_bounds([1.5, 0.1]).tolist() == [1.5 + 2**-24, 0.09999999776482582]
-    True
-    """
-    t = np.asarray(thresholds, dtype=np.float64)
-    if np.isnan(t).any():
-        raise ValueError("a tree threshold is NaN")
-    with np.errstate(over="ignore"):
-        f = t.astype(np.float32)
-        # f: the largest float32 not above t (the cast rounds to nearest, possibly up)
-        f = np.where(f.astype(np.float64) > t, np.nextafter(f, np.float32(-np.inf)), f)
-        g = np.nextafter(f, np.float32(np.inf))
-    lo = np.where(np.isneginf(f), -_F32_OVERFLOW, f.astype(np.float64))
-    hi = np.where(np.isposinf(g), _F32_OVERFLOW, g.astype(np.float64))
-    # the midpoint of two adjacent float32 values is exact in float64; at a tie the
-    # cast picks the even one (-inf and +inf count as even, FLT_MAX is odd)
-    mid = (lo + hi) / 2.0
-    even = (f.view(np.uint32) & 1) == 0
-    bound = np.where(even, mid, np.nextafter(mid, -np.inf))
-    return np.where(np.isposinf(f), np.inf, bound)
-
-
-def float32_le_bound(threshold: float) -> float:
-    """:func:`float32_le_bounds` for one threshold.
-
-    >>> float32_le_bound(0.0) == 2.0**-150
-    True
-    """
-    return float(float32_le_bounds([threshold])[0])
-
 
 # ------------------------------------------------------------------ shared pieces
 
@@ -187,23 +147,6 @@ def refuse_multi_output(est: Any) -> None:
         raise UnsupportedModelError(
             f"{type(est).__name__} fitted on {n} targets (multi-output) is not supported by indb; fit one model per target"
         )
-
-
-def class_labels(est: Any) -> tuple:
-    """The estimator's classes as IR labels: all text, or all numbers (as floats).
-
-    >>> class_labels(DecisionTreeClassifier().fit([[0], [1]], [3, 5]))
-    (3.0, 5.0)
-    """
-    values = [python_scalar(c) for c in est.classes_]
-    if all(isinstance(v, str) for v in values):
-        return tuple(values)
-    if any(isinstance(v, str) for v in values) or not all(isinstance(v, (int, float)) for v in values):
-        raise UnsupportedModelError(
-            f"{type(est).__name__} has class labels of mixed or unsupported types ({sorted({type(v).__name__ for v in values})}); "
-            "indb supports all-numeric or all-string labels"
-        )
-    return tuple(float(v) for v in values)
 
 
 def vote_outputs(est: Any, proba: list[ir.Expr], used: Sequence[ir.Expr], ctx: Context, nan_ok: bool) -> Compiled:

@@ -11,7 +11,7 @@ import argparse
 import csv
 import sys
 
-from indb.cli.main import _csv, model_ref, version_number
+from indb.cli.argtypes import model_ref, name_list, version_number
 
 
 def _rate(value: str) -> float:
@@ -56,7 +56,7 @@ examples:
     sub.add_argument("name", metavar="NAME", type=model_ref)
     sub.add_argument("--from", dest="source", required=True, metavar="TABLE", help="the table to score")
     sub.add_argument("--into", dest="target", required=True, metavar="TABLE", help="the new table to write")
-    sub.add_argument("--keep", type=_csv, default=[], metavar="COL,...", help="columns of TABLE to copy in front")
+    sub.add_argument("--keep", type=name_list, default=[], metavar="COL,...", help="columns of TABLE to copy in front")
     sub.add_argument("--key", metavar="COL", help="the column identifying an entity (logged with each row; sampling hashes it)")
     sub.add_argument("--sample", type=_rate, default=1.0, metavar="R", help="share of rows to log, by key (default: 1, all)")
     sub.add_argument("--replace", action="store_true", help="drop an existing --into table first (same transaction)")

@@ -11,6 +11,7 @@ import sys
 import traceback
 
 from indb import __version__, errors
+from indb.cli.argtypes import name_list, number_from_one
 
 DSN_HELP = """\
 where the database is:
@@ -88,9 +89,9 @@ examples:
     sub.add_argument("--dialect", default="postgres", help="any sqlglot dialect (default: postgres)")
     sub.add_argument("--output", default="predict", choices=["predict", "proba", "decision", "transform"],
                      help="which output to compute (default: predict)")
-    sub.add_argument("--features", type=_csv, help="feature column names F1,F2,... in model order")
+    sub.add_argument("--features", type=name_list, help="feature column names F1,F2,... in model order")
     sub.add_argument("--table", help="print a full SELECT over this table instead of an expression")
-    sub.add_argument("--keep", type=_csv, help="columns of --table to keep in front of the outputs")
+    sub.add_argument("--keep", type=name_list, help="columns of --table to keep in front of the outputs")
     sub.add_argument("--on-missing", choices=["null", "error"], default="null",
                      help="a NULL feature the model has no rule for gives NULL (default) or raises")
     sub.set_defaults(handler=_cmd_compile)
@@ -106,7 +107,7 @@ examples:
   indb migrate --to 2 --lock-timeout 5
   indb migrate --component plpython      # PL/Python evaluator (superuser)
 """)
-    sub.add_argument("--to", type=_version, metavar="N", help="stop after migration N")
+    sub.add_argument("--to", type=number_from_one("migration number"), metavar="N", help="stop after migration N")
     sub.add_argument("--dry-run", action="store_true", help="print the SQL that would run and change nothing")
     sub.add_argument("--lock-timeout", type=float, default=60.0, metavar="S",
                      help="seconds to wait for a concurrent migration (default: 60)")
@@ -141,51 +142,6 @@ example:
 
 #: modules with a ``register(command)`` that adds their sub-commands
 COMMAND_MODULES = ("indb.cli.registry", "indb.cli.governance")
-
-
-def _csv(value: str) -> list[str]:
-    items = [v.strip() for v in value.split(",")]
-    if not all(items):
-        raise argparse.ArgumentTypeError(f"expected NAME,NAME,... without empty names, got {value!r}")
-    return items
-
-
-def _version(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a migration number, got {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError("migration numbers start at 1")
-    return number
-
-
-#: versions are PostgreSQL integers
-MAX_VERSION = 2**31 - 1
-
-
-def version_number(value: str) -> int:
-    """A model version on the command line: 1 .. 2147483647."""
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a version number, got {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError("versions start at 1")
-    if n > MAX_VERSION:
-        raise argparse.ArgumentTypeError(f"version {value} is beyond the largest version number, {MAX_VERSION}")
-    return n
-
-
-def model_ref(value: str) -> str:
-    """NAME, NAME@VERSION or NAME@ALIAS; a version is checked as ``version_number``."""
-    name, at, rest = value.partition("@")
-    if at and rest.strip().isdigit():
-        try:
-            version_number(rest)
-        except argparse.ArgumentTypeError as e:
-            raise argparse.ArgumentTypeError(f"{value!r}: {e}") from None
-    return value
 
 
 def _out(line: str = "") -> None:

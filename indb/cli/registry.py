@@ -6,17 +6,10 @@ and prints the result; errors are handled by ``indb.cli.main.main``.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from indb.cli.main import MODEL_HELP, model_argument, version_number
-
-
-def _csv(value: str) -> list[str]:
-    items = [v.strip() for v in value.split(",")]
-    if not all(items):
-        raise argparse.ArgumentTypeError(f"expected NAME,NAME,... without empty names, got {value!r}")
-    return items
+from indb.cli.argtypes import name_list, version_number
+from indb.cli.main import MODEL_HELP, model_argument
 
 
 def register(command) -> None:
@@ -34,14 +27,14 @@ examples:
 """)
     model_argument(sub)
     sub.add_argument("--name", required=True, help="the model's name in the registry")
-    sub.add_argument("--features", type=_csv, help="feature column names F1,F2,... in model order")
+    sub.add_argument("--features", type=name_list, help="feature column names F1,F2,... in model order")
     group = sub.add_mutually_exclusive_group()
     group.add_argument("--alias", help="move this alias to the new version (default: champion)")
     group.add_argument("--no-promote", action="store_true", help="register the version without moving any alias")
     sub.add_argument("--engine", choices=["auto", "sql", "plpython"], default="auto",
                      help="how the database computes it (default: auto, which says why it chose)")
     sub.add_argument("--baseline", metavar="FILE", help="training-data statistics (JSON) for drift monitoring")
-    sub.add_argument("--for-table", type=_csv, default=[], metavar="T,...", help="also bind these tables (see indb bind)")
+    sub.add_argument("--for-table", type=name_list, default=[], metavar="T,...", help="also bind these tables (see indb bind)")
     sub.add_argument("--on-missing", choices=["null", "error"], default="null",
                      help="a NULL feature the model has no rule for gives NULL (default) or raises")
     sub.add_argument("--sql", action="store_true",

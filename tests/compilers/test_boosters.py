@@ -17,7 +17,7 @@ lgb = pytest.importorskip("lightgbm")
 
 from indb import ir  # noqa: E402
 from indb.compilers import boosters, compile_model, supported  # noqa: E402
-from indb.compilers.onnx import float32_lt_bound  # noqa: E402
+from indb.compilers.trees_shared import float32_lt_bound  # noqa: E402
 from indb.errors import UnsupportedModelError  # noqa: E402
 from indb.ir.evaluate import columns_from_matrix, evaluate  # noqa: E402
 from tests.sql_engines import mismatches  # noqa: E402

@@ -11,7 +11,7 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor, ExtraTre
 
 from indb import ir
 from indb.compilers import compile_model
-from indb.compilers.tree import float32_le_bound, float32_le_bounds
+from indb.compilers.trees_shared import float32_le_bound, float32_le_bounds
 from indb.errors import UnsupportedModelError
 from indb.ir.evaluate import columns_from_matrix, evaluate
 from tests.compilers.parity import assert_close

@@ -24,7 +24,7 @@ EXTREMES = (0.0, 1e300, -1e300, np.inf, -np.inf, np.nan)
 
 def split_probes(est: Any, X: np.ndarray, max_probes: int = 400, seed: int = 0) -> np.ndarray:
     """Rows on every sampled split of an IsolationForest, and one float32 ulp either side."""
-    from indb.compilers.tree import float32_le_bound
+    from indb.compilers.trees_shared import float32_le_bound
     from tests.zoo.tree import _first_sample_per_node
 
     subsample = est._max_features != est.n_features_in_

@@ -40,7 +40,8 @@ from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor, ExtraTreeClassifier, ExtraTreeRegressor
 
 from indb.compilers import compile_model
-from indb.compilers.tree import allows_nan, float32_le_bound
+from indb.compilers.tree import allows_nan
+from indb.compilers.trees_shared import float32_le_bound
 from indb.ir.evaluate import columns_from_matrix, evaluate
 from tests.compilers.parity import assert_close
 from tests.zoo import ZooCase
