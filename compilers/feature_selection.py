@@ -54,7 +54,7 @@ from sklearn.utils._set_output import _get_output_config
 
 from indb import ir
 from indb.compilers.converters import Compiled, Context, compile_estimator, register
-from indb.compilers.preprocessing import feature_names_out
+from indb.compilers.preprocessing import _refuse_missing, feature_names_out
 from indb.errors import CompileError
 
 
@@ -64,10 +64,7 @@ def _refusals(est: Any, inputs: list[ir.Expr]) -> list[tuple[ir.Expr, str]]:
         return []
     if _get_output_config("transform", estimator=est)["dense"] != "default":
         return []  # a DataFrame is passed on unvalidated
-    bad = ir.any_missing(inputs)
-    if isinstance(bad, ir.Const):
-        return []
-    return [(bad, f"{type(est).__name__}: an input is NULL or NaN, which scikit-learn refuses for this selector")]
+    return _refuse_missing(est, inputs)
 
 
 def _select(est: Any, inputs: list[ir.Expr]) -> Compiled:

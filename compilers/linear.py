@@ -116,6 +116,21 @@ def class_labels(est: Any) -> tuple:
     )
 
 
+def error_on_missing(est: Any, inputs: Sequence[ir.Expr], ctx: Context) -> list[tuple[ir.Expr, str]]:
+    """With ``on_missing="error"``, a row with a missing input is refused, so every output raises.
+
+    Pure arithmetic turns NaN into NaN (NULL) on its own; in the raising mode the label,
+    the probabilities and the decision of such a row must all raise alike (one row, one
+    rule), which ``compile_model``'s refusal guard does for every output item.
+    """
+    if ctx.on_missing != "error":
+        return []
+    bad = ir.any_missing(inputs)
+    if isinstance(bad, ir.Const):
+        return []
+    return [(bad, f"{_name(est)}: an input feature is NULL or NaN and the model has no rule for missing values")]
+
+
 def _label_guard(ctx: Context, scores: Sequence[ir.Expr], label: ir.Expr, what: str) -> ir.Expr:
     # binary_label and ArgMax already give NULL for a missing score; only the
     # raising mode needs an explicit guard.
@@ -198,7 +213,7 @@ def convert_linear_regressor(est: Any, inputs: list[ir.Expr], ctx: Context) -> C
     >>> convert_linear_regressor(est, [ir.Feature("a")], Context(["a"])).predict.type
     'float'
     """
-    return Compiled(predict=_single_output_scores(est, inputs, ctx))
+    return Compiled(predict=_single_output_scores(est, inputs, ctx), refuse=error_on_missing(est, inputs, ctx))
 
 
 @register(PoissonRegressor, GammaRegressor, TweedieRegressor)
@@ -216,9 +231,9 @@ def convert_glm(est: Any, inputs: list[ir.Expr], ctx: Context) -> Compiled:
     z = _single_output_scores(est, inputs, ctx)
     link = est._base_loss.link
     if isinstance(link, LogLink):
-        return Compiled(predict=ir.func("exp", z))
+        return Compiled(predict=ir.func("exp", z), refuse=error_on_missing(est, inputs, ctx))
     if isinstance(link, IdentityLink):
-        return Compiled(predict=z)
+        return Compiled(predict=z, refuse=error_on_missing(est, inputs, ctx))
     raise UnsupportedModelError(
         f"{_name(est)}: link function {type(link).__name__} is not supported; supported: identity and log links"
     )
@@ -239,6 +254,7 @@ def _classifier(est: Any, inputs: list[ir.Expr], ctx: Context, proba: str | None
         predict=_predict_label(est, scores, labels, ctx),
         decision=scores[0] if len(scores) == 1 else scores,
         classes=tuple(python_scalar(c) for c in est.classes_),
+        refuse=error_on_missing(est, inputs, ctx),
     )
     if proba == "logistic":
         # sklearn.utils.extmath.softmax: subtract the row maximum, exponentiate, divide by the sum
