@@ -28,7 +28,8 @@ the model too). What differs is what each estimator does with ``z``:
 Missing values: none of these models accepts NaN (scikit-learn raises), so a row with a
 missing input has no prediction. The arithmetic propagates NaN by itself (the output
 layer turns it into NULL); a class label, which a comparison would otherwise invent,
-is NULL (or raises with ``on_missing="error"``) when its score is missing. Infinite
+is NULL when its score is missing. With ``on_missing="error"`` such a row is refused
+(``Compiled.refuse``), so every output -- label, probabilities, decision -- raises. Infinite
 inputs, which scikit-learn also refuses, are not special-cased: the IR follows
 IEEE-754 like numpy.
 
