@@ -28,7 +28,8 @@ the model too). What differs is what each estimator does with ``z``:
 Missing values: none of these models accepts NaN (scikit-learn raises), so a row with a
 missing input has no prediction. The arithmetic propagates NaN by itself (the output
 layer turns it into NULL); a class label, which a comparison would otherwise invent,
-is NULL (or raises with ``on_missing="error"``) when its score is missing. Infinite
+is NULL when its score is missing. With ``on_missing="error"`` such a row is refused
+(``Compiled.refuse``), so every output -- label, probabilities, decision -- raises. Infinite
 inputs, which scikit-learn also refuses, are not special-cased: the IR follows
 IEEE-754 like numpy.
 
@@ -91,6 +92,21 @@ def _scores(est: Any, inputs: Sequence[ir.Expr], ctx: Context) -> list[ir.Expr]:
     xs = _float_inputs(est, inputs, ctx)
     coef, intercept = _coef_rows(est)
     return [ir.linear(xs, row, b) for row, b in zip(coef, intercept)]
+
+
+def error_on_missing(est: Any, inputs: Sequence[ir.Expr], ctx: Context) -> list[tuple[ir.Expr, str]]:
+    """With ``on_missing="error"``, a row with a missing input is refused, so every output raises.
+
+    Pure arithmetic turns NaN into NaN (NULL) on its own; in the raising mode the label,
+    the probabilities and the decision of such a row must all raise alike (one row, one
+    rule), which ``compile_model``'s refusal guard does for every output item.
+    """
+    if ctx.on_missing != "error":
+        return []
+    bad = ir.any_missing(inputs)
+    if isinstance(bad, ir.Const):
+        return []
+    return [(bad, f"{estimator_name(est)}: an input feature is NULL or NaN and the model has no rule for missing values")]
 
 
 def _predict_label(est: Any, scores: list[ir.Expr], labels: tuple, ctx: Context) -> ir.Expr:
@@ -167,7 +183,7 @@ def convert_linear_regressor(est: Any, inputs: list[ir.Expr], ctx: Context) -> C
     >>> convert_linear_regressor(est, [ir.Feature("a")], Context(["a"])).predict.type
     'float'
     """
-    return Compiled(predict=_single_output_scores(est, inputs, ctx))
+    return Compiled(predict=_single_output_scores(est, inputs, ctx), refuse=error_on_missing(est, inputs, ctx))
 
 
 @register(PoissonRegressor, GammaRegressor, TweedieRegressor)
@@ -185,9 +201,9 @@ def convert_glm(est: Any, inputs: list[ir.Expr], ctx: Context) -> Compiled:
     z = _single_output_scores(est, inputs, ctx)
     link = est._base_loss.link
     if isinstance(link, LogLink):
-        return Compiled(predict=ir.func("exp", z))
+        return Compiled(predict=ir.func("exp", z), refuse=error_on_missing(est, inputs, ctx))
     if isinstance(link, IdentityLink):
-        return Compiled(predict=z)
+        return Compiled(predict=z, refuse=error_on_missing(est, inputs, ctx))
     raise UnsupportedModelError(
         f"{estimator_name(est)}: link function {type(link).__name__} is not supported; supported: identity and log links"
     )
@@ -208,6 +224,7 @@ def _classifier(est: Any, inputs: list[ir.Expr], ctx: Context, proba: str | None
         predict=_predict_label(est, scores, labels, ctx),
         decision=scores[0] if len(scores) == 1 else scores,
         classes=tuple(python_scalar(c) for c in est.classes_),
+        refuse=error_on_missing(est, inputs, ctx),
     )
     if proba == "logistic":
         # sklearn.utils.extmath.softmax: subtract the row maximum, exponentiate, divide by the sum

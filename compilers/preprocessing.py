@@ -89,7 +89,7 @@ def _is_missing_category(v: Any) -> bool:
     return v is None or _is_nan(python_scalar(v))
 
 
-def _refuse_missing(est: Any, inputs: Sequence[ir.Expr]) -> list[tuple[ir.Expr, str]]:
+def refuse_missing(est: Any, inputs: Sequence[ir.Expr]) -> list[tuple[ir.Expr, str]]:
     """The rows an estimator that does not accept NaN refuses: those with a missing input."""
     bad = ir.any_missing(inputs)
     if isinstance(bad, ir.Const):
@@ -205,7 +205,7 @@ def convert_normalizer(est: Any, inputs: list[ir.Expr], ctx: Context) -> Compile
     # _handle_zeros_in_scale: near-zero norms are replaced by 1
     tiny = ir.const(10 * float(np.finfo(np.float64).eps))
     divisor = ir.case([(ir.Compare("<", norm, tiny), ir.const(1.0))], norm)
-    return Compiled(transform=[ir.div(x, divisor) for x in xs], names=feature_names_out(est), refuse=_refuse_missing(est, xs))
+    return Compiled(transform=[ir.div(x, divisor) for x in xs], names=feature_names_out(est), refuse=refuse_missing(est, xs))
 
 
 @register(Binarizer)
@@ -219,7 +219,7 @@ def convert_binarizer(est: Any, inputs: list[ir.Expr], ctx: Context) -> Compiled
     xs = _floats(est, inputs, ctx)
     t = ir.const(float(est.threshold))
     items = [ir.case([(ir.Compare(">", x, t), ir.const(1.0))], ir.const(0.0)) for x in xs]
-    return Compiled(transform=items, names=feature_names_out(est), refuse=_refuse_missing(est, xs))
+    return Compiled(transform=items, names=feature_names_out(est), refuse=refuse_missing(est, xs))
 
 
 # ---------------------------------------------------------------------- imputer
@@ -458,7 +458,7 @@ def convert_kbins_discretizer(est: Any, inputs: list[ir.Expr], ctx: Context) -> 
                 tests.append(ir.Compare("<", x, ir.const(inner[k])))
             cond = ir.const(True) if not tests else tests[0] if len(tests) == 1 else ir.And(tuple(tests))
             items.append(ir.case([(cond, ir.const(1.0))], ir.const(0.0)))
-    return Compiled(transform=items, names=feature_names_out(est), refuse=_refuse_missing(est, xs))
+    return Compiled(transform=items, names=feature_names_out(est), refuse=refuse_missing(est, xs))
 
 
 # ---------------------------------------------------------------- polynomials
@@ -494,7 +494,7 @@ def convert_polynomial_features(est: Any, inputs: list[ir.Expr], ctx: Context) -
             items.append(ir.const(1.0))
             continue
         items.append(product(factors))
-    return Compiled(transform=items, names=feature_names_out(est), refuse=_refuse_missing(est, xs))
+    return Compiled(transform=items, names=feature_names_out(est), refuse=refuse_missing(est, xs))
 
 
 # ------------------------------------------------------------------------- PCA
@@ -525,4 +525,4 @@ def convert_pca(est: Any, inputs: list[ir.Expr], ctx: Context) -> Compiled:
         if scale is not None:
             e = ir.div(e, ir.const(float(scale[k])))
         out.append(e)
-    return Compiled(transform=out, names=feature_names_out(est), refuse=_refuse_missing(est, xs))
+    return Compiled(transform=out, names=feature_names_out(est), refuse=refuse_missing(est, xs))

@@ -103,6 +103,8 @@ def _members(est: Any) -> Iterator[Any]:
         yield from (cc.estimator for cc in est.calibrated_classifiers_)
     elif name == "FrozenEstimator":
         yield est.estimator
+    elif name in ("RFE", "RFECV"):
+        yield est.estimator_  # predicts on the selected columns
 
 
 def case_uses(include_large: bool) -> dict[str, tuple[list[tuple[str, bool]], tuple[str, ...]]]:

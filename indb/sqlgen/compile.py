@@ -71,7 +71,9 @@ class CompiledSQL:
         if sh is not None and sh.worth_sharing():  # type: ignore[attr-defined]
             ctes, source = self._binding_ctes(source, keep)
             cols = sh.columns  # type: ignore[attr-defined]
-        sel = exp.select(*[exp.column(k) for k in keep], *[exp.alias_(e, n) for n, e in cols]).from_(source, copy=False)
+        # kept columns follow the feature names' identifier rule: "ID" stays "ID"
+        kept = [exp.column(k, quoted=_needs_quotes(k)) for k in keep]
+        sel = exp.select(*kept, *[exp.alias_(e, n) for n, e in cols]).from_(source, copy=False)
         for name, inner in ctes:
             sel = sel.with_(name, as_=inner, copy=False)
         return sel

@@ -95,14 +95,18 @@ def test_multiclass_predict_is_argmax_over_decisions():
     assert "proba" not in m.output_kinds
 
 
-def test_on_missing_error_guards_labels_only():
+def test_on_missing_error_raises_for_every_output():
     est = LogisticRegression().fit([[0.0], [1.0]], [0, 1])
     m = compile_model(est, on_missing="error")
     with pytest.raises(ValueError, match="NULL or NaN"):
         evaluate(m.output("predict"), {"x0": np.array([0.5, np.nan])})
     assert evaluate(m.output("predict"), {"x0": np.array([0.5, 3.0])}).tolist() == est.predict([[0.5], [3.0]]).tolist()
-    # probabilities are arithmetic: NaN propagates, nothing raises
-    assert np.isnan(evaluate(m.output("proba"), {"x0": np.array([np.nan])})).all()
+    # one row, one rule: the probabilities and the decision raise too (issue 14.5)
+    for kind in ("proba", "decision"):
+        with pytest.raises(ValueError, match="NULL or NaN"):
+            evaluate(m.output(kind), {"x0": np.array([np.nan])})
+    # the default rule is unchanged: NaN in, NaN (NULL) out
+    assert np.isnan(evaluate(compile_model(est).output("proba"), {"x0": np.array([np.nan])})).all()
 
 
 # ------------------------------------------------------------------ parity
