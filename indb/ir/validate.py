@@ -103,7 +103,11 @@ def is_number(v: Any) -> bool:
 
 
 def number(v: Any, where: str) -> float:
-    if type(v) is float or type(v) is int:
+    if type(v) is float:
+        return v
+    if type(v) is int:
+        if abs(v) > 2**1023:
+            raise _fail(where, f"is {show(v)}, beyond double precision")
         return float(v)
     if is_number(v):
         return float(v["f"])
@@ -181,8 +185,8 @@ def expr_data(data: Any, features: dict[str, str] | None = None, where: str = ""
         if type(kind) is not str or kind not in FIELDS:
             raise _fail(where, f"node {i} has kind {show(kind)}, not one of {', '.join(FIELDS)}")
         if set(d) != {"t", *FIELDS[kind]}:
-            raise _fail(where, f"node {i} ({kind}) has fields {show(sorted(k if type(k) is str else '?' for k in d))},"
-                        f" expected {', '.join(FIELDS[kind])}")
+            extra = [show(k) for k in d if k != "t" and k not in FIELDS[kind]][:5]
+            raise _fail(where, f"node {i} ({kind}) has fields {', '.join(extra) or 'missing'}: expected {', '.join(FIELDS[kind])}")
         at = f"{where} node {i} ({kind})".strip()
         typ, width, kids = _CHECKS[kind](d, i, at, facts, features, budget)
         has_var = has_var or kind == "Var"
