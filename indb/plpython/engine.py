@@ -333,7 +333,11 @@ class Engine:
                                               self._pipe_threads(L, output)), stop)
             if not queued:
                 while not entered.wait(0.001) and not self.pending[key][0].done():
-                    pass
+                    try:
+                        self.check_interrupts()  # numpy (no kernel to enter): the whole chunk
+                    except BaseException:
+                        stop.set()
+                        raise
                 # the threads need the GIL for the few steps into their kernels, and this
                 # thread keeps it while PostgreSQL runs: let them get there first
                 for _ in range(3):
