@@ -7,8 +7,8 @@
 --
 -- The trigger function belongs to the superuser who runs this migration, not to
 -- indb_owner: a deployer, who acts as indb_owner, can neither replace nor alter it.
--- It is SECURITY DEFINER to load the engine (indb.engine_boot, which deployers may not
--- execute); it only reads the new row. The table's owner could drop or disable the
+-- It runs as whoever inserts (only indb_owner and superusers may), who may execute
+-- indb.engine_boot; it only reads the new row. The table's owner could drop or disable the
 -- trigger, so an event trigger (only a superuser creates, alters or drops those)
 -- refuses any DDL that leaves it missing or disabled. The engine validates every IR
 -- again when it loads one, so an IR written around both is still never evaluated.
@@ -18,7 +18,6 @@ SET LOCAL search_path = pg_catalog, pg_temp;
 CREATE FUNCTION indb.versions_check_ir()
 RETURNS trigger
 LANGUAGE plpython3u
-SECURITY DEFINER
 SET search_path = pg_catalog, indb, pg_temp
 AS $check$
 import sys
