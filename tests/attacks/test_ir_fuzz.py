@@ -31,6 +31,8 @@ from indb.plpython import rowcode
 from indb.registry.versions import deploy
 from tests.attacks.seeds import seeds
 
+pytestmark = pytest.mark.slow
+
 CANARY = Path("/tmp") / f"indb_canary_{uuid.uuid4().hex}"
 
 
@@ -253,3 +255,21 @@ def _no_canary_left():
     if CANARY.exists():
         os.unlink(CANARY)
         pytest.fail("a mutated IR created the canary file")
+
+
+def test_indb_validate_reports_an_invalid_ir_written_around_the_trigger(migrated_dsn, migrated_conn):
+    from indb.governance.hooks import check_installed_functions
+
+    m, _ = seeds()["mlp"]
+    deploy(m, "mlp_v", dsn=migrated_dsn, engine="plpython")
+    assert check_installed_functions(migrated_conn) == []
+    doc = json.loads(ir.model_to_json(m))
+    doc["outputs"][0][1]["root"] = 10**6
+    text = json.dumps(doc)
+    with migrated_conn.transaction():
+        migrated_conn.execute("SET LOCAL session_replication_role = replica")
+        migrated_conn.execute("UPDATE indb.versions SET ir = %s, ir_sha256 = %s WHERE model = 'mlp_v'",
+                              [text, hashlib.sha256(text.encode()).hexdigest()])
+    assert check_installed_functions(migrated_conn) == [
+        "mlp_v@1: the stored IR is not a valid model, the engine refuses it: output predict: root is 1000000, outside 0.."
+        f"{len(doc['outputs'][0][1]['nodes']) - 1}"]

@@ -17,6 +17,8 @@ from indb import errors, ir
 from indb.ir import validate
 from indb.registry.versions import deploy
 
+pytestmark = pytest.mark.slow
+
 
 def _model(trees: list[ir.Tree], n_inputs: int = 2) -> ir.Model:
     inputs = tuple(ir.Feature(f"x{i}") for i in range(n_inputs))
