@@ -19,6 +19,7 @@ from psycopg import sql
 
 from indb import errors, ir
 from indb.catalog.connection import as_versions
+from indb.ir import validate
 
 #: a role per model: ``indb grant scorer USER --model NAME`` creates it and grants it
 MODEL_ROLE_PREFIX = "indb_model_"
@@ -128,7 +129,12 @@ def check_installed_functions(conn) -> list[str]:
                                 "redeploy the model and find out who changed it")
                 continue
             if engine != "sql":
-                continue  # the PL/Python engine checks the IR's checksum itself on every load
+                # the PL/Python engine checks the IR's checksum and validity itself on every load
+                try:
+                    validate.model_json(text)
+                except ValueError as e:
+                    problems.append(f"{ref}: the stored IR is not a valid model, the engine refuses it: {e}")
+                continue
             try:
                 m = ir.model_from_json(text)
                 expected = sql_version_functions(m, model, version)

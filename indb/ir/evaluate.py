@@ -106,6 +106,7 @@ class _Evaluator:
         self.threads = int(cache.get("threads", 1)) if cache is not None else 1
         self.layers: dict[int, tuple[DenseLayer, int]] = {}
         self.layer_values: dict[int, np.ndarray] = {}
+        self.steps = 0
 
     def full(self, value: Any, kind: str) -> np.ndarray:
         if kind == ir.TEXT:
@@ -121,6 +122,9 @@ class _Evaluator:
         got = self.memo.get(key)
         if got is not None and not isinstance(e, ir.Var):
             return got
+        self.steps += 1
+        if self.steps & 63 == 0:  # a large expression: let the caller stop it now and then
+            kernels.check_interrupts()
         out = getattr(self, "ev_" + type(e).__name__)(e)
         if not isinstance(e, (ir.Var, ir.Let)):
             self.memo[key] = out
@@ -355,6 +359,7 @@ class _Evaluator:
         out = np.empty((self.n, e.n_outputs))
         out[:] = np.asarray(e.base, dtype=np.float64)
         for t in e.trees:
+            kernels.check_interrupts()
             leaf = _tree_leaves(t, inputs, e.strict, self.n)
             vals = np.asarray(t.value, dtype=np.float64)
             out = out + vals[leaf]
@@ -370,6 +375,7 @@ def _tree_leaves(t: ir.Tree, inputs: list[np.ndarray], strict: bool, n: int) -> 
     mleft = np.asarray(t.missing_left, dtype=bool)
     node = np.zeros(n, dtype=np.intp)
     while True:
+        kernels.check_interrupts()
         f = feat[node]
         internal = f >= 0
         if not internal.any():

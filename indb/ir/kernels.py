@@ -125,22 +125,53 @@ def submit_quietly(pool, fn, *args):
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
-def _split(kernel, n: int, threads: int, *args) -> None:
-    """Run ``kernel(*args, start, end)`` over ``n`` rows, in contiguous parts on up to
-    ``threads`` threads, no part under PARALLEL_MIN_ROWS / 2 rows (the caller's thread
-    takes the first part)."""
-    global _pool
+#: the most work (tree steps, or multiply-adds) one kernel call does on one thread,
+#: about 20-60 ms: a batch is split into pieces of rows, and interrupts are checked
+#: between pieces (a kernel cannot be interrupted while it runs)
+WORK_PER_CALL = 20_000_000
+
+
+def on_interrupts(check) -> None:
+    """Call ``check()`` (no arguments; it raises to stop) between pieces of work done on
+    this thread (None: nothing). The engine sets its query-cancel check on the
+    backend's thread and a cancel flag's check on its background thread."""
+    _local.check = check
+
+
+def check_interrupts() -> None:
+    """Run this thread's interrupt check, if any (see ``on_interrupts``)."""
+    check = getattr(_local, "check", None)
+    if check is not None:
+        check()
+
+
+def _split(kernel, n: int, threads: int, *args, cost: int = 1) -> None:
+    """Run ``kernel(*args, start, end)`` over ``n`` rows of ``cost`` work each: in
+    pieces of at most WORK_PER_CALL per thread, interrupts checked between pieces;
+    each piece in contiguous parts on up to ``threads`` threads, no part under
+    PARALLEL_MIN_ROWS / 2 rows (the caller's thread takes the first part). Rows are
+    independent, so the answers do not depend on the split."""
     cpus = max_threads()
-    k = max(1, min(int(threads), cpus, n // (PARALLEL_MIN_ROWS // 2)))
+    most = max(1, min(int(threads), cpus))
+    piece = max(1, WORK_PER_CALL * most // max(1, cost))
+    for start in range(0, n, piece):
+        _split_piece(kernel, start, min(n, start + piece), most, cpus, args)
+        if start + piece < n:
+            check_interrupts()
+
+
+def _split_piece(kernel, row0: int, row1: int, most: int, cpus: int, args: tuple) -> None:
+    global _pool
+    k = max(1, min(most, (row1 - row0) // (PARALLEL_MIN_ROWS // 2)))
     if k == 1:
         _entering()
-        kernel(*args, 0, n)
+        kernel(*args, row0, row1)
         return
     if _pool is None:
         from concurrent.futures import ThreadPoolExecutor
 
         _pool = ThreadPoolExecutor(max_workers=max(1, cpus - 1), thread_name_prefix="indb-kernel")
-    bounds = [n * i // k for i in range(k + 1)]
+    bounds = [row0 + (row1 - row0) * i // k for i in range(k + 1)]
     futures = [submit_quietly(_pool, kernel, *args, bounds[i], bounds[i + 1]) for i in range(1, k)]
     try:
         _entering()
@@ -340,6 +371,7 @@ class Chain:
                      np.concatenate(bs), np.asarray(boff, dtype=np.int64), np.asarray(has_b, dtype=np.bool_),
                      np.asarray(acts, dtype=np.int64), np.asarray(consts, dtype=np.float64))
         self.units = shapes[-1][1]
+        self.work = sum(int(a) * int(b) for a, b in shapes) + 1  # multiply-adds per row
 
 
 def chain(AT: np.ndarray, ch: Chain, threads: int = 1) -> np.ndarray:
@@ -349,7 +381,7 @@ def chain(AT: np.ndarray, ch: Chain, threads: int = 1) -> np.ndarray:
     n = AT.shape[1]
     out = np.empty((ch.units, n))
     if n:
-        _split(_chain_kernel(), n, threads, AT, *ch.args, out)
+        _split(_chain_kernel(), n, threads, AT, *ch.args, out, cost=ch.work)
     return out
 
 
@@ -392,6 +424,7 @@ class Flat:
         self.depths = np.asarray(depths, dtype=np.int64)
         self.base = np.asarray(te.base, dtype=np.float64)
         self.strict = bool(te.strict)
+        self.work = int(self.depths.sum()) + len(roots) + 1  # steps per row
 
 
 def _depth(t: "ir.Tree") -> int:
@@ -423,7 +456,7 @@ def tree_sums(te: "ir.TreeEnsemble", flat: Flat, inputs: list[np.ndarray], threa
     if X.shape[0] == 0:
         return out
     args = (X, flat.feat, flat.thr, flat.kids, flat.nan_right, flat.values, flat.roots, flat.depths, flat.base, flat.strict, out)
-    _split(_tree_kernel(), X.shape[0], threads, *args)
+    _split(_tree_kernel(), X.shape[0], threads, *args, cost=flat.work)
     return out
 
 
@@ -452,7 +485,7 @@ def dense(AT: np.ndarray, W: np.ndarray, b: np.ndarray | None, threads: int = 1)
     if worth("layers"):
         out = np.empty((W.shape[1], n))
         if n:
-            _split(_dense_kernel(), n, threads, AT, W, np.zeros(0) if b is None else b, b is not None, out)
+            _split(_dense_kernel(), n, threads, AT, W, np.zeros(0) if b is None else b, b is not None, out, cost=W.size + 1)
         return out
     # numpy: one pass per input over every unit at once (the same additions, in order)
     out = np.multiply.outer(W[0], AT[0])

@@ -873,7 +873,23 @@ def from_data(data: Any, shared: dict | None = None) -> Expr:
     equal to one decoded before (the same JSON, children included) is that same
     object: a model's outputs then share the subtrees they have in common (its trees,
     its layers), and an evaluator that memoises by node computes them once. Nodes
-    that read a ``Var`` are never merged (their value depends on the enclosing Let)."""
+    that read a ``Var`` are never merged (their value depends on the enclosing Let).
+
+    ``data`` is checked first (``indb.ir.validate``): a malformed or hostile document
+    raises ``validate.InvalidIR`` (a ValueError) before any node is built."""
+    _validator().expr_data(data)
+    return _from_data(data, shared)
+
+
+def _validator():
+    try:
+        from indb.ir import validate
+    except ImportError:  # pragma: no cover - loaded stand-alone inside PL/Python
+        import validate  # type: ignore[no-redef]
+    return validate
+
+
+def _from_data(data: Any, shared: dict | None) -> Expr:
     nodes = data["nodes"]
     built: list[Expr] = []
     ids: list[int] = []  # each node's number in ``shared`` (-1: reads a Var, not shared)
@@ -937,18 +953,24 @@ def model_to_json(m: Model) -> str:
 
 def model_from_json(s: str, share: bool = False) -> Model:
     """The model ``model_to_json`` wrote; ``share``: its outputs share equal subtrees
-    (``from_data``), for an evaluator (the SQL lowering keeps the stored sharing)."""
-    data = json.loads(s)
-    if data.get("format") != 1:
-        raise ValueError(f"unknown IR format {data.get('format')!r}")
+    (``from_data``), for an evaluator (the SQL lowering keeps the stored sharing).
+    The document is checked first: ``indb.ir.validate.InvalidIR`` (a ValueError) says
+    what is wrong with it."""
+    data = _validator().model_json(s)  # every field checked (validate.InvalidIR) before use
     shared: dict | None = {} if share else None
     return Model(
         features=tuple(FeatureSpec(n, k) for n, k in data["features"]),
-        outputs=tuple((k, from_data(e, shared)) for k, e in data["outputs"]),
+        outputs=tuple((k, _from_data(e, shared)) for k, e in data["outputs"]),
         classes=None if data["classes"] is None else tuple(_dec_scalar(c) for c in data["classes"]),
         source=data["source"],
         extra=tuple((k, v) for k, v in data["extra"]),
     )
+
+
+def validate_model(m: Model) -> None:
+    """Check ``m`` as the engine will check it when it loads it (``validate.InvalidIR``):
+    what a deploy refuses before it writes anything."""
+    _validator().model_data(json.loads(model_to_json(m)))
 
 
 def checksum(model_json: str) -> str:

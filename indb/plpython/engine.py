@@ -31,16 +31,35 @@ try:
     from indb import ir
     from indb.ir import evaluate as _evaluate
     from indb.ir import kernels
+    from indb.ir import validate as _validate
     from indb.plpython import rowcode
 except ImportError:  # pragma: no cover - stand-alone
     import evaluate as _evaluate  # type: ignore[no-redef]
     import ir  # type: ignore[no-redef]
     import kernels  # type: ignore[no-redef]
     import rowcode  # type: ignore[no-redef]
+    import validate as _validate  # type: ignore[no-redef]
 
 
 class IntegrityFailure(Exception):
     pass
+
+
+class ModelError(Exception):
+    """An error PostgreSQL reports as ``indb: <message>``: PL/Python prefixes an uncaught
+    exception's message with its type's name, and its module's unless that is builtins."""
+
+
+ModelError.__module__ = "builtins"
+ModelError.__name__ = ModelError.__qualname__ = "indb"
+
+
+class Cancelled(BaseException):
+    """Raised in the background thread when the query that waits for it was cancelled."""
+
+
+#: the least time between two query-cancel checks (each one costs ~25 us)
+CHECK_EVERY = 0.1
 
 
 def label_text(v) -> str | None:
@@ -140,22 +159,40 @@ class Engine:
             ["text", "int4"],
         )
         self._load = plpy.prepare("SELECT ir, ir_sha256, xmin::text AS xmin FROM indb.versions WHERE model = $1 AND version = $2", ["text", "int4"])
+        # PL/Python code is not interrupted by a cancel or statement_timeout; any SPI
+        # call raises once the query was cancelled: long loops call this between pieces
+        self._ping = plpy.prepare("SELECT 1")
+        self._pinged = time.monotonic()
+        kernels.on_interrupts(self.check_interrupts)
+        rowcode.check_interrupts = self.check_interrupts
 
-    def _model_error(self, model: str, version: int, e: ValueError):
+    def check_interrupts(self) -> None:
+        """Raise (PostgreSQL's own error) when this query was cancelled; at most every
+        CHECK_EVERY seconds."""
+        now = time.monotonic()
+        if now - self._pinged >= CHECK_EVERY:
+            self._pinged = now
+            self.plpy.execute(self._ping)
+
+    def _model_error(self, model: str, version: int, e: Exception):
         """The error a version's evaluation raised (an on_missing='error' Fail node, a
-        malformed chunk), naming the version."""
-        return self.plpy.Error(f"indb: model {model}@{version}: {e}")
+        malformed chunk), naming the version; PostgreSQL's own errors (a cancel) pass."""
+        if isinstance(e, self.plpy.SPIError):
+            return e
+        if isinstance(e, ValueError):
+            return ModelError(f"model {model}@{version}: {e}")
+        return ModelError(f"model {model}@{version}: evaluation failed ({type(e).__name__}: {_validate.show(str(e))})")
 
     # ----------------------------------------------------------------- loading
     def get(self, model: str, version: int) -> Loaded:
         rows = self.plpy.execute(self._check, [model, version])
         if not rows:
-            raise self.plpy.Error(f"indb: model {model!r} has no version {version}")
+            raise ModelError(f"model {model!r} has no version {version}")
         row = rows[0]
         if row["retired"]:
-            raise self.plpy.Error(f"indb: version {version} of model {model!r} is retired and cannot be scored")
+            raise ModelError(f"version {version} of model {model!r} is retired and cannot be scored")
         if not row["allowed"]:
-            raise self.plpy.Error(f"indb: permission denied to score {model}@{version}: ask for `indb grant scorer <you> --model {model}`")
+            raise ModelError(f"permission denied to score {model}@{version}: ask for `indb grant scorer <you> --model {model}`")
         self.threads = batch_threads(row["threads"], row["workers"])
         kernels.compile_after = compile_after(row["compile_after"])
         got = self.loaded.get((model, version))
@@ -166,11 +203,17 @@ class Engine:
         text = full["ir"]
         actual = hashlib.sha256(text.encode("utf-8")).hexdigest()
         if actual != full["ir_sha256"]:
-            raise self.plpy.Error(
-                f"indb: integrity check failed for {model}@{version}: the stored IR's SHA-256 is {actual}, "
+            raise ModelError(
+                f"integrity check failed for {model}@{version}: the stored IR's SHA-256 is {actual}, "
                 f"the registry says {full['ir_sha256']}; refusing to evaluate (redeploy the model, and find out who changed the IR)"
             )
-        loaded = Loaded(ir.model_from_json(text, share=True), actual, full["xmin"])
+        try:
+            model_ir = ir.model_from_json(text, share=True)  # every field validated first
+        except Exception as e:  # noqa: BLE001 - whatever is wrong with it, it is not scored
+            raise ModelError(f"model {model}@{version}: the stored IR is not a valid model, refusing to evaluate it"
+                             f" ({_validate.show(str(e)) if not isinstance(e, ValueError) else e};"
+                             " redeploy the model, and find out who wrote this IR)") from None
+        loaded = Loaded(model_ir, actual, full["xmin"])
         self.loaded[(model, version)] = loaded
         return loaded
 
@@ -183,14 +226,14 @@ class Engine:
         nums = nums or [None] * n
         texts = texts or [None] * n
         if len(nums) != n or len(texts) != n:
-            raise self.plpy.Error(f"indb: {model}@{version} takes {n} features, got {len(nums)}")
+            raise ModelError(f"{model}@{version} takes {n} features, got {len(nums)}")
         values = tuple(
             (math.nan if nums[i] is None else float(nums[i])) if k == ir.FLOAT else texts[i]
             for i, k in enumerate(L.kinds)
         )
         try:
             out = L.row_fn(output)(values)
-        except ValueError as e:  # an on_missing='error' Fail node
+        except Exception as e:  # an on_missing='error' Fail node (ValueError), a cancel
             raise self._model_error(model, version, e) from None
         if output == "label":
             return label_text(out)
@@ -212,13 +255,13 @@ class Engine:
         if num_names:
             arr = np.frombuffer(nums or b"", dtype=">f8")
             if arr.size != n * len(num_names):
-                raise self.plpy.Error(f"indb: {model}@{version}: expected {n} rows of {len(num_names)} numbers, got {arr.size} values")
+                raise ModelError(f"{model}@{version}: expected {n} rows of {len(num_names)} numbers, got {arr.size} values")
             arr = arr.reshape(n, len(num_names)).astype(np.float64)
             for j, name in enumerate(num_names):
                 cols[name] = arr[:, j]
         if text_names:
             if texts is None or len(texts) != n * len(text_names):
-                raise self.plpy.Error(f"indb: {model}@{version}: expected {n} rows of {len(text_names)} texts")
+                raise ModelError(f"{model}@{version}: expected {n} rows of {len(text_names)} texts")
             for j, name in enumerate(text_names):
                 col = np.empty(n, dtype=object)
                 col[:] = texts[j :: len(text_names)]
@@ -239,7 +282,7 @@ class Engine:
             kernels.count(n)  # a new batch (not another output of the same one)
         try:
             res = _evaluate.evaluate(L.expr(output), cols, n, cache=cache, state=L.batch[3])
-        except ValueError:
+        except BaseException:  # an error, or a cancel: the chunk's values are incomplete
             L.batch = None
             raise
         if _state_bytes(L.batch[3]) > KEEP_BYTES:  # a wide model's layers: not kept between calls
@@ -255,7 +298,7 @@ class Engine:
         cols = self._columns(L, model, version, nums, n, texts)
         try:
             return self._score(L, output, cols, n, nums, texts, self.threads)
-        except ValueError as e:
+        except Exception as e:
             raise self._model_error(model, version, e) from None
 
     # ------------------------------------------------------------ pipelined batches
@@ -276,20 +319,25 @@ class Engine:
         answers: list = []
         if key in self.pending:
             try:
-                answers = self.pending.pop(key).result()
-            except ValueError as e:
+                answers = self._wait(self.pending.pop(key))
+            except Exception as e:
                 raise self._model_error(model, version, e) from None
         if n > 0:
             cols = self._columns(L, model, version, nums, n, texts)
             entered = threading.Event()
             # another output of this chunk still being scored: this one waits behind it
             # (it reads the trees and layers that one evaluates), not this call
-            queued = any(not f.done() for f in self.pending.values())
-            self.pending[key] = self._submit(self._score_in_background, entered, L, output, cols, n, nums, texts,
-                                             self._pipe_threads(L, output))
+            queued = any(not f.done() for f, _ in self.pending.values())
+            stop = threading.Event()
+            self.pending[key] = (self._submit(self._score_in_background, entered, stop, L, output, cols, n, nums, texts,
+                                              self._pipe_threads(L, output)), stop)
             if not queued:
-                while not entered.wait(0.001) and not self.pending[key].done():
-                    pass
+                while not entered.wait(0.001) and not self.pending[key][0].done():
+                    try:
+                        self.check_interrupts()  # numpy (no kernel to enter): the whole chunk
+                    except BaseException:
+                        stop.set()
+                        raise
                 # the threads need the GIL for the few steps into their kernels, and this
                 # thread keeps it while PostgreSQL runs: let them get there first
                 for _ in range(3):
@@ -312,13 +360,34 @@ class Engine:
         return most if L.layered[output] else max(1, most - 1)
 
     @staticmethod
-    def _score_in_background(entered, L: Loaded, output: str, cols: dict, n: int, nums, texts, threads: int) -> list:
+    def _score_in_background(entered, stop, L: Loaded, output: str, cols: dict, n: int, nums, texts, threads: int) -> list:
+        def check() -> None:
+            if stop.is_set():
+                raise Cancelled()
+
         kernels.on_kernel(entered)
+        kernels.on_interrupts(check)
         try:
             return Engine._score(L, output, cols, n, nums, texts, threads)
         finally:
             kernels.on_kernel(None)
+            kernels.on_interrupts(None)
             entered.set()
+
+    def _wait(self, pending: tuple):
+        """The answers of a background chunk, checking for a cancel while waiting (on
+        one, the background thread is told to stop at its next check)."""
+        future, stop = pending
+        while True:
+            try:
+                return future.result(timeout=CHECK_EVERY / 2)
+            except TimeoutError:
+                pass
+            try:
+                self.check_interrupts()
+            except BaseException:
+                stop.set()
+                raise
 
     def _submit(self, fn, *args):
         if self._background is None:
@@ -330,9 +399,10 @@ class Engine:
     def _drain(self, key=None) -> None:
         """Wait for (and drop) pending background work: one key's, or all of it."""
         for k in ([key] if key is not None else list(self.pending)):
-            f = self.pending.pop(k, None)
-            if f is not None:
+            pending = self.pending.pop(k, None)
+            if pending is not None:
+                pending[1].set()  # nobody wants its answers: stop it at its next check
                 try:
-                    f.result()
-                except Exception:  # noqa: BLE001 - an abandoned chunk's error has no caller left
+                    pending[0].result()
+                except BaseException:  # noqa: BLE001 - an abandoned chunk's error has no caller left
                     pass

@@ -17,6 +17,7 @@ import importlib.resources
 MODULES = (
     ("indb.ir.nodes", "ir/nodes.py"),
     ("indb.ir", "ir/__init__.py"),
+    ("indb.ir.validate", "ir/validate.py"),
     ("indb.ir.kernels", "ir/kernels.py"),
     ("indb.ir.evaluate", "ir/evaluate.py"),
     ("indb.plpython.rowcode", "plpython/rowcode.py"),

@@ -140,10 +140,17 @@ def _fail(message: str):
     raise ValueError(message)
 
 
+#: called (no arguments; it raises to stop) every 256 trees a row walks from arrays: the
+#: engine sets it to its query-cancel check
+check_interrupts: Callable[[], None] | None = None
+
+
 def _walk_trees(inputs, trees, base, strict):
     """Sum an ensemble from its arrays (for trees too deep or too many to write as code)."""
     out = list(base)
-    for feat, thr, left, right, mleft, value, cats in trees:
+    for i, (feat, thr, left, right, mleft, value, cats) in enumerate(trees):
+        if i & 255 == 255 and check_interrupts is not None:
+            check_interrupts()
         n = 0
         while feat[n] >= 0:
             x = inputs[feat[n]]
@@ -170,6 +177,16 @@ _RUNTIME = {
 
 
 # ----------------------------------------------------------------- code generation
+#
+# A model is data: the source below is made only of identifiers this module chose,
+# numbers it formatted itself (``_num`` of a float, ``int``), and operators looked up
+# in the tables here by the IR's (validated) names; text (labels, messages, category
+# sets) goes into the function's constants, never into the source.
+
+_ARITH = {"+": "+", "-": "-", "*": "*"}
+_COMPARE = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "==": "==", "!=": "!="}
+_SIMPLE = {"neg": "(-{0})", "abs": "abs({0})", "tanh": "math.tanh({0})"}
+_CALLS = {name: "_" + name for name in ("exp", "log", "sqrt", "expit", "floor", "ceil", "sign", "pow", "min", "max")}
 
 
 def _num(v: float) -> str:
@@ -225,9 +242,9 @@ class _Writer:
             if e.value is None:
                 return "None" if e.kind == ir.TEXT else "_NAN"
             if isinstance(e.value, bool):
-                return repr(e.value)
+                return "True" if e.value else "False"
             if isinstance(e.value, str):
-                return repr(e.value)
+                return self.const(e.value)  # text never enters the source
             return _num(e.value)
         if isinstance(e, ir.Var):
             return self.env[e.name]
@@ -245,7 +262,7 @@ class _Writer:
                     self.env[e.name] = saved
         if isinstance(e, ir.BinOp):
             a, b = self.expr(e.left), self.expr(e.right)
-            return f"_div({a}, {b})" if e.op == "/" else f"({a} {e.op} {b})"
+            return f"_div({a}, {b})" if e.op == "/" else f"({a} {_ARITH[e.op]} {b})"
         if isinstance(e, ir.Sum):
             acc = self.expr(e.terms[0])
             for t in e.terms[1:]:
@@ -253,15 +270,14 @@ class _Writer:
             return acc
         if isinstance(e, ir.Func):
             args = [self.expr(a) for a in e.args]
-            simple = {"neg": "(-{0})", "abs": "abs({0})", "tanh": "math.tanh({0})"}
-            if e.name in simple:
-                return simple[e.name].format(*args)
-            return f"_{e.name}({', '.join(args)})"
+            if e.name in _SIMPLE:
+                return _SIMPLE[e.name].format(*args)
+            return f"{_CALLS[e.name]}({', '.join(args)})"
         if isinstance(e, ir.Compare):
             a, b = self.expr(e.left), self.expr(e.right)
             if e.op == "!=":
                 return f"_ne({a}, {b})"
-            op = "==" if e.op == "==" else e.op
+            op = _COMPARE[e.op]
             if e.left.type == ir.TEXT and op == "==":
                 return f"({a} is not None and {a} == {b})"
             return f"({a} {op} {b})"
@@ -284,13 +300,13 @@ class _Writer:
                 out = f"({self._lazy(v)} if {self.expr(c)} else {out})"
             return out
         if isinstance(e, ir.Fail):
-            return f"_fail({e.message!r})"
+            return f"_fail({self.const(str(e.message))})"
         if isinstance(e, ir.Lazy):
             return self.expr(e.operand)
         if isinstance(e, ir.Vector):
             return "[" + ", ".join(self.expr(i) for i in e.items) + "]"
         if isinstance(e, ir.Index):
-            return f"{self.expr(e.vector)}[{e.i}]"
+            return f"{self.expr(e.vector)}[{int(e.i)}]"
         if isinstance(e, ir.ArgMax):
             labels = self.const(tuple(e.labels))
             missing = "None" if e.type == ir.TEXT else "_NAN"
@@ -328,7 +344,9 @@ class _Writer:
                 (t.feature, t.threshold, t.left, t.right, t.missing_left, t.value,
                  tuple(None if c is None else frozenset(c) for c in t.categories) if t.categories else None)
                 for t in te.trees))
-            self.lines.append(f"    {var} = _walk_trees(({', '.join(inputs)},), {trees}, {te.base!r}, {te.strict})")
+            base = self.const(tuple(float(b) for b in te.base))
+            strict = "True" if te.strict else "False"
+            self.lines.append(f"    {var} = _walk_trees(({', '.join(inputs)},), {trees}, {base}, {strict})")
             return var
         fn = self.fresh("_ens")
         k = te.n_outputs
@@ -343,7 +361,7 @@ class _Writer:
                 if t.feature[n] < 0:
                     code.append(pad + "; ".join(f"s{j} = s{j} + {_num(t.value[n][j])}" for j in range(k)))
                     return
-                x = f"v[{t.feature[n]}]"
+                x = f"v[{int(t.feature[n])}]"
                 cats = t.category_set(n)
                 if cats is not None:
                     s = self.const(frozenset(cats))
