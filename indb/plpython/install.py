@@ -78,6 +78,8 @@ return SHA
 {tag};
 REVOKE ALL ON FUNCTION indb.engine_boot() FROM PUBLIC;
 ALTER FUNCTION indb.engine_boot() OWNER TO indb_owner;
+-- the check of a stored IR (plpython 0005) runs as the deployer who inserts the version
+GRANT EXECUTE ON FUNCTION indb.engine_boot() TO indb_deployer;
 """
 
 _ENTRY = """

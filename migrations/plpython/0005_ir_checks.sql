@@ -1,16 +1,15 @@
--- indb:requires core 5
+-- indb:requires core 13
 -- indb:requires superuser
 -- A version's IR is checked in the server before it is stored: a version the PL/Python
 -- engine evaluates is refused unless its IR passes the engine's own validator
 -- (indb.ir.validate: node kinds, operators, numbers, indices, trees without cycles,
 -- bounded sizes), whoever writes it and however (indb deploy, a raw INSERT).
 --
--- The trigger function belongs to the superuser who runs this migration, not to
--- indb_owner: a deployer, who acts as indb_owner, can neither replace nor alter it.
--- It runs as whoever inserts (only indb_owner and superusers may), who may execute
--- indb.engine_boot; it only reads the new row. The table's owner could drop or disable the
--- trigger, so an event trigger (only a superuser creates, alters or drops those)
--- refuses any DDL that leaves it missing or disabled. The engine validates every IR
+-- The trigger function belongs to indb_owner, which nobody can act as (core 0013). It
+-- runs as whoever inserts (a deployer or a superuser), who may execute indb.engine_boot;
+-- it only reads the new row. Should the table's owner drop or disable the trigger, an
+-- event trigger (only a superuser creates, alters or drops those) refuses any DDL that
+-- leaves it missing or disabled. The engine validates every IR
 -- again when it loads one, so an IR written around both is still never evaluated.
 
 SET LOCAL search_path = pg_catalog, pg_temp;
@@ -44,6 +43,7 @@ except validate.InvalidIR as e:
 return None
 $check$;
 REVOKE ALL ON FUNCTION indb.versions_check_ir() FROM PUBLIC;
+ALTER FUNCTION indb.versions_check_ir() OWNER TO indb_owner;
 
 CREATE TRIGGER versions_check_ir
     BEFORE INSERT OR UPDATE OF ir, engine ON indb.versions
@@ -68,6 +68,7 @@ BEGIN
 END
 $kept$;
 REVOKE ALL ON FUNCTION indb.versions_check_ir_kept() FROM PUBLIC;
+ALTER FUNCTION indb.versions_check_ir_kept() OWNER TO indb_owner;
 
 CREATE EVENT TRIGGER indb_versions_check_ir_kept ON ddl_command_end
     WHEN TAG IN ('ALTER TABLE', 'DROP TRIGGER', 'ALTER TRIGGER')
