@@ -208,6 +208,7 @@ def test_deploy_promote_rollback_retire_bind_work_for_a_deployer(world, migrated
 
     dave = world.dsn
     assert deploy(dave, train_lr().set_params(C=0.3).fit([[0, 0, 0], [1, 1, 1]], [0, 1]), "m").version == 2
+    assert deploy(dave, train_gb(), "g2", engine="plpython").engine == "plpython"  # the server checks its IR
     indb.bind("m", "src", dsn=dave)
     indb.promote("m", 1, dsn=dave)
     indb.rollback("m", dsn=dave)
