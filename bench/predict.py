@@ -88,7 +88,7 @@ def run(args) -> dict:
 
     from indb.catalog.connection import resolve_dsn
     from indb.catalog.migrator import migrate
-    from indb.registry.versions import bind, deploy
+    from indb.registry.versions import deploy
     from indb.governance.score import score
 
     dsn = resolve_dsn(args.dsn).conninfo
@@ -149,7 +149,7 @@ def run(args) -> dict:
             # loads the engine): through the table's bound row type (indb.predict calls the
             # version's function directly), and through the generic path (a row type that
             # is not bound: a dynamic call per row)
-            vals = ", ".join(f"(g % 7)::float8 / 7" for _ in range(B.N_FEATURES))
+            vals = ", ".join("(g % 7)::float8 / 7" for _ in range(B.N_FEATURES))
             # (the row is a column of a subquery, as a table's row is: a ROW() constructor
             # written in the call would stop PostgreSQL from inlining indb.predict)
             bound_q = (f"SELECT sum(indb.predict('{py}', s.r)) FROM generate_series(1, 10000) g, "

@@ -64,7 +64,7 @@ def read_results(paths: list[Path]) -> dict[tuple[str, str], str]:
     for path in paths:
         for tc in ET.parse(path).getroot().iter("testcase"):
             name = tc.get("name", "")
-            for pattern, key in PATTERNS:
+            for pattern, key in PATTERNS:  # noqa: B007 - the matching key is used after the break
                 m = pattern.match(name)
                 if m:
                     break

@@ -8,7 +8,6 @@ migrations that must never ship (a slow one, a broken one) through ``indb migrat
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path

@@ -22,7 +22,6 @@ from indb.errors import CompileError
 from indb.registry.functions import servable_outputs, sql_version_functions
 from indb.registry.versions import SQL_BYTES_LIMIT, deploy, sql_bytes
 from tests.sql_engines import load_postgres, mismatches, table_rows
-from tests.reference import reference
 from tests.zoo import all_cases
 
 CASES = [c for c in all_cases() if "large" not in c.tags]

@@ -15,7 +15,6 @@ import pytest
 
 from indb.sqlgen.compile import lower_model
 from indb.ir.evaluate import columns_from_matrix
-from tests.reference import reference
 from tests.sql_engines import LOADERS, mismatches, run, table_rows
 from tests.zoo import all_cases
 

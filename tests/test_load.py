@@ -6,11 +6,9 @@ suite runs over its budget)."""
 from __future__ import annotations
 
 import os
-import statistics
 import threading
 import time
 
-import psycopg
 import pytest
 from psycopg import sql
 

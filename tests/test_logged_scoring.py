@@ -15,7 +15,7 @@ from psycopg import sql
 
 from indb import errors
 from indb.governance.score import score
-from tests.gov import FEATURES, connect, counts, deploy, make_source, train_gb, train_lr, train_text
+from tests.gov import connect, counts, deploy, make_source, train_gb, train_lr, train_text
 
 
 def _scorer(pg_role, dsn):

@@ -1,7 +1,6 @@
 """What the catalog migrations build: owners, privileges, row-level security, the log writers."""
 
 import hashlib
-import json
 
 import psycopg
 import pytest

@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 
 import psycopg
-import pytest
 
 from indb.catalog.localpg import Cluster
 from indb.catalog.migrator import load_migrations

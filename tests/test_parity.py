@@ -17,10 +17,9 @@ import re
 import pytest
 
 from indb.sqlgen.compile import lower_model
-from indb.compilers import compile_model
 from indb.ir.evaluate import columns_from_matrix
 from tests.sql_engines import LOADERS, mismatches, run, table_rows
-from tests.reference import evaluator_output, reference
+from tests.reference import evaluator_output
 from tests.zoo import all_cases
 
 ENGINES = ("postgres", "duckdb", "sqlite")

@@ -206,7 +206,7 @@ def prune(
                 return result
             for part in parts:
                 pause = 0.05
-                for attempt in range(retries):
+                for _attempt in range(retries):
                     try:
                         c.execute("SELECT indb.log_drop_partition(%s::regclass)", [part])
                         result.dropped.append(part)

@@ -2,9 +2,12 @@
 
     >>> from sklearn.linear_model import LinearRegression
     >>> from indb import compile_sql
-    >>> m = LinearRegression().fit([[0.0], [1.0]], [1.0, 3.0])
+    >>> m = LinearRegression().fit([[0.0], [1.0], [2.0]], [1.0, 3.0, 5.0])
+    >>> m.coef_, m.intercept_ = [2.0], 1.0   # the fitted values, rounded for the example
     >>> print(compile_sql(m, dialect="sqlite"))
-    x0 * 2.0 + 1.0
+    (x0 * 2.0) + 1.0
+    >>> print(compile_sql(m, dialect="duckdb"))   # a decimal literal is exact DECIMAL there: typed
+    (x0 * CAST(2.0 AS DOUBLE)) + CAST(1.0 AS DOUBLE)
 """
 
 from __future__ import annotations

@@ -11,7 +11,6 @@ the batch path agree on; the canary file never appears.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import math
@@ -121,7 +120,7 @@ def run_in_process(text: str) -> str:
     except ValueError:
         return "refused"
     cols = None
-    for name, (seed, rows) in seeds().items():
+    for _name, (seed, rows) in seeds().items():
         if set(seed.feature_names) == set(m.feature_names):
             cols = rows
     if cols is None:  # features renamed: rows of that name
@@ -216,7 +215,7 @@ def test_hundreds_of_mutated_irs_end_to_end_in_postgresql(migrated_dsn, migrated
                 for query, args in ((sql, [name]),
                                     ("SELECT indb.engine_chunk(%s, 1, 'predict', %s, 1, %s)", [name, packed, texts])):
                     try:
-                        got = scorer.execute(query, args).fetchone()[0]
+                        scorer.execute(query, args).fetchone()
                     except psycopg.Error as e:
                         _clean(e, name)
                         counts["refused"] += 1

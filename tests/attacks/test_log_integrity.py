@@ -14,7 +14,7 @@ import pytest
 from psycopg import sql
 
 import indb
-from tests.gov import FEATURES, connect, deploy, train_gb, train_lr
+from tests.gov import connect, deploy, train_gb, train_lr
 
 # every name indb's logged batch path gives its own columns, relations and parameters
 INTERNAL = ["__indb_tid", "__indb_key", "__indb_logged", "__indb_features", "__indb_features_text",

@@ -63,7 +63,7 @@ def run_ir(m, X, **kw):
     model = compile_onnx(m, **kw)
     if isinstance(X, dict):
         cols = {}
-        for f, (name, arr) in zip(model.features, X.items()):
+        for f, (_name, arr) in zip(model.features, X.items()):
             cols[f.name] = np.asarray(arr).reshape(-1)
     else:
         X = np.asarray(X)
@@ -395,7 +395,7 @@ def test_scaler_normalizer_binarizer_imputer_chain():
 def test_binarizer_refuses_nan_rows():
     node = helper.make_node("Binarizer", ["X"], ["Y"], domain="ai.onnx.ml", threshold=0.5)
     m = graph([node], [tin("X", 2)], [tout("Y")])
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017 - onnxruntime raises its own, version-specific type
         run_ort(m, np.array([[np.nan, 1.0]], dtype=np.float32))  # onnxruntime has no answer
     _, (got,) = run_ir(m, np.array([[np.nan, 1.0], [0.5, 0.6], [float(np.float32(0.5)), float32_le_bound(0.5) + 1e-17]]))
     assert np.isnan(got[0]).all() and got[1].tolist() == [0.0, 1.0]

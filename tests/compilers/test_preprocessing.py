@@ -264,7 +264,7 @@ def test_simple_imputer_on_a_mixed_frame_types_each_column(keep_empty_features, 
     df = pd.DataFrame({"c": pd.Series(["a", "b", np.nan, "a"], dtype=object), "n": [1.0, np.nan, 1.0, 3.0], "e": [np.nan] * 4})
     test = pd.DataFrame({"c": pd.Series([np.nan, "z", "a"], dtype=object), "n": [np.nan, 2.0, 1e300], "e": [np.nan, 1.0, np.nan]})
     est = _fit(SimpleImputer(strategy="most_frequent", keep_empty_features=keep_empty_features, add_indicator=add_indicator), df)
-    assert est._fit_dtype == object
+    assert est._fit_dtype == object  # noqa: E721 - numpy dtype equality, not a type check
     m = check_parity(est, test, ("transform",))
     assert [f.kind for f in m.features] == [ir.TEXT, ir.FLOAT, ir.FLOAT]
 
