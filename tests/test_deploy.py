@@ -152,11 +152,11 @@ def test_bad_model_files_get_one_line_errors(migrated_dsn, migrated_conn, tmp_pa
     with pytest.raises(errors.UsageError, match="broken.joblib: not a readable"):
         deploy(str(corrupt), "x", dsn=migrated_dsn, allow_pickle=True)
     import joblib
-    from sklearn.feature_selection import VarianceThreshold
+    from sklearn.neighbors import KNeighborsClassifier  # (VarianceThreshold, the example before, compiles now)
 
-    unsupported = tmp_path / "vt.joblib"
-    joblib.dump(VarianceThreshold().fit(np.eye(3)), unsupported)
-    with pytest.raises(errors.UnsupportedModelError, match="VarianceThreshold is not supported"):
+    unsupported = tmp_path / "knn.joblib"
+    joblib.dump(KNeighborsClassifier(n_neighbors=1).fit(np.eye(3), [0, 1, 1]), unsupported)
+    with pytest.raises(errors.UnsupportedModelError, match="KNeighborsClassifier is not supported"):
         deploy(str(unsupported), "x", dsn=migrated_dsn, allow_pickle=True)
     with pytest.raises(errors.UsageError, match="does not exist"):
         deploy(str(tmp_path / "missing.joblib"), "x", dsn=migrated_dsn, allow_pickle=True)

@@ -183,7 +183,7 @@ def test_a_version_is_immutable_even_for_the_tables_owner(world, migrated_conn):
             "TRUNCATE indb.versions CASCADE",
             # a new version whose checksum does not cover its IR
             "INSERT INTO indb.versions (model, version, ir, ir_sha256, artifact_sha256, features, outputs, engine)"
-            " VALUES ('g', 9, '{}', repeat('a', 64), repeat('b', 64), '[]', '{predict}', 'plpython')",
+            " VALUES ('g', 9, '{}', repeat('a', 64), repeat('b', 64), '[]', '{predict}', 'sql')",
         ):
             _attempt(conn, statement, None, DENIED + (psycopg.errors.CheckViolation,))
     with migrated_conn.transaction():

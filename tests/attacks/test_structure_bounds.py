@@ -81,8 +81,6 @@ def test_a_hostile_tree_is_refused_by_the_server_on_a_raw_insert(case, who, migr
     text = ir.model_to_json(HOSTILE[case][0]())
     conn = migrated_conn if who == "superuser" else psycopg.connect(deployer_with_a_version.dsn, autocommit=True)
     try:
-        if who == "deployer":
-            conn.execute("SET ROLE indb_owner")  # what indb deploy does
         features, outputs = migrated_conn.execute("SELECT features, outputs FROM indb.versions WHERE model = 'shape'").fetchone()
         with pytest.raises(psycopg.Error) as got:
             conn.execute(
@@ -99,7 +97,7 @@ def test_a_hostile_tree_is_refused_by_the_server_on_a_raw_insert(case, who, migr
 
 def test_a_deployer_cannot_drop_or_disable_the_server_side_check(migrated_conn, deployer_with_a_version):
     with psycopg.connect(deployer_with_a_version.dsn, autocommit=True) as conn:
-        conn.execute("SET ROLE indb_owner")
+        conn.execute("SET ROLE indb_versions")  # the most a deployer can become
         for statement in ("ALTER TABLE indb.versions DISABLE TRIGGER versions_check_ir",
                           "ALTER TABLE indb.versions ENABLE REPLICA TRIGGER versions_check_ir",
                           "DROP TRIGGER versions_check_ir ON indb.versions",
@@ -109,7 +107,7 @@ def test_a_deployer_cannot_drop_or_disable_the_server_side_check(migrated_conn, 
     assert migrated_conn.execute("SELECT tgenabled FROM pg_trigger WHERE tgname = 'versions_check_ir'").fetchone()[0] == "O"
     with pytest.raises(psycopg.Error, match="must be owner|permission denied"):
         with psycopg.connect(deployer_with_a_version.dsn, autocommit=True) as conn:
-            conn.execute("SET ROLE indb_owner")
+            conn.execute("SET ROLE indb_versions")
             conn.execute("CREATE OR REPLACE FUNCTION indb.versions_check_ir() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END'")
 
 
