@@ -100,6 +100,11 @@ BEGIN
         RAISE EXCEPTION 'indb: model % has text features; use indb.predict(model, row)', pg_catalog.quote_literal(r.model || '@' || r.version)
             USING ERRCODE = 'feature_not_supported';
     END IF;
+    IF pg_catalog.array_ndims(features) > 1 THEN
+        RAISE EXCEPTION 'indb: predict_array takes one row: a one-dimensional array of % features, not a %-dimensional array',
+            n, pg_catalog.array_ndims(features) USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'for many rows, call it once per row (… FROM t) or use indb.predict(model, row)';
+    END IF;
     IF features IS NULL OR pg_catalog.cardinality(features) <> n THEN
         RAISE EXCEPTION 'indb: model % takes % features, the array has %', pg_catalog.quote_literal(r.model || '@' || r.version), n,
             COALESCE(pg_catalog.cardinality(features), 0) USING ERRCODE = 'invalid_parameter_value';

@@ -423,7 +423,12 @@ BEGIN
                         FROM pg_catalog.unnest(keep_list) WITH ORDINALITY AS k(c, n) ORDER BY k.n) || outer_cols;
 
     -- the target: a new table, in the source's schema unless qualified
-    parts := pg_catalog.parse_ident(target);
+    BEGIN
+        parts := pg_catalog.parse_ident(target);
+    EXCEPTION WHEN invalid_parameter_value THEN
+        RAISE EXCEPTION 'indb: target % is not a table name: write table or schema.table (quote names with "")',
+            pg_catalog.quote_literal(target) USING ERRCODE = 'invalid_name';
+    END;
     IF pg_catalog.cardinality(parts) = 1 THEN
         parts := ARRAY[(SELECT n.nspname::text FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
                         WHERE c.oid = source)] || parts;

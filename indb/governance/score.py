@@ -40,7 +40,13 @@ class ScoreResult:
 
 def _target_name(conn, target: str) -> tuple[str, str]:
     """(schema, table) of ``target``, an unqualified name going where the session creates tables."""
-    parts = conn.execute("SELECT pg_catalog.parse_ident(%s)", [target]).fetchone()[0]
+    import psycopg
+
+    try:
+        parts = conn.execute("SELECT pg_catalog.parse_ident(%s)", [target]).fetchone()[0]
+    except psycopg.errors.InvalidParameterValue:
+        raise errors.UsageError(f"--into {target!r} is not a table name: write table or schema.table "
+                                '(quote names with "")') from None
     if len(parts) == 1:
         schema = user_schema(conn)
         if schema is None:
