@@ -29,7 +29,7 @@ def prepare(directory: str) -> Path:
     from psycopg import sql
     from sklearn.ensemble import GradientBoostingRegressor
 
-    from indb.catalog.connection import connect
+    from indb.catalog.connection import connect, user_schema
 
     data = _data()
     X, y = data.data, data.target
@@ -40,9 +40,11 @@ def prepare(directory: str) -> Path:
     skops.io.dump(model, path)
     cols = [sql.SQL("id integer PRIMARY KEY")] + [sql.SQL("{} double precision").format(sql.Identifier(c)) for c in X.columns]
     with connect(None, purpose="demo") as conn:
-        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(TABLE)))
-        conn.execute(sql.SQL("CREATE TABLE {} ({})").format(sql.Identifier(TABLE), sql.SQL(", ").join(cols)))
-        with conn.cursor().copy(sql.SQL("COPY {} FROM STDIN").format(sql.Identifier(TABLE))) as cp:
+        # indb's connections pin search_path to pg_catalog: the table goes where the user's would
+        table = sql.Identifier(user_schema(conn), TABLE)
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
+        conn.execute(sql.SQL("CREATE TABLE {} ({})").format(table, sql.SQL(", ").join(cols)))
+        with conn.cursor().copy(sql.SQL("COPY {} FROM STDIN").format(table)) as cp:
             for i, row in enumerate(X.itertuples(index=False)):
                 cp.write_row((i, *row))
     print(f"trained GradientBoostingRegressor(100 trees, depth 3) on 400 rows, saved {path}")
@@ -54,15 +56,14 @@ def check(model_path: str) -> float:
     import numpy as np
     from psycopg import sql
 
-    from indb.catalog.connection import connect
+    from indb.catalog.connection import connect, user_relation
     from indb.compilers.files import load_model_file
 
     data = _data()
     model, _ = load_model_file(model_path)
     with connect(None, purpose="demo") as conn:
-        got = conn.execute(
-            sql.SQL("SELECT indb.predict('diabetes', d) FROM {} d ORDER BY id").format(sql.Identifier(TABLE))
-        ).fetchall()
+        table = conn.execute("SELECT %s::oid::regclass::text", [user_relation(conn, TABLE)]).fetchone()[0]
+        got = conn.execute(sql.SQL("SELECT indb.predict('diabetes', d) FROM {} d ORDER BY id").format(sql.SQL(table))).fetchall()
     got = np.array([r[0] for r in got])
     want = model.predict(data.data)
     err = float(np.max(np.abs(got - want) / np.maximum(np.abs(want), 1e-12)))
