@@ -133,15 +133,15 @@ def test_a_large_batch_split_over_threads_gives_the_single_threaded_answer(migra
         conn.execute("""
             CREATE FUNCTION pg_temp.plain(name text, output text, nums bytea, n int) RETURNS float8[]
             LANGUAGE plpython3u AS $$
-            plpy.execute("SELECT indb.engine_boot()")
             import sys
             import numpy as np
             engine, ev = GD["indb_engine"], sys.modules["indb.ir.evaluate"]
-            L = engine.get(name, 1)
+            L = engine.get(name, 1)  # loaded by the scoring call before
             arr = np.frombuffer(nums, dtype=">f8").reshape(n, -1).astype(np.float64)
             cols = {f.name: arr[:, j] for j, f in enumerate(L.model.features)}
             return np.asarray(ev.evaluate(L.expr(output), cols, n), dtype=np.float64).ravel().tolist()
             $$""")
+        conn.execute("SELECT indb.engine_chunk(%s, 1, %s, %s, 1, NULL)", [name, output, packed[:8 * X.shape[1]]])
         plain = conn.execute("SELECT pg_temp.plain(%s, %s, %s, %s)", [name, output, packed, len(X)]).fetchone()[0]
     assert np.array_equal(np.asarray(plain, dtype=float), answers["2"], equal_nan=True)
     want = est.predict_proba(X).ravel() if which == "gb" else est.predict(X)

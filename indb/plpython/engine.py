@@ -6,11 +6,12 @@ module, ``ir``, ``evaluate``, ``rowcode`` and ``kernels`` by
 ``indb.engine_boot()``, owned by a superuser; each backend executes them once and
 keeps an ``Engine`` in PL/Python's ``GD``.
 
-The engine reads a version's IR from ``indb.versions`` as data (JSON text; never pickle),
-checks its SHA-256 against the stored ``ir_sha256`` whenever it loads it, and
-re-validates its cache on every call: the row's ``xmin`` changes with any UPDATE, so a
-flipped byte is seen from the next statement on and refused before anything is
-evaluated. One row is scored by a generated Python function (``indb.plpython.rowcode``);
+The engine gets a version's IR from ``indb.versions`` as data (JSON text; never pickle),
+checks its SHA-256 against the stored ``ir_sha256`` whenever it loads it, and its cache
+is re-validated on every call: the row's ``xmin`` changes with any UPDATE, so a flipped
+byte is seen from the next statement on and refused before anything is evaluated. The
+engine itself runs no query (PL/Python's queries need subtransactions, which parallel
+workers cannot start): the PL/pgSQL entry points read the registry and pass it in. One row is scored by a generated Python function (``indb.plpython.rowcode``);
 a chunk of rows by the numpy evaluator, with tree ensembles and dense layers on the
 compiled kernels (``indb.ir.kernels``) when numba is installed, on up to
 ``batch_threads`` threads.
@@ -43,6 +44,16 @@ except ImportError:  # pragma: no cover - stand-alone
 
 class IntegrityFailure(Exception):
     pass
+
+
+def _in_parallel_worker() -> bool:
+    """Whether this backend is a parallel worker (for its whole life): its process title
+    says so (PostgreSQL names the process "parallel worker for PID n")."""
+    try:
+        with open("/proc/self/cmdline", "rb") as f:
+            return b"parallel worker" in f.read()
+    except OSError:  # no /proc: assume a plain backend
+        return False
 
 
 class ModelError(Exception):
@@ -140,38 +151,37 @@ class Loaded:
 
 
 class Engine:
+    """The engine of one backend. It never queries the database itself: PL/Python wraps
+    every query in a subtransaction, which a parallel worker cannot start. The SQL entry
+    points (PL/pgSQL, see ``indb.plpython.install``) read the registry, check the
+    session user's right to score, and hand the IR over when :meth:`state` shows this
+    backend's copy missing or stale."""
+
     def __init__(self, plpy) -> None:
         self.plpy = plpy
         self.loaded: dict[tuple[str, int], Loaded] = {}
         self.threads = 1
         self.pending: dict[tuple, object] = {}  # (token, model, version, output) -> Future
         self._background = None
-        # runs on every call: the cache is re-validated against the row's xmin, and the
-        # session user must be allowed to execute the version's own function
-        self._check = plpy.prepare(
-            "SELECT v.xmin::text AS xmin, v.ir_sha256, v.retired_at IS NOT NULL AS retired,"
-            " (SELECT pg_catalog.bool_or(pg_catalog.has_function_privilege(session_user, f.fn::oid, 'EXECUTE'))"
-            "    FROM indb.version_functions AS f WHERE f.model = v.model AND f.version = v.version) AS allowed,"
-            " pg_catalog.current_setting('indb.engine_threads', true) AS threads,"
-            " pg_catalog.current_setting('max_parallel_workers_per_gather') AS workers,"
-            " pg_catalog.current_setting('indb.engine_compile_after', true) AS compile_after"
-            " FROM indb.versions AS v WHERE v.model = $1 AND v.version = $2",
-            ["text", "int4"],
-        )
-        self._load = plpy.prepare("SELECT ir, ir_sha256, xmin::text AS xmin FROM indb.versions WHERE model = $1 AND version = $2", ["text", "int4"])
         # PL/Python code is not interrupted by a cancel or statement_timeout; any SPI
-        # call raises once the query was cancelled: long loops call this between pieces
-        self._ping = plpy.prepare("SELECT 1")
+        # call raises once the query was cancelled: long loops call this between pieces.
+        # A parallel worker cannot run one (each PL/Python query starts a subtransaction):
+        # there the check is off; a worker runs the row entry points, one row per call.
+        self._ping = None if _in_parallel_worker() else False
         self._pinged = time.monotonic()
         kernels.on_interrupts(self.check_interrupts)
         rowcode.check_interrupts = self.check_interrupts
 
     def check_interrupts(self) -> None:
         """Raise (PostgreSQL's own error) when this query was cancelled; at most every
-        CHECK_EVERY seconds."""
+        CHECK_EVERY seconds (never in a parallel worker, which cannot query)."""
+        if self._ping is None:
+            return
         now = time.monotonic()
         if now - self._pinged >= CHECK_EVERY:
             self._pinged = now
+            if self._ping is False:
+                self._ping = self.plpy.prepare("SELECT 1")
             self.plpy.execute(self._ping)
 
     def _model_error(self, model: str, version: int, e: Exception):
@@ -184,28 +194,25 @@ class Engine:
         return ModelError(f"model {model}@{version}: evaluation failed ({type(e).__name__}: {_validate.show(str(e))})")
 
     # ----------------------------------------------------------------- loading
-    def get(self, model: str, version: int) -> Loaded:
-        rows = self.plpy.execute(self._check, [model, version])
-        if not rows:
-            raise ModelError(f"model {model!r} has no version {version}")
-        row = rows[0]
-        if row["retired"]:
-            raise ModelError(f"version {version} of model {model!r} is retired and cannot be scored")
-        if not row["allowed"]:
-            raise ModelError(f"permission denied to score {model}@{version}: ask for `indb grant scorer <you> --model {model}`")
-        self.threads = batch_threads(row["threads"], row["workers"])
-        kernels.compile_after = compile_after(row["compile_after"])
+    def state(self, model: str, version: int, settings) -> str | None:
+        """``"<xmin> <sha256>"`` of the IR this backend holds for the version (None when
+        it holds none), after applying ``settings``: the values of
+        ``indb.engine_threads``, ``max_parallel_workers_per_gather`` and
+        ``indb.engine_compile_after``, which the caller reads on every call."""
+        threads, workers, after = (list(settings or []) + [None, None, None])[:3]
+        self.threads = batch_threads(threads, workers or "0")
+        kernels.compile_after = compile_after(after)
         got = self.loaded.get((model, version))
-        if got is not None and got.xmin == row["xmin"] and got.sha == row["ir_sha256"]:
-            return got
+        return None if got is None else f"{got.xmin} {got.sha}"
+
+    def load(self, model: str, version: int, text: str, sha: str, xmin: str) -> None:
+        """Parse and keep a version's IR, after checking its SHA-256 against the registry's."""
         self.loaded.pop((model, version), None)
-        full = self.plpy.execute(self._load, [model, version])[0]
-        text = full["ir"]
         actual = hashlib.sha256(text.encode("utf-8")).hexdigest()
-        if actual != full["ir_sha256"]:
+        if actual != sha:
             raise ModelError(
                 f"integrity check failed for {model}@{version}: the stored IR's SHA-256 is {actual}, "
-                f"the registry says {full['ir_sha256']}; refusing to evaluate (redeploy the model, and find out who changed the IR)"
+                f"the registry says {sha}; refusing to evaluate (redeploy the model, and find out who changed the IR)"
             )
         try:
             model_ir = ir.model_from_json(text, share=True)  # every field validated first
@@ -213,9 +220,14 @@ class Engine:
             raise ModelError(f"model {model}@{version}: the stored IR is not a valid model, refusing to evaluate it"
                              f" ({_validate.show(str(e)) if not isinstance(e, ValueError) else e};"
                              " redeploy the model, and find out who wrote this IR)") from None
-        loaded = Loaded(model_ir, actual, full["xmin"])
-        self.loaded[(model, version)] = loaded
-        return loaded
+        self.loaded[(model, version)] = Loaded(model_ir, actual, xmin)
+
+    def get(self, model: str, version: int) -> Loaded:
+        """The version as :meth:`load` left it (the SQL entry points load it first)."""
+        got = self.loaded.get((model, version))
+        if got is None:
+            raise ModelError(f"{model}@{version} is not loaded in this backend: score it through indb.engine_* or indb.predict")
+        return got
 
     # ------------------------------------------------------------------ scoring
     def row(self, model: str, version: int, output: str, nums, texts):

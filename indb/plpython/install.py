@@ -82,16 +82,84 @@ ALTER FUNCTION indb.engine_boot() OWNER TO indb_owner;
 GRANT EXECUTE ON FUNCTION indb.engine_boot() TO indb_deployer;
 """
 
+# The engine's own functions: no query inside (see indb.plpython.engine.Engine), owned
+# by indb_owner and executable by it alone (the entry points below run as indb_owner).
+_INNER = """
+CREATE OR REPLACE FUNCTION indb.engine_state(model text, version integer, settings text[])
+RETURNS text
+LANGUAGE plpython3u
+STABLE PARALLEL SAFE
+AS {tag}
+if GD.get("indb_engine_sha") != {sha!r}:
+    return None
+return GD["indb_engine"].state(model, version, settings)
+{tag};
+REVOKE ALL ON FUNCTION indb.engine_state(text, integer, text[]) FROM PUBLIC;
+ALTER FUNCTION indb.engine_state(text, integer, text[]) OWNER TO indb_owner;
+
+CREATE OR REPLACE FUNCTION indb.engine_load(model text, version integer, ir text, ir_sha256 text, ir_xmin text, settings text[])
+RETURNS void
+LANGUAGE plpython3u
+STABLE PARALLEL SAFE
+AS {tag}
+GD["indb_engine"].load(model, version, ir, ir_sha256, ir_xmin)
+GD["indb_engine"].state(model, version, settings)
+{tag};
+REVOKE ALL ON FUNCTION indb.engine_load(text, integer, text, text, text, text[]) FROM PUBLIC;
+ALTER FUNCTION indb.engine_load(text, integer, text, text, text, text[]) OWNER TO indb_owner;
+"""
+
+# An entry point: PL/pgSQL (its queries need no subtransaction, so it runs in parallel
+# workers too) that checks the version and the session user's right to score it on every
+# call, gives this backend's engine the IR when it holds none or a stale copy (the row's
+# xmin changes with any UPDATE), and calls the PL/Python function that scores.
 _ENTRY = """
-CREATE OR REPLACE FUNCTION indb.{name}(model text, version integer, output text, {args})
+CREATE OR REPLACE FUNCTION indb.{name}_run(model text, version integer, output text, {args})
 RETURNS {returns}
 LANGUAGE plpython3u
+{volatility}
+AS {tag}
+return GD["indb_engine"].{method}(model, version, output, {call})
+{tag};
+REVOKE ALL ON FUNCTION indb.{name}_run(text, integer, text, {types}) FROM PUBLIC;
+ALTER FUNCTION indb.{name}_run(text, integer, text, {types}) OWNER TO indb_owner;
+
+CREATE OR REPLACE FUNCTION indb.{name}(model text, version integer, output text, {args})
+RETURNS {returns}
+LANGUAGE plpgsql
 {volatility} SECURITY DEFINER
 SET search_path = pg_catalog, indb, pg_temp
 AS {tag}
-if GD.get("indb_engine_sha") != {sha!r}:
-    plpy.execute("SELECT indb.engine_boot()")
-return GD["indb_engine"].{method}(model, version, output, {call})
+DECLARE
+    v record;
+    settings text[] := ARRAY[pg_catalog.current_setting('indb.engine_threads', true),
+                             pg_catalog.current_setting('max_parallel_workers_per_gather'),
+                             pg_catalog.current_setting('indb.engine_compile_after', true)];
+BEGIN
+    SELECT r.xmin::text AS ir_xmin, r.ir_sha256, r.retired_at IS NOT NULL AS retired,
+           (SELECT pg_catalog.bool_or(pg_catalog.has_function_privilege(session_user, f.fn::oid, 'EXECUTE'))
+              FROM indb.version_functions AS f WHERE f.model = r.model AND f.version = r.version) AS allowed
+      INTO v FROM indb.versions AS r WHERE r.model = {name}.model AND r.version = {name}.version;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'indb: model % has no version %', pg_catalog.quote_literal(model), version
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    IF v.retired THEN
+        RAISE EXCEPTION 'indb: version % of model % is retired and cannot be scored', version, pg_catalog.quote_literal(model)
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF NOT COALESCE(v.allowed, false) THEN
+        RAISE EXCEPTION 'indb: permission denied to score %@%: ask for `indb grant scorer <you> --model %`', model, version, model
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF indb.engine_state(model, version, settings) IS DISTINCT FROM v.ir_xmin || ' ' || v.ir_sha256 THEN
+        PERFORM indb.engine_boot();
+        PERFORM indb.engine_load(model, version,
+                                 (SELECT r.ir FROM indb.versions AS r WHERE r.model = {name}.model AND r.version = {name}.version),
+                                 v.ir_sha256, v.ir_xmin, settings);
+    END IF;
+    RETURN indb.{name}_run(model, version, output, {call});
+END
 {tag};
 REVOKE ALL ON FUNCTION indb.{name}(text, integer, text, {types}) FROM PUBLIC;
 ALTER FUNCTION indb.{name}(text, integer, text, {types}) OWNER TO indb_owner;
@@ -145,10 +213,11 @@ def render() -> str:
     sha = sources_sha(src)
     body = "(\n" + "".join(f"    ({name!r}, {src[name]!r}),\n" for name, _ in MODULES) + ")"
     out = [_HEADER.format(modules=", ".join(name for name, _ in MODULES), sha=sha),
-           _BOOT.format(tag=TAG, sha=sha, sources=body, packages=PACKAGES)]
+           _BOOT.format(tag=TAG, sha=sha, sources=body, packages=PACKAGES),
+           _INNER.format(tag=TAG, sha=sha)]
     for name, args, types, returns, method, call in ENTRIES:
         volatility = "VOLATILE PARALLEL UNSAFE" if method == "chunk_next" else "STABLE PARALLEL SAFE"
-        out.append(_ENTRY.format(name=name, args=args, types=types, returns=returns, method=method, call=call, tag=TAG, sha=sha,
+        out.append(_ENTRY.format(name=name, args=args, types=types, returns=returns, method=method, call=call, tag=TAG,
                                  volatility=volatility))
     out.append(_FOOTER)
     return "".join(out)

@@ -132,13 +132,38 @@ def sql_version_functions(model: ir.Model, name: str, version: int) -> list[Vers
             variants.append((kind, FLOAT_ARRAY, lambda es: exp.Array(expressions=es)))
         for output, rtype, shape in variants:
             fname = function_name(name, version, output)
-            if shared.worth_sharing():
+            compiled = None
+            if not shared.worth_sharing():
+                compiled = lower_model(model, dialect="postgres", output=kind, columns=params, qualify=True, model_name=name, fail_hook=_fail_call)
+            if compiled is None or too_big_to_inline(shape([e for _, e in compiled.columns])):
                 body = _plpgsql(shared, shape)
                 out.append(VersionFunction(output, fname, rtype, body, language="plpgsql"))
             else:
-                compiled = lower_model(model, dialect="postgres", output=kind, columns=params, qualify=True, model_name=name, fail_hook=_fail_call)
                 out.append(VersionFunction(output, fname, rtype, _expression(shape([e for _, e in compiled.columns]))))
     return out
+
+
+#: the longest rendered expression (characters) a version function may have and still be inlined
+INLINE_CHARS = 20_000
+
+
+def too_big_to_inline(e: exp.Expression) -> bool:
+    """Whether an expression is too big to inline into the caller's query.
+
+    PostgreSQL estimates an inlined expression at one operator cost per operator, per
+    row: a tree ensemble's thousands of comparisons push an ordinary scan over
+    ``jit_above_cost`` (and the inlining and optimisation thresholds), and LLVM then
+    spends seconds to minutes per process compiling it (RandomForest 20x6 over 300k rows:
+    20.5 s with JIT, 1.2 s without). A PL/pgSQL function is neither inlined nor
+    JIT-compiled: its body runs on the expression interpreter, as the inlined expression
+    does with ``jit = off``, and the caller's query holds only the call. Small models
+    (linear ones, a few trees) stay inlined. The size is the rendered SQL's (the lowering
+    may hand over large parts as pre-rendered nodes, so a node count would miss them).
+
+    >>> too_big_to_inline(exp.condition("x + 1")), too_big_to_inline(exp.condition(" + ".join(["x"] * 12000)))
+    (False, True)
+    """
+    return len(e.sql("postgres")) > INLINE_CHARS
 
 
 def servable_outputs(model: ir.Model) -> list[str]:
