@@ -310,11 +310,11 @@ def prepare(model: Any, features: Sequence[str] | None = None, on_missing: str =
     else:
         estimator = model
     m = to_ir(estimator, features, on_missing)
+    check_storable(m, what)  # what PostgreSQL cannot store (NaN leaves, NUL bytes), named first
     try:
         ir.validate_model(m)  # what the engine and the server-side check would refuse
     except ValueError as e:
         raise errors.CompileError(f"the model's IR is not valid, nothing was deployed: {e}") from None
-    check_storable(m, what)
     if artifact is None:
         artifact = ir.checksum(ir.model_to_json(m))
     return m, estimator, artifact
