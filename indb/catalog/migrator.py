@@ -731,17 +731,27 @@ def _definitions_plan(status: ComponentStatus, history: dict[str, dict[int, Appl
     pending = status.pending_definitions
     if pending and core < DEFINITIONS_SINCE:
         return []  # they wait for the core migration that records them; status shows them pending
-    versions = {c: max((v for v, a in rows.items() if a.success), default=0) for c, rows in history.items()}
+    versions = _versions(history)
     versions[status.component] = max([versions.get(status.component, 0)] + [m.version for m in plan])
     versions[CORE] = core
-    for d in pending:
-        for other, needed in d.requires:
-            if versions.get(other, 0) < needed:
-                raise errors.MigrationError(
-                    f"{d.label} needs {other} migration {needed:04d}, but the database has {other} at "
-                    f"{versions.get(other, 0):04d}: run `indb migrate" + ("" if other == CORE else f" --component {other}")
-                    + "` first")
+    _check_requires(pending, versions)
     return pending
+
+
+def _versions(history: dict[str, dict[int, Applied]]) -> dict[str, int]:
+    """The applied version of every component in ``history``."""
+    return {c: max((v for v, a in rows.items() if a.success), default=0) for c, rows in history.items()}
+
+
+def _check_requires(steps, versions: dict[str, int]) -> None:
+    """Refuse a migration or definition whose ``-- indb:requires <component> N`` is not met."""
+    for step in steps:
+        for other, needed in step.requires:
+            already = versions.get(other, 0)
+            if already < needed:
+                raise errors.MigrationError(
+                    f"{step.label} needs {other} migration {needed:04d}, but the database has {other} at "
+                    f"{already:04d}: run `indb migrate" + ("" if other == CORE else f" --component {other}") + "` first")
 
 
 def _plan(status: ComponentStatus, history: dict[str, dict[int, Applied]], to: int | None,
@@ -764,14 +774,7 @@ def _plan(status: ComponentStatus, history: dict[str, dict[int, Applied]], to: i
                 f"{status.component} is already at version {status.version:04d}, past --to {to:04d}: "
                 "migrations run forward only")
     plan = [m for m in status.pending if to is None or m.version <= to]
-    versions = {c: max((v for v, a in rows.items() if a.success), default=0) for c, rows in history.items()}
-    for m in plan:
-        for other, needed in m.requires:
-            already = versions.get(other, 0)
-            if already < needed:
-                raise errors.MigrationError(
-                    f"{m.label} needs {other} migration {needed:04d}, but the database has {other} at "
-                    f"{already:04d}: run `indb migrate" + ("" if other == CORE else f" --component {other}") + "` first")
+    _check_requires(plan, _versions(history))
     return plan
 
 

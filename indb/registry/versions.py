@@ -182,14 +182,18 @@ def _lock_key(name: str) -> str:
     return "indb.model:" + name
 
 
+def _lock_timeout() -> float:
+    import os
+
+    return float(os.environ.get("INDB_LOCK_TIMEOUT", LOCK_TIMEOUT_S))
+
+
 def _lock_model(conn, name: str) -> None:
     """Serialise registry changes of one model; waits at most ``INDB_LOCK_TIMEOUT`` seconds.
 
     Anyone may take an advisory lock, so a stranger can hold this one: the wait is bounded
     and its failure names the holder (:func:`_lock_holder`)."""
-    import os
-
-    timeout = float(os.environ.get("INDB_LOCK_TIMEOUT", LOCK_TIMEOUT_S))
+    timeout = _lock_timeout()
     previous = conn.execute("SELECT pg_catalog.current_setting('lock_timeout')").fetchone()[0]
     conn.execute("SELECT pg_catalog.set_config('lock_timeout', %s, true)", [f"{max(1, int(timeout * 1000))}ms"])
     conn.execute("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended(%s, 0))", [_lock_key(name)])
@@ -198,8 +202,6 @@ def _lock_model(conn, name: str) -> None:
 
 def _lock_holder(conn, name: str) -> errors.LockTimeout:
     """The error for a registry lock that did not come: who holds it (pid, role, application)."""
-    import os
-
     row = conn.execute(
         "SELECT a.pid, a.usename, a.application_name, a.state FROM pg_catalog.pg_locks AS l"
         " JOIN pg_catalog.pg_stat_activity AS a ON a.pid OPERATOR(pg_catalog.=) l.pid"
@@ -208,7 +210,7 @@ def _lock_holder(conn, name: str) -> errors.LockTimeout:
         "     WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())"
         " AND ((l.classid::bigint OPERATOR(pg_catalog.<<) 32) OPERATOR(pg_catalog.|) l.objid::bigint)"
         "     OPERATOR(pg_catalog.=) pg_catalog.hashtextextended(%s, 0) LIMIT 1", [_lock_key(name)]).fetchone()
-    waited = f"waited {float(os.environ.get('INDB_LOCK_TIMEOUT', LOCK_TIMEOUT_S)):g} s for the registry lock of model {name!r}"
+    waited = f"waited {_lock_timeout():g} s for the registry lock of model {name!r}"
     if row is None:
         return errors.LockTimeout(f"{waited}; its holder has just let go: run the command again")
     pid, user, app, state = row
