@@ -11,8 +11,8 @@ def pytest_sessionfinish(session, exitstatus):
     # pass as green; pytest already exits 5 when nothing was collected.
     from tests.db import CI
 
-    if not CI or exitstatus != 0:
-        return
+    if not CI or exitstatus != 0 or hasattr(session.config, "workerinput"):
+        return  # under pytest-xdist the controller counts what its workers ran
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is None:
         return
@@ -20,3 +20,15 @@ def pytest_sessionfinish(session, exitstatus):
     if ran == 0:
         reporter.write_line("CI=true and no test ran: failing the run", red=True)
         session.exitstatus = pytest.ExitCode.NO_TESTS_COLLECTED
+
+
+def pytest_collection_modifyitems(config, items):
+    # Under pytest-xdist (--dist loadgroup) every test of one zoo case runs on the same
+    # worker, so each case is fitted and compiled once per run, not once per worker.
+    from tests.zoo import ZooCase
+
+    for item in items:
+        params = getattr(item, "callspec", None)
+        case = params.params.get("case") if params else None
+        if isinstance(case, ZooCase):
+            item.add_marker(pytest.mark.xdist_group(case.id))
