@@ -81,3 +81,6 @@ CATEGORIES = ir.TreeEnsemble(
 
 #: a model whose own constant is infinite (a threshold of +inf, a clip bound)
 INF_CONST = ir.case([(ir.Compare("<=", X0, ir.const(INF)), ir.const(1.0))], ir.const(0.0))
+
+#: a model whose output is a predicate (x0 > 1): a boolean in the select list
+PREDICATE = ir.Model((ir.FeatureSpec("x0"),), (("predict", ir.Compare(">", X0, ir.const(1.0))),))

@@ -78,3 +78,8 @@ def test_inf_const():
 def test_quoted():
     # brackets quote in T-SQL
     validate(C.QUOTED, write={'tsql': '[select] + [Order Total]'})
+
+
+def test_predicate():
+    # T-SQL has no boolean values in a select list: 1 / 0, and NULL for a NULL x0 (NOT of unknown is unknown)
+    validate(C.PREDICATE, write={'tsql': 'CASE WHEN x0 > CAST(1.0 AS FLOAT) THEN 1 WHEN NOT (x0 > CAST(1.0 AS FLOAT)) THEN 0 END'})
