@@ -80,6 +80,44 @@ def _atomic(e: exp.Expression) -> bool:
     return isinstance(e, (exp.Column, exp.Literal, exp.Cast, exp.Paren, exp.Func, exp.Null, exp.Boolean, exp.Dot, exp.Case, exp.Nullif))
 
 
+def _constant_sql(e: exp.Expression) -> bool:
+    """A literal, possibly cast or negated (never NULL or NaN where a lowering wrote it)."""
+    while isinstance(e, (exp.Cast, exp.Neg, exp.Paren)):
+        e = e.this
+    return isinstance(e, exp.Literal)
+
+
+def refuse_infinite(e: ir.Expr, target: Target, model_name: str) -> None:
+    """Refuse a model whose own constants are infinite, for a target that writes an
+    infinite *result* as NULL (``inf_literal="null"``): an infinite threshold or
+    coefficient written as NULL would change every row."""
+    if target.inf_literal != "null":
+        return
+    for n in ir.walk(e):
+        values: list[float] = []
+        if isinstance(n, ir.Const) and n.kind == ir.FLOAT and n.value is not None:
+            values.append(n.value)  # type: ignore[arg-type]
+        elif isinstance(n, ir.TreeEnsemble):
+            values.extend(n.base)
+            for t in n.trees:
+                values.extend(t.threshold)
+                values.extend(v for leaf in t.value for v in leaf)
+        if any(math.isinf(v) for v in values):
+            raise CompileError(
+                f"model {model_name}: it has an infinite constant, which {target.name}'s float type cannot hold; "
+                "compile it for another dialect or score it with the PL/Python engine"
+            )
+
+
+def as_value(e: exp.Expression, kind: str, target: Target) -> exp.Expression:
+    """An output column's expression: a predicate becomes 1/0 (NULL stays NULL) where a
+    select list cannot hold a boolean (T-SQL)."""
+    if kind != ir.BOOL or target.bool_values:
+        return e
+    one, zero = exp.Literal.number(1), exp.Literal.number(0)
+    return exp.Case(ifs=[exp.If(this=e, true=one), exp.If(this=exp.Not(this=exp.Paren(this=e.copy())), true=zero)])
+
+
 def _p(e: exp.Expression) -> exp.Expression:
     return e if _atomic(e) else exp.Paren(this=e)
 
@@ -167,8 +205,17 @@ class Lowering:
         if math.isnan(v):
             if not t.has_nan:
                 return exp.Null()
+            if t.inf_literal == "function":
+                return exp.Anonymous(this="nan", expressions=[])
             return self._cast_float(exp.Literal.string("NaN"))
         if math.isinf(v):
+            if t.inf_literal == "null":
+                # the model's own constants were checked to be finite (refuse_infinite):
+                # this is a guard's result for an overflow, x / 0 or ln(0)
+                return self.float_const(None)
+            if t.inf_literal == "function":
+                inf = exp.Anonymous(this="infinity", expressions=[])
+                return inf if v > 0 else exp.Neg(this=inf)
             if t.inf_literal == "none":
                 raise CompileError(
                     f"model {self.model_name}: its SQL needs an infinite constant, which {t.name}'s float type cannot hold; "
@@ -190,6 +237,9 @@ class Lowering:
 
     def _nan_to_null(self, e: exp.Expression) -> exp.Expression:
         """``e`` with NaN turned into NULL (a comparison with NULL is false everywhere)."""
+        if self.target.nan_test:
+            # NULLIF compares with '=', which is false for NaN on these engines
+            return exp.Case(ifs=[exp.If(this=self._nan_fn(e), true=self.float_const(None))], default=e.copy())
         if self.qualify:
             # NULLIF resolves '=' through search_path; a CASE on a qualified '<' does not
             return exp.Case(ifs=[exp.If(this=self._op("<", e, self.nan_const()), true=e)])
@@ -203,13 +253,19 @@ class Lowering:
         one = exp.Literal.number(1)
         return exp.EQ(this=exp.Case(ifs=[exp.If(this=c, true=exp.Literal.number(0))], default=one), expression=one.copy())
 
+    def _nan_fn(self, e: exp.Expression) -> exp.Expression:
+        return exp.Anonymous(this=self.target.nan_test, expressions=[e.copy()])
+
     def _is_missing(self, e: exp.Expression, kind: str, may_nan: bool) -> exp.Expression:
         if kind != ir.FLOAT or not self.target.has_nan or not may_nan:
             return exp.Is(this=_p(e), expression=exp.Null())
         if self.target.nan_is_greatest:
             # x < 'NaN' is true exactly for the non-missing numbers (+inf included)
             return self._not_true(self._op("<", e, self.nan_const()))
-        return exp.Or(this=exp.Is(this=_p(e), expression=exp.Null()), expression=exp.EQ(this=_p(e), expression=self.nan_const()))
+        if self.target.nan_test:
+            # IEEE comparisons: no comparison finds a NaN, the engine's test does
+            return exp.Paren(this=exp.Or(this=exp.Is(this=_p(e), expression=exp.Null()), expression=self._nan_fn(e)))
+        raise CompileError(f"{self.target.name}: a target whose NaN is not greatest needs a nan_test function")
 
     # ------------------------------------------------------------------ entry
     def lower(self, e: ir.Expr) -> exp.Expression:
@@ -315,6 +371,13 @@ class Lowering:
     def _minmax(self, name: str, items: Sequence[ir.Expr], args: list[exp.Expression]) -> exp.Expression:
         """IR max/min: missing if any argument is missing, NaN propagates."""
         t = self.target
+        if not t.strict_max and not t.scalar_minmax_strict and not t.greatest:
+            # constants second: they need no missing test
+            order = sorted(range(len(args)), key=lambda i: isinstance(items[i], ir.Const))
+            acc = args[order[0]]
+            for i in order[1:]:
+                acc = self._case_minmax(name, acc, args[i], not isinstance(items[i], ir.Const))
+            return acc
         if t.strict_max:
             # a strict max that orders NaN above numbers is exactly the IR's max;
             # min(a, b) = -max(-a, -b) keeps NaN too
@@ -352,8 +415,20 @@ class Lowering:
     def _strict_max(self, a: exp.Expression, b: exp.Expression) -> exp.Expression:
         fn = self.target.strict_max
         if fn is None:
-            raise CompileError(f"{self.target.name} has no strict float max to clamp with")
+            return self._case_minmax("max", a, b, not _constant_sql(b))
         return self._pgfn(fn, a, b)
+
+    def _case_minmax(self, name: str, a: exp.Expression, b: exp.Expression, b_may_miss: bool) -> exp.Expression:
+        """The IR's max/min of two values as a searched CASE, for engines whose
+        comparisons are IEEE's or that have no NaN: a missing ``a`` fails the comparison
+        and is the ELSE value; a missing ``b`` is tested (unless it is a constant)."""
+        if self.target.has_nan and self.target.nan_is_greatest:
+            raise CompileError(f"{self.target.name}: a CASE max/min needs IEEE comparisons; set strict_max or greatest")
+        ifs = []
+        if b_may_miss:
+            ifs.append(exp.If(this=self._is_missing(b.copy(), ir.FLOAT, True), true=b.copy()))
+        ifs.append(exp.If(this=self._op("<" if name == "max" else ">", a.copy(), b.copy()), true=b.copy()))
+        return exp.Case(ifs=ifs, default=a.copy())
 
     def _l_Compare(self, e: ir.Compare) -> exp.Expression:
         op = e.op
@@ -373,6 +448,12 @@ class Lowering:
             if rb.nan and op != "!=" and not isinstance(right, ir.Const):
                 b = self._nan_to_null(b)
             elif rb.nan and op == "!=":
+                b = self._nan_to_null(b)
+        elif left.type == ir.FLOAT and self.target.nan_test and op == "!=":
+            # IEEE's NaN <> x is true, the IR's false
+            if self.range(left).nan:
+                a = self._nan_to_null(a)
+            if self.range(right).nan:
                 b = self._nan_to_null(b)
         if isinstance(right, ir.Const) and right.kind == ir.FLOAT and right.value is not None and left.type == ir.FLOAT:
             # the float column fixes the comparison's type: no cast needed on the literal
@@ -524,7 +605,12 @@ class TreeText:
             self.float_sql = "pg_catalog." + self.float_sql
         # an untyped 'NaN' takes the float type of the other operand (PostgreSQL, DuckDB);
         # a qualified body spells the type out so search_path cannot matter
-        self.nan = "" if not t.has_nan else (self._typed("'NaN'") if low.qualify else "'NaN'")
+        if not t.has_nan:
+            self.nan = ""
+        elif low.qualify:
+            self.nan = self._typed("'NaN'")
+        else:
+            self.nan = "'NaN'" if t.untyped_nan else low.nan_const().sql(t.name)
         self.literal_fix = _SqliteLiterals() if t.inexact_literals else None
         # CASEs a tree may nest: half the engine's limit, the rest for the expression
         # around it (a sum, an argmax, a NULL test)
@@ -566,10 +652,14 @@ class TreeText:
             return f"{x} OPERATOR(pg_catalog.=) ANY({arr})"
         return f"{x} IN ({self._members(cats)})"
 
-    def _present(self, x: str, f: int) -> str | None:
-        """A test that is false for NaN, where NaN is greater than every number; else None."""
-        if self.nan_inputs[f] and self.low.target.nan_is_greatest:
+    def _present(self, x: str, f: int, categorical: bool = False) -> str | None:
+        """A test that is false for NaN, where a split's own condition would hold for NaN; else None."""
+        t = self.low.target
+        if self.nan_inputs[f] and t.nan_is_greatest:
             return self._cmp(x, "<", self.nan)
+        if self.nan_inputs[f] and t.nan_test and categorical:
+            # IEEE: NaN > t is false already, but NaN NOT IN (...) is true
+            return f"NOT {t.nan_test.upper()}({x})"
         return None
 
     def _outside(self, x: str, cats) -> str:
@@ -612,7 +702,7 @@ class TreeText:
             f = feature[n]
             x = self.inputs[f]
             cats = t.category_set(n)
-            present = self._present(x, f)
+            present = self._present(x, f, categorical=cats is not None)
             if cats is not None:
                 if not t.missing_left[n]:
                     return self._in(x, cats), left[n], right[n]
@@ -821,6 +911,7 @@ def lower_shared(
     old = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old, 20000))
     try:
+        refuse_infinite(vec, target, model_name)
         opt = optimise(vec, target)
         forced: set[int] = set()
         if target.max_trees_per_expression:
@@ -830,6 +921,9 @@ def lower_shared(
         low = Lowering(target, columns, qualify=qualify, model_name=model_name, fail_hook=fail_hook)
         low._range = analyse(opt)
         to_bind = shared_to_bind(opt, max_nesting=target.max_nesting, force=forced)
+        if not target.bool_values:
+            # a binding is a column; a shared predicate is written at each use instead
+            to_bind = [n for n in to_bind if n.type != ir.BOOL]
         bound_ids = {id(n) for n in to_bind}
         levels: dict[int, int] = {}
 
@@ -854,7 +948,7 @@ def lower_shared(
             lvls.append(levels[id(n)])
             low.bound[id(n)] = reference(name)
         items = opt.items if isinstance(opt, ir.Vector) else (opt,)  # type: ignore[attr-defined]
-        cols = [(name, low.lower(item)) for name, item in zip(names, items)]
+        cols = [(name, as_value(low.lower(item), item.type, target)) for name, item in zip(names, items)]
         dag, inline = ir.size(opt), ir.inline_size(opt)
     finally:
         sys.setrecursionlimit(old)
@@ -882,10 +976,11 @@ def lower_outputs(
     sys.setrecursionlimit(max(old, 20000))
     try:
         for name, item in zip(names, items):
+            refuse_infinite(item, target, model_name)
             opt = optimise(item, target)
             low = Lowering(target, columns, qualify=qualify, model_name=model_name, fail_hook=fail_hook)
             # a NaN output stays NaN (numpy's answer too); NULL inputs give NULL
-            out.append((name, low.lower(opt)))
+            out.append((name, as_value(low.lower(opt), item.type, target)))
     finally:
         sys.setrecursionlimit(old)
     return out

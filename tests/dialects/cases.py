@@ -50,3 +50,37 @@ QUOTED = ir.add(ir.Feature("select"), ir.Feature("Order Total"))
 
 ROWS_2 = [(0.0, 0.0), (1.0, 2.0), (0.5, -1.5), (-2.0, -1.5000000000000002), (None, 1.0), (1.0, None), (NAN, 1.0), (1.0, NAN),
           (INF, 1.0), (-INF, 1.0), (1e300, 1e-300), (800.0, 2.0), (-800.0, 0.5)]
+
+#: the IR's max: missing if either argument is missing, NaN if either is NaN
+MAX = ir.func("max", X0, X1)
+
+#: a logistic output: 1 / (1 + exp(-x0)), whose exp overflows for x0 < -709.78
+EXPIT = ir.func("expit", X0)
+
+#: the first probability of a two-class softmax over (x0, x1): max, exp and a division
+SOFTMAX = ir.softmax([X0, X1])[0]
+
+#: one categorical split on x0 in {1, 2} whose missing values go left: a present value
+#: outside the set goes right, a NaN must not
+CATEGORIES = ir.TreeEnsemble(
+    inputs=(X0,),
+    trees=(
+        ir.Tree(
+            feature=(0, -1, -1),
+            threshold=(0.0, 0.0, 0.0),
+            left=(1, -1, -1),
+            right=(2, -1, -1),
+            missing_left=(True, False, False),
+            value=((0.0,), (1.0,), (2.0,)),
+            categories=((1.0, 2.0), None, None),
+        ),
+    ),
+    n_outputs=1,
+    base=(0.0,),
+)
+
+#: a model whose own constant is infinite (a threshold of +inf, a clip bound)
+INF_CONST = ir.case([(ir.Compare("<=", X0, ir.const(INF)), ir.const(1.0))], ir.const(0.0))
+
+#: a model whose output is a predicate (x0 > 1): a boolean in the select list
+PREDICATE = ir.Model((ir.FeatureSpec("x0"),), (("predict", ir.Compare(">", X0, ir.const(1.0))),))

@@ -29,17 +29,33 @@ class Target:
     has_nan: bool = True
     #: NaN compares greater than every number and equal to itself (PostgreSQL, DuckDB)
     nan_is_greatest: bool = True
+    #: where NaN is not greatest: the engine's comparisons are IEEE's (every comparison
+    #: with NaN is false, ``<>`` is true), and this function finds a NaN (Trino ``is_nan``,
+    #: BigQuery ``IS_NAN``)
+    nan_test: str | None = None
+    #: an untyped string literal ``'NaN'`` beside a float takes the float's type
+    #: (PostgreSQL, DuckDB); else tree text writes the NaN constant typed
+    untyped_nan: bool = True
     #: float overflow/underflow, exp/ln/sqrt domain errors and division by zero raise
     #: an error instead of giving IEEE results (PostgreSQL)
     float_errors_raise: bool = False
     #: division by zero and ln(0) give NULL instead of +-Infinity (SQLite)
     div_zero_is_null: bool = False
-    #: how to write infinity: "cast" ('Infinity' cast to the float type), "overflow"
-    #: (9e999), or "none" (the float type has no infinity: a model that needs one is refused)
+    #: how to write infinity (and NaN): "cast" ('Infinity' cast to the float type),
+    #: "overflow" (9e999), "function" (Trino's ``infinity()`` and ``nan()``), "none" (the
+    #: float type has no infinity: a model that needs one is refused), or "null" (as
+    #: "none" for the model's own constants; an infinite *result* that the guards compute
+    #: for an overflow, a division by zero or ln(0) is NULL: T-SQL)
     inf_literal: str = "cast"
     #: a strict two-argument float max (NULL in, NULL out) that orders NaN above numbers,
     #: the IR's own max: used for max/min and for clamping exp's argument
     strict_max: str | None = None
+    #: GREATEST/LEAST exist for floats and may stand for the IR's max/min behind a NULL
+    #: test (SQL Server has them only from 2022; Presto's raise an error on NaN): else a
+    #: searched CASE does
+    greatest: bool = True
+    #: a select list may hold a boolean value (T-SQL's cannot: a predicate becomes 1/0)
+    bool_values: bool = True
     #: scalar MAX(a, b, ...) / MIN(...) exist and give NULL when any argument is NULL
     #: (SQLite); else GREATEST/LEAST behind a NULL test
     scalar_minmax_strict: bool = False
