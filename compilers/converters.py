@@ -16,6 +16,7 @@ semantics, so it must be registered on its own)::
 
 from __future__ import annotations
 
+import importlib
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -55,6 +56,22 @@ Converter = Callable[[Any, list, "Context"], Compiled]
 
 _REGISTRY: dict[type, Converter] = {}
 
+#: the modules whose import registers their converters (``boosters`` registers XGBoost and
+#: LightGBM only when those libraries are installed)
+FAMILIES = ("linear", "pipeline", "preprocessing", "tree", "ensemble", "boosters", "naive_bayes", "cluster",
+            "neural", "svm", "outlier", "meta", "encoders", "feature_selection")
+
+
+def load_families() -> None:
+    """Import every family module once, registering its converters.
+
+    They import scikit-learn, XGBoost, LightGBM and pandas (seconds of start-up), so this
+    runs on the first compile, not when ``indb.compilers`` is imported: commands that never
+    compile (``indb models``, ``indb status``) start without them.
+    """
+    for name in FAMILIES:
+        importlib.import_module(f"indb.compilers.{name}")
+
 
 def register(*classes: type) -> Callable[[Converter], Converter]:
     """Register ``fn`` as the converter of each class; registering a class twice is an error."""
@@ -71,11 +88,14 @@ def register(*classes: type) -> Callable[[Converter], Converter]:
 
 def supported() -> list[str]:
     """Names of every supported estimator class, sorted."""
+    load_families()
     return sorted(cls.__name__ for cls in _REGISTRY)
 
 
 def converter_for(est: Any) -> Converter:
     cls = type(est)
+    if cls not in _REGISTRY:
+        load_families()
     try:
         return _REGISTRY[cls]
     except KeyError:
