@@ -19,7 +19,7 @@ import pytest
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from indb import errors
-from indb.registry.versions import bind, deploy, models, promote, retire, rollback
+from indb.registry.versions import PromoteResult, RetireResult, RollbackResult, bind, deploy, models, promote, retire, rollback
 
 FEATURES = ["a", "b", "c"]
 
@@ -77,17 +77,18 @@ def test_versions_aliases_and_references(migrated_dsn, migrated_conn, two_models
     assert staging == v2 and min(staging) > 90 > max(champion)
     assert len(a) == 50
     # promote moves champion, rollback moves it back, a second rollback has nowhere to go
-    assert promote("churn", 2, dsn=migrated_dsn) == 1
+    assert promote("churn", 2, dsn=migrated_dsn) == PromoteResult("churn", "champion", 2, 1)
     assert conn.execute(q, ["churn"]).fetchall()[0][0] > 90
-    assert rollback("churn", dsn=migrated_dsn) == (2, 1)
+    assert rollback("churn", dsn=migrated_dsn) == RollbackResult("churn", "champion", from_version=2, to_version=1)
     assert conn.execute(q, ["churn"]).fetchall()[0][0] < 90
     with pytest.raises(errors.IndbError, match="no earlier version"):
         rollback("churn", dsn=migrated_dsn)
     # a version an alias points to cannot be retired; a retired one cannot be scored
     with pytest.raises(errors.IndbError, match="alias staging points to it"):
         retire("churn", 2, dsn=migrated_dsn)
-    promote("churn", 1, alias="staging", dsn=migrated_dsn)
-    retire("churn", 2, dsn=migrated_dsn)
+    assert str(promote("churn", 1, alias="staging", dsn=migrated_dsn)) == "churn@staging -> 1 (was 2)"
+    assert not promote("churn", 1, alias="staging", dsn=migrated_dsn).changed
+    assert retire("churn", 2, dsn=migrated_dsn) == RetireResult("churn", 2, functions=1)
     with pytest.raises(psycopg.Error, match="retired"):
         conn.execute(q, ["churn@2"]).fetchall()
     info = {(v.model, v.version): v for v in models("churn", dsn=migrated_dsn)}

@@ -173,22 +173,19 @@ def _cmd_models(args) -> int:
 def _cmd_promote(args) -> int:
     from indb.registry.versions import promote
 
-    prev = promote(args.name, args.version, alias=args.alias, dsn=args.dsn)
-    print(f"{args.name}@{args.alias} -> {args.version}" + (f" (was {prev})" if prev is not None else ""))
+    print(promote(args.name, args.version, alias=args.alias, dsn=args.dsn))
     return 0
 
 
 def _cmd_rollback(args) -> int:
     from indb.registry.versions import rollback
 
-    frm, to = rollback(args.name, alias=args.alias, dsn=args.dsn)
-    print(f"{args.name}@{args.alias} -> {to} (was {frm})")
+    print(rollback(args.name, alias=args.alias, dsn=args.dsn))
     return 0
 
 
 def _cmd_retire(args) -> int:
     from indb.registry.versions import retire
 
-    retire(args.name, args.version, dsn=args.dsn)
-    print(f"{args.name}@{args.version} retired")
+    print(retire(args.name, args.version, dsn=args.dsn))
     return 0
