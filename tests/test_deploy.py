@@ -284,7 +284,7 @@ def test_scoring_sees_one_version_per_statement_during_promote_rollback_cycles(m
 def test_deploy_sql_prints_a_script_that_applies_once(migrated_dsn, migrated_conn, tmp_path):
     import joblib
 
-    from indb.registry.versions import deploy_sql
+    from indb.registry.scripts import deploy_sql
 
     X, y = _frame()
     path = tmp_path / "churn.joblib"
@@ -295,7 +295,7 @@ def test_deploy_sql_prints_a_script_that_applies_once(migrated_dsn, migrated_con
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     script = res.stdout
-    assert script.startswith("-- indb deploy --sql: churn@1 deployed") and "COMMIT;" in script
+    assert script.startswith("-- indb deploy --sql: churn@1 deployed") and "COMMIT" not in script
     assert _registry_snapshot(migrated_conn) == before, "printing the script changes nothing"
     assert deploy_sql(str(path), "churn", dsn=migrated_dsn, allow_pickle=True) == script, "the same rehearsal gives the same script"
     for _ in range(2):  # a second run finds the version and changes nothing

@@ -268,9 +268,9 @@ def _plpython_installed(conn) -> bool:
 
 
 def _check_catalog(conn) -> None:
-    ok = conn.execute("SELECT pg_catalog.to_regclass('indb.version_functions') IS NOT NULL").fetchone()[0]
-    if not ok:
-        raise errors.MigrationError("the indb catalog is missing or older than this indb: run `indb migrate`")
+    from indb.catalog.migrator import require_current
+
+    require_current(conn)
 
 
 def _validate_name(name: str) -> None:
@@ -415,6 +415,7 @@ def deploy(
                 _check_catalog(conn)
                 _as_deployer(conn)
                 _lock_model(conn, name)
+                _section(conn, "create")
                 conn.execute("INSERT INTO indb.models (name) VALUES (%s) ON CONFLICT DO NOTHING", [name])
                 row = conn.execute(
                     "SELECT version, engine, engine_reason FROM indb.versions WHERE model = %s AND artifact_sha256 = %s"
@@ -438,6 +439,7 @@ def deploy(
                     )
                     install_functions(conn, m, name, version, eng, sql_fns)
                     created = True
+                _section(conn, "aliases")
                 previous = None
                 moved_alias = None
                 if promote:
@@ -459,89 +461,19 @@ def deploy(
             conn.close()
 
 
+def _section(conn, name: str) -> None:
+    """Tells a ``deploy --sql`` rehearsal (indb.registry.scripts) which part of the deploy the next statements are."""
+    mark = getattr(conn, "section", None)
+    if callable(mark):
+        mark(name)
+
+
 class _Rehearsed(Exception):
     """Rolls a rehearsed deploy back, carrying what it would have done."""
 
     def __init__(self, result: DeployResult) -> None:
         super().__init__("rehearsal")
         self.result = result
-
-
-class _Recorder:
-    """A connection that records every statement that changes something, as literal SQL."""
-
-    def __init__(self, conn) -> None:
-        self.conn = conn
-        self.statements: list[str] = []
-
-    def execute(self, query, params=None):
-        import psycopg
-
-        text = psycopg.ClientCursor(self.conn).mogrify(query, params)
-        head = text.lstrip().split(None, 1)[0].upper()
-        if head != "SELECT" or "pg_advisory_xact_lock" in text:
-            self.statements.append(text)
-        return self.conn.execute(query, params)
-
-    def transaction(self):
-        return self.conn.transaction()
-
-    def __getattr__(self, name):
-        return getattr(self.conn, name)
-
-
-def deploy_sql(model: Any, name: str, *, dsn: str | None = None, **options) -> str:
-    """The SQL a deploy would run, as a self-contained script (``indb deploy --sql``).
-
-    The deploy is rehearsed against the database in a transaction that is rolled back,
-    recording every statement that changes something. The script applies it once: run
-    again, it finds the version and changes nothing. It pins the version number the
-    rehearsal got; if another deploy of the name takes that number first, the script
-    fails without changing anything (generate it again).
-    """
-    import psycopg
-    from psycopg import sql as _sql
-
-    conn = connect(dsn, purpose="deploy --sql", autocommit=True)
-    try:
-        rec = _Recorder(conn)
-        try:
-            deploy(model, name, conn=rec, _rehearse=True, **options)
-        except _Rehearsed as r:
-            result = r.result
-        m, _, artifact = prepare(model, options.get("features"), options.get("on_missing", "null"), options.get("allow_pickle", False))
-        ir_sha = ir.checksum(ir.model_to_json(m))
-        body = [
-            _sql.SQL("    EXECUTE {};").format(_sql.Literal(stmt)) for stmt in rec.statements
-            if not stmt.upper().startswith("SET LOCAL SEARCH_PATH")
-        ]
-        guard = _sql.SQL(
-            "    IF EXISTS (SELECT FROM indb.versions WHERE model = {n} AND version = {v} AND ir_sha256 = {s}) THEN\n"
-            "        RAISE NOTICE 'indb: %@% is already deployed; nothing to do', {n}, {v};\n"
-            "        RETURN;\n"
-            "    END IF;"
-        ).format(n=_sql.Literal(name), v=_sql.Literal(result.version), s=_sql.Literal(ir_sha))
-        script = _sql.SQL("\n").join([
-            _sql.SQL("-- indb deploy --sql: {what}").format(what=_sql.SQL(str(result).replace("\n", " "))),
-            _sql.SQL("-- model IR sha256 {s}, artifact sha256 {a}").format(s=_sql.SQL(ir_sha), a=_sql.SQL(artifact)),
-            _sql.SQL("-- Applies once (a second run changes nothing). It needs the indb_deployer role, and the catalog"),
-            _sql.SQL("-- at the version it was generated for; if another deploy took this version number first,"),
-            _sql.SQL("-- it fails without changing anything: generate it again."),
-            _sql.SQL("BEGIN;"),
-            _sql.SQL("SET LOCAL search_path = pg_catalog, pg_temp;"),
-            _sql.SQL("DO $indb_deploy$"),
-            _sql.SQL("BEGIN"),
-            guard,
-            *body,
-            _sql.SQL("END"),
-            _sql.SQL("$indb_deploy$;"),
-            _sql.SQL("COMMIT;"),
-        ])
-        return script.as_string(conn) + "\n"
-    except psycopg.Error as e:
-        raise translate(e) from None
-    finally:
-        conn.close()
 
 
 def install_functions(conn, m: ir.Model, name: str, version: int, engine: str, sql_fns=None) -> list[VersionFunction]:
