@@ -272,7 +272,9 @@ def deploy_scripts(model: Any, name: str, *, dsn: str | None = None, **options) 
 
     conn = connect(dsn, purpose="deploy --sql", autocommit=True)
     try:
+        # tables named as the user sees them (their search_path), then passed on qualified
         tables = [(nsp, typ) for _, nsp, typ in (_rowtype_of(conn, t) for t in options.get("for_tables", ()))]
+        options = dict(options, for_tables=[sql.Identifier(nsp, typ).as_string(conn) for nsp, typ in tables])
         rec = _Recorder(conn)
         try:
             deploy(model, name, conn=rec, _rehearse=True, **options)
