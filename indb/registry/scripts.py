@@ -21,7 +21,7 @@ is at the same version, whatever its OIDs and whatever other models are bound th
   which every scoring path (bound, generic, logged) reads, and rebuilds the overloads.
 
 >>> s = deploy_scripts("churn.skops", "churn", dsn="dbname=dev")    # doctest: +SKIP
->>> s.version, s.alias
+>>> s.version, s.alias                                               # doctest: +SKIP
 (2, 'champion')
 """
 
