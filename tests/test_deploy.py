@@ -318,3 +318,16 @@ def test_the_onnx_export_lists_its_opsets_in_one_order():
     a = helper.make_model(graph, opset_imports=[helper.make_opsetid("ai.onnx.ml", 1), helper.make_opsetid("", 17)])
     b = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 1)])
     assert canonical_onnx(a) == canonical_onnx(b)
+
+
+def test_binding_a_table_that_lacks_a_feature_is_one_clear_error(migrated_dsn, migrated_conn):
+    """The server rebuilds the overloads (indb.refresh_bindings) and names what is wrong."""
+    X, y = _frame(60)
+    deploy(LinearRegression().fit(X, y), "churn", dsn=migrated_dsn)
+    migrated_conn.execute("CREATE TABLE no_b (id int, a float8, c float8)")
+    migrated_conn.execute("CREATE TABLE text_b (id int, a float8, b text, c float8)")
+    with pytest.raises(errors.NotFoundError, match=r"cannot bind public.no_b: it has no column b, which churn@1 needs \(add the column"):
+        bind("churn", "no_b", dsn=migrated_dsn)
+    with pytest.raises(errors.IndbError, match="cannot bind public.text_b: column b is text, and churn@1 needs a number there"):
+        bind("churn", "text_b", dsn=migrated_dsn)
+    assert migrated_conn.execute("SELECT count(*) FROM indb.bindings").fetchone()[0] == 0, "nothing half-done"
