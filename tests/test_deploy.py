@@ -19,7 +19,7 @@ import pytest
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from indb import errors
-from indb.registry.versions import bind, deploy, models, promote, retire, rollback
+from indb.registry.versions import PromoteResult, RetireResult, RollbackResult, bind, deploy, models, promote, retire, rollback
 
 FEATURES = ["a", "b", "c"]
 
@@ -77,17 +77,18 @@ def test_versions_aliases_and_references(migrated_dsn, migrated_conn, two_models
     assert staging == v2 and min(staging) > 90 > max(champion)
     assert len(a) == 50
     # promote moves champion, rollback moves it back, a second rollback has nowhere to go
-    assert promote("churn", 2, dsn=migrated_dsn) == 1
+    assert promote("churn", 2, dsn=migrated_dsn) == PromoteResult("churn", "champion", 2, 1)
     assert conn.execute(q, ["churn"]).fetchall()[0][0] > 90
-    assert rollback("churn", dsn=migrated_dsn) == (2, 1)
+    assert rollback("churn", dsn=migrated_dsn) == RollbackResult("churn", "champion", from_version=2, to_version=1)
     assert conn.execute(q, ["churn"]).fetchall()[0][0] < 90
     with pytest.raises(errors.IndbError, match="no earlier version"):
         rollback("churn", dsn=migrated_dsn)
     # a version an alias points to cannot be retired; a retired one cannot be scored
     with pytest.raises(errors.IndbError, match="alias staging points to it"):
         retire("churn", 2, dsn=migrated_dsn)
-    promote("churn", 1, alias="staging", dsn=migrated_dsn)
-    retire("churn", 2, dsn=migrated_dsn)
+    assert str(promote("churn", 1, alias="staging", dsn=migrated_dsn)) == "churn@staging -> 1 (was 2)"
+    assert not promote("churn", 1, alias="staging", dsn=migrated_dsn).changed
+    assert retire("churn", 2, dsn=migrated_dsn) == RetireResult("churn", 2, functions=1)
     with pytest.raises(psycopg.Error, match="retired"):
         conn.execute(q, ["churn@2"]).fetchall()
     info = {(v.model, v.version): v for v in models("churn", dsn=migrated_dsn)}
@@ -283,7 +284,7 @@ def test_scoring_sees_one_version_per_statement_during_promote_rollback_cycles(m
 def test_deploy_sql_prints_a_script_that_applies_once(migrated_dsn, migrated_conn, tmp_path):
     import joblib
 
-    from indb.registry.versions import deploy_sql
+    from indb.registry.scripts import deploy_sql
 
     X, y = _frame()
     path = tmp_path / "churn.joblib"
@@ -294,7 +295,7 @@ def test_deploy_sql_prints_a_script_that_applies_once(migrated_dsn, migrated_con
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     script = res.stdout
-    assert script.startswith("-- indb deploy --sql: churn@1 deployed") and "COMMIT;" in script
+    assert script.startswith("-- indb deploy --sql: churn@1 deployed") and "COMMIT" not in script
     assert _registry_snapshot(migrated_conn) == before, "printing the script changes nothing"
     assert deploy_sql(str(path), "churn", dsn=migrated_dsn, allow_pickle=True) == script, "the same rehearsal gives the same script"
     for _ in range(2):  # a second run finds the version and changes nothing
@@ -317,3 +318,16 @@ def test_the_onnx_export_lists_its_opsets_in_one_order():
     a = helper.make_model(graph, opset_imports=[helper.make_opsetid("ai.onnx.ml", 1), helper.make_opsetid("", 17)])
     b = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 1)])
     assert canonical_onnx(a) == canonical_onnx(b)
+
+
+def test_binding_a_table_that_lacks_a_feature_is_one_clear_error(migrated_dsn, migrated_conn):
+    """The server rebuilds the overloads (indb.refresh_bindings) and names what is wrong."""
+    X, y = _frame(60)
+    deploy(LinearRegression().fit(X, y), "churn", dsn=migrated_dsn)
+    migrated_conn.execute("CREATE TABLE no_b (id int, a float8, c float8)")
+    migrated_conn.execute("CREATE TABLE text_b (id int, a float8, b text, c float8)")
+    with pytest.raises(errors.NotFoundError, match=r"cannot bind public.no_b: it has no column b, which churn@1 needs \(add the column"):
+        bind("churn", "no_b", dsn=migrated_dsn)
+    with pytest.raises(errors.IndbError, match="cannot bind public.text_b: column b is text, and churn@1 needs a number there"):
+        bind("churn", "text_b", dsn=migrated_dsn)
+    assert migrated_conn.execute("SELECT count(*) FROM indb.bindings").fetchone()[0] == 0, "nothing half-done"

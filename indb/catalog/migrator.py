@@ -35,6 +35,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import importlib.resources
@@ -807,6 +808,73 @@ def _dry_run_sql(conn, status: ComponentStatus, plan: list[Migration], acting_ro
             parts.append(f"-- then records {d.component} definition {d.name} in indb.schema_definitions")
         parts.append("COMMIT;")
     return "\n".join(parts) + "\n"
+
+
+# -- the version check every command makes -------------------------------------------
+
+
+@functools.lru_cache(maxsize=None)
+def shipped(component: str) -> tuple[int, tuple[tuple[str, str], ...]]:
+    """(latest migration, (definition name, sha256)…) this indb ships for a component."""
+    latest = max((m.version for m in load_migrations(component)), default=0)
+    return latest, tuple(sorted((d.name, d.sha256) for d in load_definitions(component)))
+
+
+def _catalog_rows(conn) -> list[tuple] | None:
+    """What :sql:`indb.catalog_state()` returns; without it, the history read directly (None when unreadable)."""
+    if conn.execute("SELECT pg_catalog.to_regprocedure('indb.catalog_state()') IS NOT NULL").fetchone()[0]:
+        return conn.execute("SELECT kind, component, name, version, sha256 FROM indb.catalog_state()").fetchall()
+    if not conn.execute("SELECT pg_catalog.has_table_privilege('indb.schema_migrations', 'SELECT')").fetchone()[0]:
+        return None
+    return [("migration", c, n, v, sha) for c, n, v, sha in conn.execute(
+        "SELECT component, name, version, sha256 FROM indb.schema_migrations WHERE success").fetchall()]
+
+
+def require_current(conn) -> None:
+    """Refuse, in one line, a catalog that is not the one this indb was made for.
+
+    Older (a migration or a definition of this indb not applied): "run `indb migrate`",
+    before anything is done. Newer (a migration this indb does not know): refused with
+    both versions named, since an older indb could break what a newer one set up.
+    ``migrate``, ``status``, ``validate`` (which report the version themselves) and ``compile``
+    are the commands that do not make this check.
+    """
+    if not _catalog_installed(conn):
+        raise errors.MigrationError("this database has no indb catalog (schema indb): a superuser runs `indb migrate` first")
+    rows = _catalog_rows(conn)
+    latest_core = shipped(CORE)[0]
+    if rows is None:
+        raise errors.MigrationError(
+            f"the indb catalog in this database is older than this indb (which needs core migration {latest_core:04d}): "
+            "a superuser runs `indb migrate`")
+    for component in COMPONENTS:
+        latest, definitions = shipped(component)
+        versions = [v for kind, c, _, v, _ in rows if kind == "migration" and c == component]
+        if not versions and component != CORE:
+            continue  # an optional component that is not installed
+        at = max(versions, default=0)
+        how = "`indb migrate`" if component == CORE else f"`indb migrate --component {component}`"
+        if at > latest:
+            raise errors.MigrationError(
+                f"the indb catalog is newer than this indb: {component} migration {at:04d} is applied, this indb knows "
+                f"up to {latest:04d}; use the indb release that migrated it (pip install -U indb)")
+        if at < latest:
+            raise errors.MigrationError(
+                f"the indb catalog is older than this indb: {component} migration {at:04d} is applied, this indb needs "
+                f"{latest:04d}; a superuser runs {how}")
+        applied = {n: sha for kind, c, n, _, sha in rows if kind == "definition" and c == component}
+        stale = [n for n, sha in definitions if applied.get(n) != sha]
+        if stale:
+            raise errors.MigrationError(
+                f"the indb catalog's {component} definitions ({', '.join(stale)}) are not this indb's: "
+                f"a superuser runs {how}")
+
+
+def check_current(dsn: str | None = None) -> None:
+    """:func:`require_current` on a connection of its own (the command line's check before a command)."""
+    resolved = db.resolve_dsn(dsn)
+    with db.connect(resolved, purpose="version check", read_only=True) as conn, db.translating(resolved):
+        require_current(conn)
 
 
 def _component_status(component: str, history: dict[str, dict[int, Applied]], source=None,

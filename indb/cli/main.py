@@ -140,6 +140,11 @@ example:
     return parser
 
 
+#: commands that run against any catalog (or none; validate and status report its version
+#: themselves): every other one first checks that the
+#: database's catalog is the one this indb was made for (indb.catalog.migrator.require_current)
+WITHOUT_VERSION_CHECK = frozenset({"compile", "migrate", "status", "validate"})
+
 #: modules with a ``register(command)`` that adds their sub-commands
 COMMAND_MODULES = ("indb.cli.registry", "indb.cli.governance")
 
@@ -240,6 +245,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.command not in WITHOUT_VERSION_CHECK:
+            from indb.catalog.migrator import check_current
+
+            check_current(args.dsn)  # an older or newer catalog: one line, exit 1, nothing done
         return args.handler(args)
     except errors.IndbError as e:
         if args.debug:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sys
 
+from indb import errors
+
 from indb.cli.argtypes import name_list, version_number
 from indb.cli.main import MODEL_HELP, model_argument
 
@@ -24,6 +26,8 @@ examples:
   indb deploy churn.skops --name churn --alias staging --for-table customers
   indb deploy big_forest.onnx --name risk --engine plpython
   indb deploy legacy.joblib --name churn --allow-pickle    # only a file you trust
+  indb deploy churn.skops --name churn --sql --revert-sql revert.sql --verify-sql verify.sql > deploy.sql
+                                          # scripts for sqitch (deploy/revert/verify) or Alembic's op.execute
 """)
     model_argument(sub)
     sub.add_argument("--name", required=True, help="the model's name in the registry")
@@ -38,8 +42,14 @@ examples:
     sub.add_argument("--on-missing", choices=["null", "error"], default="null",
                      help="a NULL feature the model has no rule for gives NULL (default) or raises")
     sub.add_argument("--sql", action="store_true",
-                     help="print the deploy as a self-contained SQL script (for Flyway, Liquibase, sqitch, Alembic) "
-                          "instead of running it; rehearsed against the database and rolled back")
+                     help="print the deploy as a SQL script for a migration tool (sqitch, Alembic, Flyway, Liquibase) "
+                          "instead of running it; rehearsed against the database and rolled back. It applies to any "
+                          "database at the same catalog version, checks that first, and changes nothing when run again")
+    sub.add_argument("--revert-sql", metavar="FILE",
+                     help="with --sql: also write the revert script (moves the alias back to where it pointed before "
+                          "the deploy, on every scoring path) to FILE")
+    sub.add_argument("--verify-sql", metavar="FILE",
+                     help="with --sql: also write a verify script (raises an error unless the deploy is in place) to FILE")
     sub.set_defaults(handler=_cmd_deploy)
 
     sub = command("bind", "make indb.predict(NAME, row) fast for rows of TABLE", """\
@@ -106,7 +116,8 @@ example:
 
 
 def _cmd_deploy(args) -> int:
-    from indb.registry.versions import deploy, deploy_sql
+    from indb.registry.scripts import deploy_scripts
+    from indb.registry.versions import deploy
 
     options = dict(
         features=args.features,
@@ -118,8 +129,18 @@ def _cmd_deploy(args) -> int:
         on_missing=args.on_missing,
         allow_pickle=args.allow_pickle,
     )
+    if (args.revert_sql or args.verify_sql) and not args.sql:
+        raise errors.UsageError("--revert-sql and --verify-sql go with --sql")
     if args.sql:
-        sys.stdout.write(deploy_sql(args.model, args.name, dsn=args.dsn, **options))
+        scripts = deploy_scripts(args.model, args.name, dsn=args.dsn, **options)
+        for path, text in ((args.revert_sql, scripts.revert), (args.verify_sql, scripts.verify)):
+            if path:
+                try:
+                    with open(path, "w", encoding="utf-8") as f:
+                        f.write(text)
+                except OSError as e:
+                    raise errors.UsageError(f"cannot write {path}: {e.strerror}") from None
+        sys.stdout.write(scripts.deploy)
         return 0
     print(deploy(args.model, args.name, dsn=args.dsn, **options))
     return 0
@@ -173,22 +194,19 @@ def _cmd_models(args) -> int:
 def _cmd_promote(args) -> int:
     from indb.registry.versions import promote
 
-    prev = promote(args.name, args.version, alias=args.alias, dsn=args.dsn)
-    print(f"{args.name}@{args.alias} -> {args.version}" + (f" (was {prev})" if prev is not None else ""))
+    print(promote(args.name, args.version, alias=args.alias, dsn=args.dsn))
     return 0
 
 
 def _cmd_rollback(args) -> int:
     from indb.registry.versions import rollback
 
-    frm, to = rollback(args.name, alias=args.alias, dsn=args.dsn)
-    print(f"{args.name}@{args.alias} -> {to} (was {frm})")
+    print(rollback(args.name, alias=args.alias, dsn=args.dsn))
     return 0
 
 
 def _cmd_retire(args) -> int:
     from indb.registry.versions import retire
 
-    retire(args.name, args.version, dsn=args.dsn)
-    print(f"{args.name}@{args.version} retired")
+    print(retire(args.name, args.version, dsn=args.dsn))
     return 0

@@ -64,15 +64,17 @@ def after_install(conn, m: ir.Model, name: str, version: int, fns) -> None:
     the functions' owner), and a check of the baseline stored with the version."""
     _require_catalog(conn)
     role = model_role(name)
-    has_role = conn.execute("SELECT pg_catalog.to_regrole(%s) IS NOT NULL", [role]).fetchone()[0]
     for f in fns:
         conn.execute(
             "INSERT INTO indb.version_outputs (model, version, output, columns) VALUES (%s, %s, %s, %s)",
             [name, version, f.output, output_columns(m, f.output)],
         )
-        if has_role:
-            with as_versions(conn):
-                conn.execute(sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(f.signature(m), sql.Identifier(role)))
+        # decided in the database that runs it (a deploy --sql script replays this statement elsewhere)
+        grant = sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(f.signature(m), sql.Identifier(role)).as_string(conn)
+        with as_versions(conn):
+            conn.execute(sql.SQL(
+                "DO $indb_grant$ BEGIN IF pg_catalog.to_regrole({role}) IS NOT NULL THEN EXECUTE {grant}; END IF; END $indb_grant$"
+            ).format(role=sql.Literal(role), grant=sql.Literal(grant)))
     baseline = conn.execute("SELECT baseline FROM indb.versions WHERE model = %s AND version = %s", [name, version]).fetchone()[0]
     if baseline is not None:
         from indb.governance.baseline import validate_baseline

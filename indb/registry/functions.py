@@ -9,7 +9,8 @@ PL/Python engine get functions of the same signature that call the shared evalua
 A bound overload ``indb.predict(text, <table row type>)`` holds one ``CASE`` branch per
 reference (``'name'``, ``'name@alias'``, ``'name@3'``) that calls the version's
 function on the row's columns; with a constant reference the planner keeps only the
-matching branch and inlines the version's expression into the query.
+matching branch and inlines the version's expression into the query. The server builds
+those from the registry (``indb.refresh_bindings``, sql/25_bindings.sql).
 
 Everything here is built with sqlglot (expressions) and psycopg.sql (DDL).
 """
@@ -18,14 +19,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Sequence
 
 from psycopg import sql
 from sqlglot import exp
 
 from indb import ir
 from indb.sqlgen.compile import lower_model
-from indb.errors import CompileError
 
 SCHEMA = "indb"
 FLOAT, FLOAT_ARRAY, TEXT = "double precision", "double precision[]", "text"
@@ -236,63 +235,3 @@ def plpython_version_functions(model: ir.Model, name: str, version: int) -> list
         # session user may execute this wrapper before it scores
         out.append(VersionFunction(kind, function_name(name, version, kind), rt, _expression(call), volatility="STABLE"))
     return out
-
-
-# ------------------------------------------------------------------- bound overloads
-
-
-@dataclass
-class Branch:
-    """One ``WHEN ref = '...' THEN fn(row columns)`` of a bound overload."""
-
-    refs: list[str]
-    fn_name: str
-    features: list[ir.FeatureSpec]
-
-
-def bound_overload(rowtype: tuple[str, str], columns: dict[str, str], entry: str, branches: Sequence[Branch]) -> sql.Composed:
-    """``CREATE OR REPLACE FUNCTION indb.<entry>(text, <rowtype>)`` with one branch per reference.
-
-    ``rowtype`` is (schema, type name). ``columns`` maps the row type's column names to
-    their SQL type names (``format_type``); a feature
-    missing from the row, or a text column for a numeric feature, is an error here (at
-    bind time), not a wrong answer later.
-    """
-    output, result_type = ENTRY_POINTS[entry]
-    shown = ".".join(rowtype)
-    ref = exp.Parameter(this=exp.Literal.number(1))
-    row = exp.Paren(this=exp.Parameter(this=exp.Literal.number(2)))
-    ifs = []
-    for br in branches:
-        args = []
-        for f in br.features:
-            if f.name not in columns:
-                raise CompileError(f"{shown} has no column {f.name!r}, which the model needs")
-            coltype = columns[f.name]
-            if f.kind == ir.FLOAT and coltype in ("text", "character varying", "character", "name"):
-                raise CompileError(f"column {f.name!r} of {shown} is {coltype}; the model needs a number there")
-            field = exp.Dot(this=row.copy(), expression=exp.to_identifier(f.name, quoted=True))
-            target = "double precision" if f.kind == ir.FLOAT else "text"
-            if coltype != target:
-                field = exp.Cast(this=field, to=exp.DataType.build(target, dialect="postgres"))
-            args.append(field)
-        call = exp.Dot(this=exp.to_identifier(SCHEMA), expression=exp.Anonymous(this=exp.to_identifier(br.fn_name, quoted=True), expressions=args))
-        for r in br.refs:
-            cond = exp.Operator(this=ref.copy(), operator="pg_catalog.=", expression=exp.Literal.string(r))
-            ifs.append(exp.If(this=cond, true=call.copy()))
-    generic = exp.Dot(
-        this=exp.to_identifier(SCHEMA),
-        expression=exp.Anonymous(
-            this="call_version",
-            expressions=[
-                ref.copy(),
-                exp.Literal.string(output),
-                exp.Dot(this=exp.to_identifier("pg_catalog"), expression=exp.Anonymous(this="to_jsonb", expressions=[exp.Parameter(this=exp.Literal.number(2))])),
-                exp.Cast(this=exp.Null(), to=exp.DataType.build(result_type, dialect="postgres")),
-            ],
-        ),
-    )
-    body = _expression(exp.Case(ifs=ifs, default=generic) if ifs else generic)
-    return sql.SQL(
-        "CREATE OR REPLACE FUNCTION {fn}(model text, row_value {rowtype}) RETURNS {rt} LANGUAGE sql STABLE PARALLEL SAFE RETURN "
-    ).format(fn=sql.Identifier(SCHEMA, entry), rowtype=sql.Identifier(*rowtype), rt=_sql_type(result_type)) + sql.SQL(body)

@@ -20,15 +20,11 @@ from typing import Any, Iterable, Sequence
 from psycopg import sql
 
 from indb import errors, ir
-from indb.catalog.connection import as_versions, connect, translate, user_relation
+from indb.catalog.connection import as_versions, connect, server_error, translate, user_relation
 from indb.compilers.files import check_storable, load_model_file
 from indb.sqlgen.compile import to_ir
 from indb.registry.functions import (
-    ENTRY_POINTS,
-    SCHEMA,
-    Branch,
     VersionFunction,
-    bound_overload,
     function_name,
     plpython_version_functions,
     sql_version_functions,
@@ -69,6 +65,52 @@ class DeployResult:
         if self.alias and self.previous is not None and self.previous != self.version:
             moved += f" (was {self.previous})"
         return f"{self.model}@{self.version} {what}, engine {self.engine} ({self.engine_reason}){moved}"
+
+
+@dataclass(frozen=True)
+class PromoteResult:
+    """What :func:`promote` did: ``alias`` of ``model`` now points at ``version``
+    (``previous`` is where it pointed before; None for a new alias)."""
+
+    model: str
+    alias: str
+    version: int
+    previous: int | None
+
+    @property
+    def changed(self) -> bool:
+        return self.previous != self.version
+
+    def __str__(self) -> str:
+        if not self.changed:
+            return f"{self.model}@{self.alias} already points to {self.version}: nothing to do"
+        return f"{self.model}@{self.alias} -> {self.version}" + (f" (was {self.previous})" if self.previous is not None else "")
+
+
+@dataclass(frozen=True)
+class RollbackResult:
+    """What :func:`rollback` did: ``alias`` of ``model`` moved from ``from_version`` back to ``to_version``."""
+
+    model: str
+    alias: str
+    from_version: int
+    to_version: int
+
+    def __str__(self) -> str:
+        return f"{self.model}@{self.alias} -> {self.to_version} (was {self.from_version})"
+
+
+@dataclass(frozen=True)
+class RetireResult:
+    """What :func:`retire` did: ``model@version`` can no longer be scored; ``functions``
+    is how many of its SQL functions were dropped."""
+
+    model: str
+    version: int
+    functions: int
+
+    def __str__(self) -> str:
+        return f"{self.model}@{self.version} retired ({self.functions} scoring function(s) dropped; its registry entry and log rows stay)"
 
 
 @dataclass
@@ -226,9 +268,9 @@ def _plpython_installed(conn) -> bool:
 
 
 def _check_catalog(conn) -> None:
-    ok = conn.execute("SELECT pg_catalog.to_regclass('indb.version_functions') IS NOT NULL").fetchone()[0]
-    if not ok:
-        raise errors.MigrationError("the indb catalog is missing or older than this indb: run `indb migrate`")
+    from indb.catalog.migrator import require_current
+
+    require_current(conn)
 
 
 def _validate_name(name: str) -> None:
@@ -368,11 +410,12 @@ def deploy(
 
         try:
             # tables are named as the user sees them, before search_path is pinned
-            table_types = [_rowtype_of(conn, t)[0] for t in for_tables]
+            table_types = [_rowtype_of(conn, t) for t in for_tables]
             with conn.transaction():
                 _check_catalog(conn)
                 _as_deployer(conn)
                 _lock_model(conn, name)
+                _section(conn, "create")
                 conn.execute("INSERT INTO indb.models (name) VALUES (%s) ON CONFLICT DO NOTHING", [name])
                 row = conn.execute(
                     "SELECT version, engine, engine_reason FROM indb.versions WHERE model = %s AND artifact_sha256 = %s"
@@ -396,13 +439,14 @@ def deploy(
                     )
                     install_functions(conn, m, name, version, eng, sql_fns)
                     created = True
+                _section(conn, "aliases")
                 previous = None
                 moved_alias = None
                 if promote:
                     previous = _move_alias(conn, name, target_alias, version, "deploy")
                     moved_alias = target_alias
-                for oid in table_types:
-                    _add_binding(conn, name, oid)
+                for _, nsp, typ in table_types:
+                    _add_binding(conn, name, nsp, typ)
                 refresh_bindings(conn, name)
                 result = DeployResult(name, version, created, moved_alias, previous, eng, reason)
                 if _rehearse:
@@ -410,11 +454,18 @@ def deploy(
         except psycopg.errors.LockNotAvailable:
             raise _lock_holder(conn, name) from None
         except psycopg.Error as e:
-            raise translate(e) from None
+            raise server_error(e) from None
         return result
     finally:
         if own:
             conn.close()
+
+
+def _section(conn, name: str) -> None:
+    """Tells a ``deploy --sql`` rehearsal (indb.registry.scripts) which part of the deploy the next statements are."""
+    mark = getattr(conn, "section", None)
+    if callable(mark):
+        mark(name)
 
 
 class _Rehearsed(Exception):
@@ -423,83 +474,6 @@ class _Rehearsed(Exception):
     def __init__(self, result: DeployResult) -> None:
         super().__init__("rehearsal")
         self.result = result
-
-
-class _Recorder:
-    """A connection that records every statement that changes something, as literal SQL."""
-
-    def __init__(self, conn) -> None:
-        self.conn = conn
-        self.statements: list[str] = []
-
-    def execute(self, query, params=None):
-        import psycopg
-
-        text = psycopg.ClientCursor(self.conn).mogrify(query, params)
-        head = text.lstrip().split(None, 1)[0].upper()
-        if head != "SELECT" or "pg_advisory_xact_lock" in text:
-            self.statements.append(text)
-        return self.conn.execute(query, params)
-
-    def transaction(self):
-        return self.conn.transaction()
-
-    def __getattr__(self, name):
-        return getattr(self.conn, name)
-
-
-def deploy_sql(model: Any, name: str, *, dsn: str | None = None, **options) -> str:
-    """The SQL a deploy would run, as a self-contained script (``indb deploy --sql``).
-
-    The deploy is rehearsed against the database in a transaction that is rolled back,
-    recording every statement that changes something. The script applies it once: run
-    again, it finds the version and changes nothing. It pins the version number the
-    rehearsal got; if another deploy of the name takes that number first, the script
-    fails without changing anything (generate it again).
-    """
-    import psycopg
-    from psycopg import sql as _sql
-
-    conn = connect(dsn, purpose="deploy --sql", autocommit=True)
-    try:
-        rec = _Recorder(conn)
-        try:
-            deploy(model, name, conn=rec, _rehearse=True, **options)
-        except _Rehearsed as r:
-            result = r.result
-        m, _, artifact = prepare(model, options.get("features"), options.get("on_missing", "null"), options.get("allow_pickle", False))
-        ir_sha = ir.checksum(ir.model_to_json(m))
-        body = [
-            _sql.SQL("    EXECUTE {};").format(_sql.Literal(stmt)) for stmt in rec.statements
-            if not stmt.upper().startswith("SET LOCAL SEARCH_PATH")
-        ]
-        guard = _sql.SQL(
-            "    IF EXISTS (SELECT FROM indb.versions WHERE model = {n} AND version = {v} AND ir_sha256 = {s}) THEN\n"
-            "        RAISE NOTICE 'indb: %@% is already deployed; nothing to do', {n}, {v};\n"
-            "        RETURN;\n"
-            "    END IF;"
-        ).format(n=_sql.Literal(name), v=_sql.Literal(result.version), s=_sql.Literal(ir_sha))
-        script = _sql.SQL("\n").join([
-            _sql.SQL("-- indb deploy --sql: {what}").format(what=_sql.SQL(str(result).replace("\n", " "))),
-            _sql.SQL("-- model IR sha256 {s}, artifact sha256 {a}").format(s=_sql.SQL(ir_sha), a=_sql.SQL(artifact)),
-            _sql.SQL("-- Applies once (a second run changes nothing). It needs the indb_deployer role, and the catalog"),
-            _sql.SQL("-- at the version it was generated for; if another deploy took this version number first,"),
-            _sql.SQL("-- it fails without changing anything: generate it again."),
-            _sql.SQL("BEGIN;"),
-            _sql.SQL("SET LOCAL search_path = pg_catalog, pg_temp;"),
-            _sql.SQL("DO $indb_deploy$"),
-            _sql.SQL("BEGIN"),
-            guard,
-            *body,
-            _sql.SQL("END"),
-            _sql.SQL("$indb_deploy$;"),
-            _sql.SQL("COMMIT;"),
-        ])
-        return script.as_string(conn) + "\n"
-    except psycopg.Error as e:
-        raise translate(e) from None
-    finally:
-        conn.close()
 
 
 def install_functions(conn, m: ir.Model, name: str, version: int, engine: str, sql_fns=None) -> list[VersionFunction]:
@@ -550,18 +524,23 @@ def _alias_stack(conn, name: str, alias: str) -> tuple[int | None, list[int]]:
 
 
 def _move_alias(conn, name: str, alias: str, version: int, action: str) -> int | None:
+    """Point ``alias`` at ``version`` and record the move; returns where it pointed before.
+
+    The two writes read the alias's current target themselves (no value read here goes
+    into them), so a ``deploy --sql`` script that replays them is right in any database."""
     current = conn.execute("SELECT version FROM indb.aliases WHERE model = %s AND alias = %s FOR UPDATE", [name, alias]).fetchone()
     previous = current[0] if current else None
-    if previous == version:
-        return previous
     conn.execute(
-        "INSERT INTO indb.aliases (model, alias, version) VALUES (%s, %s, %s)"
-        " ON CONFLICT (model, alias) DO UPDATE SET version = EXCLUDED.version, moved_at = pg_catalog.now(), moved_by = session_user",
-        [name, alias, version],
+        "INSERT INTO indb.alias_history (model, alias, from_version, to_version, action)"
+        " SELECT %(m)s, %(a)s, (SELECT version FROM indb.aliases WHERE model = %(m)s AND alias = %(a)s), %(v)s, %(act)s"
+        " WHERE (SELECT version FROM indb.aliases WHERE model = %(m)s AND alias = %(a)s) IS DISTINCT FROM %(v)s",
+        {"m": name, "a": alias, "v": version, "act": action},
     )
     conn.execute(
-        "INSERT INTO indb.alias_history (model, alias, from_version, to_version, action) VALUES (%s, %s, %s, %s, %s)",
-        [name, alias, previous, version, action],
+        "INSERT INTO indb.aliases (model, alias, version) VALUES (%s, %s, %s)"
+        " ON CONFLICT (model, alias) DO UPDATE SET version = EXCLUDED.version, moved_at = pg_catalog.now(), moved_by = session_user"
+        " WHERE indb.aliases.version IS DISTINCT FROM EXCLUDED.version",
+        [name, alias, version],
     )
     return previous
 
@@ -586,7 +565,7 @@ def _registry_txn(dsn, purpose: str, conn=None, before=None, model: str | None =
         except psycopg.errors.LockNotAvailable:
             raise _lock_holder(c, model or "?") from None
         except psycopg.Error as e:
-            raise translate(e) from None
+            raise server_error(e) from None
         finally:
             if own:
                 c.close()
@@ -608,21 +587,26 @@ def _require_version(conn, name: str, version: int) -> None:
         raise errors.IndbError(f"{name}@{version} is retired and cannot be promoted or scored")
 
 
-def promote(name: str, version: int, *, alias: str = DEFAULT_ALIAS, dsn: str | None = None, conn=None) -> int | None:
-    """Point ``alias`` of ``name`` at ``version``; returns the version it pointed at before."""
+def promote(name: str, version: int, *, alias: str = DEFAULT_ALIAS, dsn: str | None = None, conn=None) -> PromoteResult:
+    """Point ``alias`` of ``name`` at ``version``::
+
+        >>> promote("churn", 3)                                    # doctest: +SKIP
+        PromoteResult(model='churn', alias='champion', version=3, previous=2)
+    """
     _validate_alias(alias)
     with _registry_txn(dsn, "promote", conn, model=name) as c:
         _lock_model(c, name)
         _require_version(c, name, int(version))
         prev = _move_alias(c, name, alias, int(version), "promote")
         refresh_bindings(c, name)
-        return prev
+        return PromoteResult(name, alias, int(version), prev)
 
 
-def rollback(name: str, *, alias: str = DEFAULT_ALIAS, dsn: str | None = None, conn=None) -> tuple[int, int]:
-    """Move ``alias`` back to its previous target; a second rollback goes one step further back.
+def rollback(name: str, *, alias: str = DEFAULT_ALIAS, dsn: str | None = None, conn=None) -> RollbackResult:
+    """Move ``alias`` back to its previous target; a second rollback goes one step further back::
 
-    Returns (from_version, to_version).
+        >>> rollback("churn")                                      # doctest: +SKIP
+        RollbackResult(model='churn', alias='champion', from_version=3, to_version=2)
     """
     _validate_alias(alias)
     with _registry_txn(dsn, "rollback", conn, model=name) as c:
@@ -645,11 +629,15 @@ def rollback(name: str, *, alias: str = DEFAULT_ALIAS, dsn: str | None = None, c
         c.execute("INSERT INTO indb.alias_history (model, alias, from_version, to_version, action) VALUES (%s, %s, %s, %s, 'rollback')",
                   [name, alias, current, target])
         refresh_bindings(c, name)
-        return current, target
+        return RollbackResult(name, alias, current, target)
 
 
-def retire(name: str, version: int, *, dsn: str | None = None, conn=None) -> None:
-    """Retire a version: it can no longer be scored; its registry entry and log rows stay."""
+def retire(name: str, version: int, *, dsn: str | None = None, conn=None) -> RetireResult:
+    """Retire a version: it can no longer be scored; its registry entry and log rows stay::
+
+        >>> retire("churn", 1)                                     # doctest: +SKIP
+        RetireResult(model='churn', version=1, functions=3)
+    """
     with _registry_txn(dsn, "retire", conn, model=name) as c:
         _lock_model(c, name)
         _require_version(c, name, int(version))
@@ -665,6 +653,7 @@ def retire(name: str, version: int, *, dsn: str | None = None, conn=None) -> Non
             for (fn,) in fns:
                 c.execute(sql.SQL("DROP FUNCTION {}").format(sql.SQL(fn)))  # fn: regprocedure text from the catalog itself
         c.execute("DELETE FROM indb.version_functions WHERE model = %s AND version = %s", [name, version])
+        return RetireResult(name, int(version), len(fns))
 
 
 # ---------------------------------------------------------------------- bindings
@@ -682,8 +671,10 @@ def _rowtype_of(conn, table: str) -> tuple[int, str, str]:
     return row
 
 
-def _add_binding(conn, name: str, oid: int) -> None:
-    conn.execute("INSERT INTO indb.bindings (model, rowtype) VALUES (%s, %s::oid::regtype) ON CONFLICT DO NOTHING", [name, oid])
+def _add_binding(conn, name: str, nsp: str, typ: str) -> None:
+    """Bind by the row type's name (never its oid), so a ``deploy --sql`` script binds the table of the database it runs in."""
+    conn.execute("INSERT INTO indb.bindings (model, rowtype) VALUES (%s, %s::regtype) ON CONFLICT DO NOTHING",
+                 [name, sql.Identifier(nsp, typ).as_string(conn)])
 
 
 def bind(name: str, table: str, *, dsn: str | None = None, conn=None) -> str:
@@ -691,7 +682,7 @@ def bind(name: str, table: str, *, dsn: str | None = None, conn=None) -> str:
     with _registry_txn(dsn, "bind", conn, before=lambda c: _rowtype_of(c, table), model=name) as (c, (oid, nsp, typ)):
         _lock_model(c, name)
         _require_model(c, name)
-        _add_binding(c, name, oid)
+        _add_binding(c, name, nsp, typ)
         refresh_bindings(c, name)
         return f"{nsp}.{typ}"
 
@@ -722,66 +713,14 @@ def unbind(name: str, table: str, *, dsn: str | None = None, conn=None) -> str:
 def refresh_bindings(conn, name: str) -> None:
     """Re-create the overloads of every row type bound to ``name`` (after any registry change).
 
-    A binding whose table is gone (dropped before its bindings were cleaned up, or in a
-    catalog older than the drop trigger) is skipped; ``indb validate`` reports it."""
-    rowtypes = [r[0] for r in conn.execute(
-        "SELECT DISTINCT b.rowtype::oid FROM indb.bindings AS b"
-        " WHERE b.model = %s AND EXISTS (SELECT FROM pg_catalog.pg_type AS t WHERE t.oid = b.rowtype::oid)", [name]).fetchall()]
-    for oid in rowtypes:
-        _refresh_rowtype(conn, oid)
+    The server rebuilds them from the registry (``indb.refresh_bindings``, sql/25_bindings.sql),
+    so a ``deploy --sql`` script gets the overloads of the database it runs in. A binding
+    whose table is gone is skipped; ``indb validate`` reports it."""
+    conn.execute("SELECT indb.refresh_bindings(%s)", [name])
 
 
 def _refresh_rowtype(conn, type_oid: int) -> None:
-    nsp, typ, relid = conn.execute(
-        "SELECT n.nspname, t.typname, t.typrelid FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace"
-        " WHERE t.oid = %s",
-        [type_oid],
-    ).fetchone()
-    columns = dict(
-        conn.execute(
-            "SELECT attname, pg_catalog.format_type(atttypid, atttypmod) FROM pg_catalog.pg_attribute"
-            " WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped",
-            [relid],
-        ).fetchall()
-    )
-    models = [r[0] for r in conn.execute("SELECT model FROM indb.bindings WHERE rowtype = %s::oid::regtype ORDER BY model", [type_oid])]
-    if not models:  # nothing bound to this row type any more: its overloads go
-        with as_versions(conn):
-            for entry in ENTRY_POINTS:
-                conn.execute(sql.SQL("DROP FUNCTION IF EXISTS {}(text, {})").format(
-                    sql.Identifier(SCHEMA, entry), sql.Identifier(nsp, typ)))
-        return
-    for entry, (output, _) in ENTRY_POINTS.items():
-        branches: list[Branch] = []
-        for model in models:
-            rows = conn.execute(
-                "SELECT vf.version, p.proname, v.features FROM indb.version_functions vf"
-                " JOIN pg_catalog.pg_proc p ON p.oid = vf.fn::oid JOIN indb.versions v ON (v.model, v.version) = (vf.model, vf.version)"
-                " WHERE vf.model = %s AND vf.output = %s AND v.retired_at IS NULL ORDER BY vf.version DESC",
-                [model, output],
-            ).fetchall()
-            by_version = {v: (fn, [ir.FeatureSpec(n, k) for n, k in feats]) for v, fn, feats in rows}
-            aliases = conn.execute("SELECT alias, version FROM indb.aliases WHERE model = %s ORDER BY alias", [model]).fetchall()
-            for alias, version in aliases:
-                if version in by_version:
-                    fn, feats = by_version[version]
-                    refs = [f"{model}@{alias}"] + ([model] if alias == DEFAULT_ALIAS else [])
-                    branches.append(Branch(refs, fn, feats))
-            for version, (fn, feats) in by_version.items():
-                branches.append(Branch([f"{model}@{version}"], fn, feats))
-        try:
-            ddl = bound_overload((nsp, typ), columns, entry, branches)
-        except errors.CompileError as e:
-            raise errors.CompileError(f"cannot bind {nsp}.{typ}: {e}") from None
-        sig = sql.SQL("{}(text, {})").format(sql.Identifier(SCHEMA, entry), sql.Identifier(nsp, typ))
-        # governance: per-model scorers may call the overload too
-        from indb.governance.hooks import after_bind
-
-        with as_versions(conn):
-            conn.execute(ddl)
-            conn.execute(sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC").format(sig))
-            conn.execute(sql.SQL("GRANT EXECUTE ON FUNCTION {} TO indb_scorer").format(sig))
-            after_bind(conn, sig)
+    conn.execute("SELECT indb.refresh_rowtype(%s)", [type_oid])
 
 
 # ------------------------------------------------------------------------ listing

@@ -32,7 +32,7 @@ def test_a_stranger_holding_the_registry_lock_gets_named_not_waited_for(model, m
         assert time.monotonic() - started < 10
         message = str(caught.value)
         assert f"pid {conn.info.backend_pid}" in message and stranger.name in message and "squatter" in message
-    assert indb.promote("m", 2, dsn=migrated_dsn) == 1  # and once it lets go, the promote goes through
+    assert indb.promote("m", 2, dsn=migrated_dsn).previous == 1  # and once it lets go, the promote goes through
 
 
 def test_dropping_a_bound_table_leaves_no_dangling_binding(model, migrated_dsn, migrated_conn, pg_role):
