@@ -8,7 +8,7 @@ SET LOCAL search_path = pg_catalog, pg_temp;
 CREATE OR REPLACE FUNCTION indb.predict_batch(model text, source regclass, key text DEFAULT NULL, proba boolean DEFAULT false)
  RETURNS TABLE(row_key text, prediction double precision, label text, probabilities double precision[])
  LANGUAGE plpgsql
- STABLE PARALLEL RESTRICTED
+ STABLE PARALLEL UNSAFE
  ROWS 10000
  SET search_path TO 'pg_catalog', 'indb', 'pg_temp'
  SET jit TO 'off'
@@ -20,10 +20,14 @@ AS $function$
 -- It writes nothing (a read-only transaction, a hot standby) and logs nothing, as
 -- indb.predict; indb.score is the logged batch. SECURITY INVOKER: the caller reads the
 -- source with their own rights, and a PL/Python version checks their right to score it.
--- A PL/Python version over a table (plain, partitioned or materialised) runs the engine's
--- pipelined batch path a range of blocks at a time (chunk k is scored on a background
--- thread while chunk k + 1 is read); a SQL version, or a view, is one query over the
--- source. jit is off: an inlined tree ensemble would be handed to LLVM (FIELD-NOTES.md).
+-- A PL/Python version (or a SQL version with a large body) over a table (plain,
+-- partitioned or materialised) runs the engine's pipelined batch path a range of blocks
+-- at a time (chunk k is scored on a background thread while chunk k + 1 is read); other
+-- SQL versions, and any version over a view, are one query over the source.
+-- PARALLEL UNSAFE: the engine asks the server for a cancel with a query, which a
+-- backend cannot run while a parallel query is active (in a worker, or in the leader
+-- of one); the query that calls predict_batch is planned serial, and a SQL version's
+-- one query inside it may still use parallel workers. jit is off: an inlined tree ensemble would be handed to LLVM (FIELD-NOTES.md).
 DECLARE
     ref       record;
     what      text;
@@ -79,8 +83,16 @@ BEGIN
         key_sql := indb.input_sql(source, 'v', predict_batch.key, 'key', 'model ' || what);
     END IF;
 
-    IF eng <> 'plpython' OR kind <> ALL (ARRAY['r', 'p', 'm']::"char"[])
-       OR pg_catalog.to_regprocedure('indb.engine_chunk_next(text, integer, text, bytea, integer, text[], bigint)') IS NULL THEN
+    -- The engine's batch path for a PL/Python version, and for a SQL version whose body
+    -- is large (a tree ensemble: numpy and the tree kernel beat PostgreSQL's expression
+    -- interpreter there, as indb.score decides); SET indb.batch_engine = on | off forces it.
+    IF kind <> ALL (ARRAY['r', 'p', 'm']::"char"[])
+       OR pg_catalog.to_regprocedure('indb.engine_chunk_next(text, integer, text, bytea, integer, text[], bigint)') IS NULL
+       OR COALESCE(pg_catalog.current_setting('indb.batch_engine', true), '') = 'off'
+       OR (eng <> 'plpython' AND COALESCE(pg_catalog.current_setting('indb.batch_engine', true), '') <> 'on'
+           AND (SELECT pg_catalog.max(pg_catalog.length(CASE WHEN p.prosqlbody IS NULL THEN p.prosrc ELSE pg_catalog.pg_get_function_sqlbody(p.oid) END)) <= 20000
+                  FROM indb.version_functions AS vf JOIN pg_catalog.pg_proc AS p ON p.oid = vf.fn::oid
+                 WHERE vf.model = ref.model AND vf.version = ref.version)) THEN
         -- one query: the version's own functions over the source
         RETURN QUERY EXECUTE pg_catalog.format('SELECT %s, %s, %s, %s FROM %s AS v', key_sql,
             CASE WHEN has_pred THEN indb.output_sql(ref.model, ref.version, 'predict', args) ELSE 'NULL::double precision' END,
@@ -90,6 +102,11 @@ BEGIN
         RETURN;
     END IF;
 
+    -- A SQL version's missing value is NULL, and NaN too: its answer for a NaN input is
+    -- NULL (the engine, as numpy, gives NaN)
+    IF eng <> 'plpython' THEN
+        nullargs := nullargs || ARRAY(SELECT '(' || a || ') = ''NaN''::double precision' FROM pg_catalog.unnest(numargs) AS a);
+    END IF;
     -- The pipelined batch path. A chunk is the rows of a range of blocks (of every
     -- partition at once): their keys, whether a feature is NULL, the numeric features
     -- packed as big-endian float8 (NULL as NaN) and the text features row-major.

@@ -78,19 +78,27 @@ def test_every_relation_kind_gives_the_row_paths_answers(batch, shape):
         conn.execute(f"CREATE TABLE IF NOT EXISTS {name}_lo PARTITION OF {name} FOR VALUES FROM (MINVALUE) TO (700)")
         conn.execute(f"CREATE TABLE IF NOT EXISTS {name}_hi PARTITION OF {name} FOR VALUES FROM (700) TO (MAXVALUE)")
         conn.execute(f"TRUNCATE {name}; INSERT INTO {name} SELECT * FROM src")
-    got = _batch(conn, f"SELECT row_key::integer, prediction, probabilities FROM indb.predict_batch('gb', '{name}', 'id', true)")
+    query = f"SELECT row_key::integer, prediction, probabilities FROM indb.predict_batch('gb', '{name}', 'id', true)"
+    got = _batch(conn, query)
+    # a SQL version through the engine's batch path (what a large SQL version takes)
+    conn.execute("SET indb.batch_engine = on")
+    try:
+        through_engine = _batch(conn, query)
+    finally:
+        conn.execute("RESET indb.batch_engine")
     ids = [r[0] for r in conn.execute(f"SELECT id FROM {name} ORDER BY id").fetchall()]
-    assert sorted(got) == ids and len(ids) > N // 2
     # the model's own answers; the row path's for the rows with NULL, NaN or infinite features
     want = {i: (float(p), list(q)) for i, p, q in zip(range(N), gb.predict(X), gb.predict_proba(X))}
     want.update(_batch(conn, "SELECT id, indb.predict('gb', s), indb.predict_proba('gb', s) FROM src AS s WHERE id < 0"))
-    for k in ids:
-        (p, proba), (gp, gproba) = want[k], got[k]
-        assert (gp is None) == (p is None) and (gproba is None) == (proba is None), k
-        if p is not None:
-            np.testing.assert_allclose(gp, p, rtol=1e-9)
-            np.testing.assert_allclose(np.array(gproba, dtype=float), np.array(proba, dtype=float), rtol=1e-9, atol=1e-12)
-    assert got[-1][0] is None  # a NULL feature: NULL, as the row path
+    for answers in (got, through_engine):
+        assert sorted(answers) == ids and len(ids) > N // 2
+        for k in ids:
+            (p, proba), (gp, gproba) = want[k], answers[k]
+            assert (gp is None) == (p is None) and (gproba is None) == (proba is None), k
+            if p is not None:
+                np.testing.assert_allclose(gp, p, rtol=1e-9)
+                np.testing.assert_allclose(np.array(gproba, dtype=float), np.array(proba, dtype=float), rtol=1e-9, atol=1e-12)
+        assert answers[-1][0] is None  # a NULL feature: NULL, as the row path
 
 
 def test_text_labels_and_features_in_the_label_column(batch):
@@ -148,3 +156,26 @@ def test_scorers_of_the_model_may_call_it_and_nobody_else(batch, pg_role):
         assert n >= N
     with psycopg.connect(dave.dsn, autocommit=True) as c, pytest.raises(psycopg.errors.InsufficientPrivilege):
         c.execute("SELECT count(prediction) FROM indb.predict_batch('gb', 'public.src', 'id')").fetchone()
+
+
+def test_leaving_the_fast_path_is_said_once_per_statement(batch):
+    """A bound table's own rows: no NOTICE. The same rows wrapped in a subquery (the
+    generic path): one NOTICE naming indb.predict_batch, not one per row; again for the
+    next statement."""
+    _, _, conn, *_ = batch
+    notices: list[str] = []
+
+    def heard(d) -> None:
+        notices.append(d.message_primary)
+
+    conn.add_notice_handler(heard)
+    try:
+        conn.execute("SELECT count(indb.predict('gb', s)) FROM src AS s WHERE id < 40").fetchone()
+        assert notices == []
+        wrapped = "SELECT count(indb.predict('gb', s)) FROM (SELECT * FROM src WHERE id < 40) AS s"
+        conn.execute(wrapped).fetchone()
+        conn.execute(wrapped).fetchone()
+    finally:
+        conn.remove_notice_handler(heard)
+    assert len(notices) == 2, notices
+    assert "generic path" in notices[0] and "indb.predict_batch('gb', 'schema.table', key => 'id')" in notices[0]
