@@ -15,7 +15,7 @@ import pytest
 from tests.db import _autocommit, _database
 from tests.gov import deploy, make_source, train_gb, train_text
 
-N = 1500
+N = 600
 
 
 @pytest.fixture(scope="module", params=["sql", "plpython"])
@@ -40,7 +40,7 @@ def batch(request, pg_server, pg_migrated_template):
                 cp.write_row(row)
         conn.execute("INSERT INTO texts VALUES ('null', 0.1, 0.2, NULL)")
         conn.execute("ANALYZE texts")
-        conn.execute("SET indb.batch_chunk_blocks = 2")  # several chunks: the pipeline carries answers over
+        conn.execute("SET indb.batch_chunk_blocks = 1")  # several chunks: the pipeline carries answers over
         yield engine, dsn, conn, X, gb, txt
 
 
@@ -52,7 +52,7 @@ def test_equals_the_model_in_a_read_only_transaction_and_joins_by_key(batch):
     engine, dsn, conn, X, gb, _ = batch
     with psycopg.connect(dsn) as ro:
         ro.execute("SET TRANSACTION READ ONLY")
-        ro.execute("SET indb.batch_chunk_blocks = 2")
+        ro.execute("SET indb.batch_chunk_blocks = 1")
         rows = ro.execute(
             "SELECT s.id, p.prediction, p.probabilities, p.label FROM src AS s"
             " JOIN indb.predict_batch('gb', 'src', key => 'id', proba => true) AS p ON p.row_key = s.id::text"
@@ -75,8 +75,8 @@ def test_every_relation_kind_gives_the_row_paths_answers(batch, shape):
         conn.execute(f"CREATE MATERIALIZED VIEW IF NOT EXISTS {name} AS SELECT * FROM src")
     elif shape == "partitioned":
         conn.execute(f"CREATE TABLE IF NOT EXISTS {name} (LIKE src) PARTITION BY RANGE (id)")
-        conn.execute(f"CREATE TABLE IF NOT EXISTS {name}_lo PARTITION OF {name} FOR VALUES FROM (MINVALUE) TO (700)")
-        conn.execute(f"CREATE TABLE IF NOT EXISTS {name}_hi PARTITION OF {name} FOR VALUES FROM (700) TO (MAXVALUE)")
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {name}_lo PARTITION OF {name} FOR VALUES FROM (MINVALUE) TO (300)")
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {name}_hi PARTITION OF {name} FOR VALUES FROM (300) TO (MAXVALUE)")
         conn.execute(f"TRUNCATE {name}; INSERT INTO {name} SELECT * FROM src")
     query = f"SELECT row_key::integer, prediction, probabilities FROM indb.predict_batch('gb', '{name}', 'id', true)"
     got = _batch(conn, query)
