@@ -1,21 +1,29 @@
-"""The analyst's own statement under PostgreSQL's defaults (jit = on): time and JIT time.
+"""The analyst's entry points under PostgreSQL's defaults (jit = on): the issue 13 table.
 
 Run by hand against a database migrated with the plpython component (``INDB_DSN``)::
 
-    python bench/analyst.py --rows 300000 --models rf20,gb100,mlp
+    python bench/analyst.py --rows 1000000 --models lr,scaler_lr,onehot_linear,rf20,gb100,gb200,hgb,rf100,xgb200,mlp
 
 For every model (bench/run.py's set) deployed with ``--engine auto`` and bound to the
-benchmark table, it times ``SELECT sum(indb.predict('m', t)) FROM indb_bench t`` with
-``jit = on`` and ``jit = off`` (best of ``--repeat`` after a warm-up), reads the JIT
-section of ``EXPLAIN (ANALYZE, FORMAT JSON)`` (Timing: Total, summed over the leader and
-the workers) and prints the ratio on/off. A model whose version function is too big to
-inline (``indb.registry.functions.too_big_to_inline``) is a PL/pgSQL function: the
-query holds only its call, so LLVM has nothing large to compile.
+benchmark table, in one run, each entry point is timed with ``jit = on`` (the default)
+and ``jit = off`` (best of ``--repeat`` after a warm-up), with the JIT time read from
+``EXPLAIN (ANALYZE, FORMAT JSON)`` (Timing: Total, summed over the leader and the
+workers), against the export → predict → import round trip of the same rows:
+
+- ``bound sum``: ``SELECT sum(indb.predict('m', t)) FROM indb_bench t``
+- ``bound CTAS``: ``CREATE TABLE … AS SELECT id, indb.predict('m', t) FROM indb_bench t``
+- ``predict_batch``: ``SELECT sum(prediction) FROM indb.predict_batch('m', 'indb_bench', 'id')``
+- ``wrapped row``: ``indb.predict('m', s)`` over ``(SELECT * FROM indb_bench WHERE id < N) s``
+  (the generic path), ``--generic-rows`` rows, reported per row in µs
+
+Prints a markdown table; ``--json FILE`` also writes the numbers.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import platform
 import sys
 import time
 from pathlib import Path
@@ -24,41 +32,70 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-import run as B  # noqa: E402  (bench/run.py: the table and the models)
+import run as B  # noqa: E402  (bench/run.py: the table, the models and the round trip)
 
 
-def _jit_total(conn, query) -> float:
-    plan = conn.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + query).fetchone()[0][0]
+def _jit_total(conn, statement: str) -> float:
+    plan = conn.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + statement).fetchone()[0][0]
     return plan.get("JIT", {}).get("Timing", {}).get("Total", 0.0) / 1000.0
 
 
-def _best(conn, query, repeat) -> float:
-    conn.execute(query).fetchone()
+def _best(run, repeat: int) -> float:
+    run()
     runs = []
     for _ in range(repeat):
         t0 = time.perf_counter()
-        conn.execute(query).fetchone()
+        run()
         runs.append(time.perf_counter() - t0)
     return min(runs)
 
 
+def _statements(conn, key: str, generic_rows: int) -> dict:
+    """entry point -> (statement, rows it scores, what to run after it)."""
+    from psycopg import sql
+
+    m, t = sql.Literal(key), sql.Identifier(B.TABLE)
+    q = {
+        "bound sum": (sql.SQL("SELECT sum(indb.predict({}, t)) FROM {} AS t").format(m, t), None, None),
+        "bound CTAS": (sql.SQL("CREATE TABLE indb_bench_out AS SELECT t.id, indb.predict({}, t) AS p FROM {} AS t").format(m, t),
+                       None, "DROP TABLE indb_bench_out"),
+        "predict_batch": (sql.SQL("SELECT sum(prediction) FROM indb.predict_batch({}, {}, 'id')").format(m, sql.Literal(B.TABLE)),
+                          None, None),
+        "wrapped row": (sql.SQL("SELECT sum(indb.predict({}, s)) FROM (SELECT * FROM {} WHERE id < {}) AS s").format(
+            m, t, sql.Literal(generic_rows)), generic_rows, None),
+    }
+    return {k: (s.as_string(conn), n, after) for k, (s, n, after) in q.items()}
+
+
 def main(argv=None) -> int:
     import psycopg
-    from psycopg import sql
 
     from indb.catalog.connection import resolve_dsn
     from indb.registry.versions import bind, deploy
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dsn")
-    ap.add_argument("--rows", type=int, default=300_000)
+    ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--models", default="rf20,gb100,mlp")
-    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--entries", default="bound sum,bound CTAS,predict_batch,wrapped row",
+                    help="entry points to time, comma-separated")
+    ap.add_argument("--generic-rows", type=int, default=20_000, help="rows through the wrapped-row (generic) path")
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--json", help="also write the numbers to this file")
     args = ap.parse_args(argv)
     dsn = resolve_dsn(args.dsn).conninfo
     conn = psycopg.connect(dsn, autocommit=True)
     B.load_table(conn, args.rows)
-    print("| model | function | jit on (s) | JIT time (s) | jit off (s) | on/off |\n|---|---|---:|---:|---:|---:|")
+    version = conn.execute("SELECT version()").fetchone()[0]
+    settings = dict(conn.execute("SELECT name, setting FROM pg_settings WHERE name IN "
+                                 "('jit', 'max_parallel_workers_per_gather', 'shared_buffers', 'work_mem')").fetchall())
+    with open("/proc/loadavg") as f:
+        load = f.read().split()[:3]
+    print(f"{args.rows:,} rows; {version}; {settings}; {platform.node()} load average at start {' '.join(load)}\n")
+    print("| model | engine | entry point | jit on (s) | JIT time (s) | jit off (s) | round trip (s) | on / round trip | on / off |\n"
+          "|---|---|---|---:|---:|---:|---:|---:|---:|", flush=True)
+    results = []
+    wanted = args.entries.split(",")
     for b in B._models():
         if b.key not in args.models.split(","):
             continue
@@ -66,16 +103,38 @@ def main(argv=None) -> int:
         features = None if hasattr(est, "feature_names_in_") else B.FEATURES + (["c0"] if b.uses_category else [])
         deploy(est, b.key, dsn=dsn, features=features, engine="auto")
         bind(b.key, B.TABLE, dsn=dsn)
-        lang = conn.execute(
-            "SELECT l.lanname FROM indb.version_functions AS f JOIN pg_proc AS p ON p.oid = f.fn JOIN pg_language AS l ON l.oid = p.prolang"
-            " WHERE f.model = %s AND f.output = 'predict' ORDER BY f.version DESC LIMIT 1", [b.key]).fetchone()[0]
-        query = sql.SQL("SELECT sum(indb.predict({}, t)) FROM {} AS t").format(sql.Literal(b.key), sql.Identifier(B.TABLE)).as_string(conn)
-        conn.execute("SET jit = on")
-        on, jit = _best(conn, query, args.repeat), _jit_total(conn, query)
-        conn.execute("SET jit = off")
-        off = _best(conn, query, args.repeat)
-        conn.execute("RESET jit")
-        print(f"| {b.title} | {lang} | {on:.3f} | {jit:.3f} | {off:.3f} | {on / off:.2f} |", flush=True)
+        engine = conn.execute("SELECT v.engine FROM indb.versions AS v JOIN indb.aliases AS a USING (model, version)"
+                              " WHERE a.model = %s AND a.alias = 'champion'", [b.key]).fetchone()[0]
+        rt = _best(B.roundtrip(conn, b, est), args.repeat)
+        for entry, (statement, rows, after) in _statements(conn, b.key, args.generic_rows).items():
+            if entry not in wanted:
+                continue
+
+            def run(statement=statement, after=after) -> None:
+                conn.execute(statement)
+                if after:
+                    conn.execute(after)
+
+            conn.execute("SET jit = on")
+            on = _best(run, args.repeat)
+            jit = _jit_total(conn, statement)
+            if after:
+                conn.execute(after)
+            conn.execute("SET jit = off")
+            off = _best(run, args.repeat)
+            conn.execute("RESET jit")
+            row = {"model": b.title, "engine": engine, "entry": entry, "on": on, "jit": jit, "off": off,
+                   "round_trip": rt if rows is None else None, "rows": rows or args.rows}
+            results.append(row)
+            if rows is None:
+                print(f"| {b.title} | {engine} | {entry} | {on:.2f} | {jit:.2f} | {off:.2f} | {rt:.2f} | {on / rt:.2f} | {on / off:.2f} |",
+                      flush=True)
+            else:
+                print(f"| {b.title} | {engine} | {entry} ({rows:,} rows) | {on * 1e6 / rows:.0f} µs/row | {jit:.2f} |"
+                      f" {off * 1e6 / rows:.0f} µs/row | — | — | {on / off:.2f} |", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"rows": args.rows, "version": version, "settings": settings, "load": load,
+                                               "results": results}, indent=1))
     return 0
 
 

@@ -159,6 +159,15 @@ DECLARE
 BEGIN
     SELECT * INTO r FROM indb.resolve(ref);
     what := pg_catalog.quote_literal(r.model || '@' || r.version);
+    -- the query left the fast path: say so once per statement (per backend, with the
+    -- PL/Python component installed; it is the only memory a parallel worker may keep)
+    IF pg_catalog.to_regprocedure('indb.engine_notice_once(text, text)') IS NOT NULL THEN
+        PERFORM indb.engine_notice_once(pg_catalog.statement_timestamp()::text || ' ' || ref,
+            pg_catalog.format('indb: %s scores rows that are not of a bound table''s type (a subquery, a CTE, an unbound table) '
+                              'through the generic path, one planned call per row; for many rows use '
+                              'indb.predict_batch(%L, ''schema.table'', key => ''id''), or a bound table''s own rows (indb bind)',
+                              what, ref));
+    END IF;
     SELECT vf.fn, vf.result_type INTO f FROM indb.version_functions AS vf
     WHERE vf.model = r.model AND vf.version = r.version AND vf.output = call_version.output;
     IF NOT FOUND THEN

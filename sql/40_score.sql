@@ -129,6 +129,57 @@ ALTER FUNCTION indb.input_sql(rel regclass, rel_alias text, column_name text, ki
 REVOKE ALL ON FUNCTION indb.input_sql(rel regclass, rel_alias text, column_name text, kind text, what text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION indb.input_sql(rel regclass, rel_alias text, column_name text, kind text, what text) TO indb_scorer_base;
 
+CREATE OR REPLACE FUNCTION indb.feature_inputs(source regclass, model text, version integer, what text, OUT args text[], OUT numargs text[], OUT textargs text[], OUT nullargs text[])
+ RETURNS record
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+-- A version's features read from the rows of source (alias v), in model order (indb.input_sql
+-- each): all of them, the numeric ones, the text ones, and one "is NULL" test per feature.
+DECLARE
+    f record;
+BEGIN
+    args := '{}';
+    numargs := '{}';
+    textargs := '{}';
+    nullargs := '{}';
+    FOR f IN SELECT e.value ->> 0 AS name, e.value ->> 1 AS kind
+             FROM indb.versions AS v, pg_catalog.jsonb_array_elements(v.features) WITH ORDINALITY AS e
+             WHERE v.model = feature_inputs.model AND v.version = feature_inputs.version
+             ORDER BY e.ordinality LOOP
+        args := args || indb.input_sql(source, 'v', f.name, f.kind, 'model ' || what);
+        nullargs := nullargs || ('(' || args[pg_catalog.cardinality(args)] || ') IS NULL');
+        IF f.kind = 'text' THEN
+            textargs := textargs || args[pg_catalog.cardinality(args)];
+        ELSE
+            numargs := numargs || args[pg_catalog.cardinality(args)];
+        END IF;
+    END LOOP;
+END
+$function$;
+ALTER FUNCTION indb.feature_inputs(source regclass, model text, version integer, what text, OUT args text[], OUT numargs text[], OUT textargs text[], OUT nullargs text[]) OWNER TO indb_log_writer;
+REVOKE ALL ON FUNCTION indb.feature_inputs(source regclass, model text, version integer, what text, OUT args text[], OUT numargs text[], OUT textargs text[], OUT nullargs text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION indb.feature_inputs(source regclass, model text, version integer, what text, OUT args text[], OUT numargs text[], OUT textargs text[], OUT nullargs text[]) TO indb_scorer_base;
+
+CREATE OR REPLACE FUNCTION indb.packed_sql(numargs text[])
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+-- The aggregate that packs a chunk's numeric features for the engine's batch path:
+-- big-endian float8, row-major, NULL as NaN (indb/plpython/engine.py reads it).
+    SELECT CASE WHEN pg_catalog.cardinality(numargs) > 0
+                THEN 'pg_catalog.string_agg(' || (SELECT pg_catalog.string_agg(
+                         pg_catalog.format('pg_catalog.float8send(COALESCE(%s, ''NaN''::double precision))', a), ' || ' ORDER BY o)
+                         FROM pg_catalog.unnest(numargs) WITH ORDINALITY AS x(a, o)) || ', ''''::bytea)'
+                ELSE 'NULL::bytea' END;
+$function$;
+ALTER FUNCTION indb.packed_sql(numargs text[]) OWNER TO indb_log_writer;
+REVOKE ALL ON FUNCTION indb.packed_sql(numargs text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION indb.packed_sql(numargs text[]) TO indb_scorer_base;
+
 CREATE OR REPLACE FUNCTION indb.compute_prepare(model text, version integer, acting_role name, OUT ir_sha256 text, OUT engine text, OUT predict_output text)
  RETURNS record
  LANGUAGE plpgsql

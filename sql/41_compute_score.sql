@@ -22,7 +22,6 @@ AS $function$
 DECLARE
     what      text := pg_catalog.quote_literal(model || '@' || version);
     base      regclass;
-    f         record;
     args      text[] := '{}';
     nums      text[] := '{}';
     texts     text[] := '{}';
@@ -75,25 +74,16 @@ BEGIN
     END IF;
     base := indb.compute_check_view(source_view);
     source := base::text;
-    FOR f IN SELECT e.value ->> 0 AS name, e.value ->> 1 AS kind
-             FROM indb.versions AS v, pg_catalog.jsonb_array_elements(v.features) WITH ORDINALITY AS e
-             WHERE v.model = compute_score.model AND v.version = compute_score.version
-             ORDER BY e.ordinality LOOP
-        args := args || indb.input_sql(source_view, 'v', f.name, f.kind, 'model ' || what);
-        nullargs := nullargs || ('(' || args[pg_catalog.cardinality(args)] || ') IS NULL');
-        IF f.kind = 'text' THEN
-            textargs := textargs || args[pg_catalog.cardinality(args)];
-        ELSE
-            numargs := numargs || args[pg_catalog.cardinality(args)];
-            nanargs := nanargs || ('(' || args[pg_catalog.cardinality(args)] || ') = ''NaN''::double precision');
-        END IF;
-        IF f.kind = 'text' THEN
+    SELECT * INTO STRICT args, numargs, textargs, nullargs FROM indb.feature_inputs(source_view, model, version, what);
+    FOR i IN 1 .. pg_catalog.cardinality(args) LOOP
+        IF args[i] = ANY (textargs) THEN
             has_text := true;
             nums := nums || 'NULL::double precision'::text;
-            texts := texts || args[pg_catalog.cardinality(args)];
+            texts := texts || args[i];
         ELSE
-            nums := nums || args[pg_catalog.cardinality(args)];
+            nums := nums || args[i];
             texts := texts || 'NULL::text'::text;
+            nanargs := nanargs || ('(' || args[i] || ') = ''NaN''::double precision');
         END IF;
     END LOOP;
     feats_sql := 'ARRAY[' || pg_catalog.array_to_string(nums, ', ') || ']::double precision[]';
@@ -223,11 +213,7 @@ BEGIN
                 || 'SELECT $7, $8, j."__indb_key", j."__indb_features", j."__indb_features_text", %s, %s FROM j WHERE j."__indb_logged") '
                 || 'SELECT c.tids, c.n, (SELECT pg_catalog.count(*) FROM j), (SELECT pg_catalog.count(*) FROM j WHERE j."__indb_logged") FROM c',
                 pg_catalog.array_to_string(calls, ', '),
-                CASE WHEN pg_catalog.cardinality(numargs) > 0
-                     THEN 'pg_catalog.string_agg(' || (SELECT pg_catalog.string_agg(
-                              pg_catalog.format('pg_catalog.float8send(COALESCE(%s, ''NaN''::double precision))', a), ' || ' ORDER BY o)
-                              FROM pg_catalog.unnest(numargs) WITH ORDINALITY AS x(a, o)) || ', ''''::bytea)'
-                     ELSE 'NULL::bytea' END,
+                indb.packed_sql(numargs),
                 CASE WHEN pg_catalog.cardinality(textargs) > 0
                      THEN 'pg_catalog.array_agg(ARRAY[' || pg_catalog.array_to_string(textargs, ', ') || ']::text[])'
                      ELSE 'NULL::text[]' END,

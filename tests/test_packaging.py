@@ -68,10 +68,14 @@ def test_wheel_from_a_clean_clone_works_in_a_fresh_venv(tmp_path, pg_dsn):
     sql = _run([indb, "compile", tmp_path / "model.joblib", "--allow-pickle", "--features", "a,b", "--table", "t", "--keep", "id"],
                cwd=tmp_path, env=clean_env()).stdout
     rows = [(1, 0.5, -2.0), (2, 3.0, 7.25)]
+    assert sql.startswith("BEGIN;\nSET LOCAL jit = off;") and sql.rstrip().endswith("COMMIT;")
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
         conn.execute("CREATE TABLE t (id int, a float8, b float8)")
         conn.cursor().executemany("INSERT INTO t VALUES (%s, %s, %s)", rows)
-        got = conn.execute(sql + " ORDER BY id").fetchall()
+        cur = conn.execute(sql)  # as printed: BEGIN, SET LOCAL, the SELECT, COMMIT
+        cur.nextset()
+        cur.nextset()
+        got = sorted(cur.fetchall())
     want = model.predict(np.array([r[1:] for r in rows]))
     assert [g[0] for g in got] == [1, 2]
     assert np.allclose([g[1] for g in got], want, rtol=1e-12, atol=0)

@@ -113,3 +113,20 @@ def test_predict_logged_writes_so_it_stays_in_the_leader_and_still_answers(score
     assert not _gathers(plan)
     rows = conn.execute(query + " ORDER BY s.id").fetchall()
     _same([r[1] for r in rows], gb.predict(X[:200]).astype(float))
+
+
+def test_predict_batch_under_forced_parallel_plans(scored):
+    """The set-based entry point is PARALLEL UNSAFE (the engine checks for a cancel with
+    a query, which even the leader of a parallel query may not run: this test failed
+    with "cannot start subtransactions during a parallel operation" when it was
+    PARALLEL RESTRICTED): under forced parallel plans the calling query is serial, and
+    each row's answers are the model's, on both engines."""
+    engine, conn, X, gb, _ = scored
+    query = ("SELECT s.id, p.prediction, p.probabilities FROM src AS s"
+             " JOIN indb.predict_batch('gb', 'src', key => 'id', proba => true) AS p ON p.row_key = s.id::text")
+    plan = conn.execute("EXPLAIN (FORMAT JSON) " + query).fetchone()[0]
+    assert not _gathers((json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"])
+    rows = conn.execute(query + " ORDER BY s.id").fetchall()
+    assert [r[0] for r in rows] == list(range(N))
+    _same([r[1] for r in rows], gb.predict(X).astype(float))
+    _same([r[2] for r in rows], gb.predict_proba(X))

@@ -82,6 +82,7 @@ examples:
   indb compile model.skops                             # scalar SQL expression
   indb compile model.onnx --dialect duckdb --output proba
   indb compile model.skops --table customers --keep id,region
+                        # on PostgreSQL: BEGIN; SET LOCAL jit = off; SELECT ...; COMMIT;
   indb compile booster.json --output proba             # an XGBoost model file
   indb compile model.joblib --allow-pickle             # only a file you trust
 """)
@@ -90,7 +91,8 @@ examples:
     sub.add_argument("--output", default="predict", choices=["predict", "proba", "decision", "transform"],
                      help="which output to compute (default: predict)")
     sub.add_argument("--features", type=name_list, help="feature column names F1,F2,... in model order")
-    sub.add_argument("--table", help="print a full SELECT over this table instead of an expression")
+    sub.add_argument("--table", help="print a full SELECT over this table instead of an expression, ready to run "
+                     "(on PostgreSQL inside BEGIN; SET LOCAL jit = off; ... COMMIT;)")
     sub.add_argument("--keep", type=name_list, help="columns of --table to keep in front of the outputs")
     sub.add_argument("--on-missing", choices=["null", "error"], default="null",
                      help="a NULL feature the model has no rule for gives NULL (default) or raises")
@@ -155,15 +157,16 @@ def _out(line: str = "") -> None:
 
 def _cmd_compile(args) -> int:
     try:
-        from indb.sqlgen.compile import compile_file
+        from indb.sqlgen.compile import compile_file, runnable_script
     except ModuleNotFoundError as e:
         if e.name != "indb.sqlgen.compile":
             raise
         raise errors.IndbError("indb compile is not available in this build: the compiler (indb.sqlgen.compile) is missing") from None
 
-    _out(compile_file(args.model, dialect=args.dialect, output=args.output, features=args.features,
-                      table=args.table, keep=args.keep or (), on_missing=args.on_missing,
-                      allow_pickle=args.allow_pickle))
+    sql = compile_file(args.model, dialect=args.dialect, output=args.output, features=args.features,
+                       table=args.table, keep=args.keep or (), on_missing=args.on_missing, allow_pickle=args.allow_pickle)
+    # a full statement is printed ready to run (on PostgreSQL: in a transaction with JIT off)
+    _out(runnable_script(sql, args.dialect) if args.table else sql)
     return 0
 
 

@@ -179,6 +179,24 @@ ENTRIES = (
      "chunk_next", "nums, n, texts, token"),
 )
 
+# Said once per statement and backend (not once per row) when a query leaves the fast
+# path: PL/Python's GD is the only memory a parallel worker may write (set_config is
+# refused during a parallel operation), and no query runs here.
+_NOTICE = """
+CREATE OR REPLACE FUNCTION indb.engine_notice_once(occasion text, message text)
+RETURNS void
+LANGUAGE plpython3u
+STABLE PARALLEL SAFE
+AS {tag}
+if GD.get("indb_notice") != occasion:
+    GD["indb_notice"] = occasion
+    plpy.notice(message)
+{tag};
+REVOKE ALL ON FUNCTION indb.engine_notice_once(text, text) FROM PUBLIC;
+ALTER FUNCTION indb.engine_notice_once(text, text) OWNER TO indb_owner;
+GRANT EXECUTE ON FUNCTION indb.engine_notice_once(text, text) TO indb_scorer, indb_scorer_base;
+"""
+
 _FOOTER = """
 -- indb_scorer_base is the shared part of every scorer (indb_scorer and the per-model roles)
 GRANT EXECUTE ON FUNCTION indb.engine_float(text, integer, text, double precision[], text[]) TO indb_scorer_base;
@@ -219,5 +237,6 @@ def render() -> str:
         volatility = "VOLATILE PARALLEL UNSAFE" if method == "chunk_next" else "STABLE PARALLEL SAFE"
         out.append(_ENTRY.format(name=name, args=args, types=types, returns=returns, method=method, call=call, tag=TAG,
                                  volatility=volatility))
+    out.append(_NOTICE.format(tag=TAG))
     out.append(_FOOTER)
     return "".join(out)

@@ -221,6 +221,29 @@ def compile_sql(
     return lower_model(model, dialect=dialect, output=output, features=features, on_missing=on_missing, share=table is not None).sql(table, keep)
 
 
+def runnable_script(statement: str, dialect: str = "postgres") -> str:
+    """What ``indb compile --table`` prints: on PostgreSQL, the statement inside a
+    transaction with JIT off; elsewhere the statement itself, ended with ``;``.
+
+    PostgreSQL's JIT (on by default) compiles a scoring expression in the leader and in
+    every parallel worker, for seconds to minutes on a tree ensemble, and LLVM does not
+    answer a cancel meanwhile (README "JIT and the printed SQL"); ``SET LOCAL`` turns it
+    off for this transaction only, and the SELECT stays a statement of its own to edit.
+
+    >>> print(runnable_script("SELECT 1 AS prediction FROM t"))
+    BEGIN;
+    SET LOCAL jit = off;  -- indb: JIT would compile this expression in every process, uncancellable
+    SELECT 1 AS prediction FROM t;
+    COMMIT;
+    >>> runnable_script("SELECT 1 FROM t", "duckdb")
+    'SELECT 1 FROM t;'
+    """
+    if get_target(dialect).has_jit:
+        return "\n".join(("BEGIN;", "SET LOCAL jit = off;  -- indb: JIT would compile this expression in every process, uncancellable",
+                          statement + ";", "COMMIT;"))
+    return statement + ";"
+
+
 def compile_file(
     path: str,
     *,

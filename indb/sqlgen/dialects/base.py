@@ -91,3 +91,6 @@ class Target:
     #: the engine's decimal-literal parser is not correctly rounded (SQLite before 3.43):
     #: literals with 16+ significant digits are written as an exact m * 2**e product
     inexact_literals: bool = False
+    #: a JIT compiles big expressions per process and does not answer a cancel while it
+    #: does (PostgreSQL's LLVM JIT, on by default): printed statements turn it off
+    has_jit: bool = False

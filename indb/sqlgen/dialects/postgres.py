@@ -18,4 +18,6 @@ TARGET = Target(
     # no error function: casting a non-numeric text to float8 raises, with the text
     raise_by_cast=True,
     merges_subqueries=True,
+    # jit = on by default: LLVM takes seconds to minutes over a tree ensemble, per process
+    has_jit=True,
 )
