@@ -85,6 +85,8 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'a superuser changes it: UPDATE indb.log_settings SET min_retention = ...';
     END IF;
+    INSERT INTO indb.audit (action, detail)
+    VALUES ('prune', pg_catalog.jsonb_build_object('partition', part::text, 'before', upper));
     EXECUTE pg_catalog.format('DROP TABLE %s', part);
 END
 $function$;
