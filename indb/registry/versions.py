@@ -83,6 +83,10 @@ class VersionInfo:
     aliases: list[str] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
     ir_sha256: str = ""
+    source_uri: str | None = None
+    run_id: str | None = None
+    metrics: dict | None = None
+    retired_by: str | None = None
 
 
 # ---------------------------------------------------------------- engine choice
@@ -300,6 +304,28 @@ def _read_baseline(baseline: Any) -> str | None:
     return json.dumps(data)
 
 
+def model_origin(model: Any):
+    """Where a model file came from (``mlflow_models.Origin``: URI, run, metrics), or None
+    for an estimator or an IR given as an object."""
+    if not (isinstance(model, str) or hasattr(model, "__fspath__")):
+        return None
+    import os
+
+    from indb.compilers import mlflow_models
+
+    ref = os.fspath(model)
+    if mlflow_models.is_mlflow_ref(ref):
+        return mlflow_models.describe(ref)
+    return mlflow_models.Origin(os.path.abspath(ref))
+
+
+def _origin_row(origin) -> list:
+    """(source_uri, run_id, metrics) of a version."""
+    if origin is None:
+        return [None, None, None]
+    return [origin.uri, origin.run_id, None if origin.metrics is None else json.dumps(origin.metrics)]
+
+
 def prepare(model: Any, features: Sequence[str] | None = None, on_missing: str = "null",
             allow_pickle: bool = False) -> tuple[ir.Model, Any, str]:
     """(IR, the estimator or None, artifact sha256) for a model file, an estimator or an IR."""
@@ -349,7 +375,8 @@ def deploy(
     _validate_name(name)
     target_alias = alias or DEFAULT_ALIAS
     _validate_alias(target_alias)
-    m, estimator, artifact = prepare(model, features, on_missing, allow_pickle)
+    origin = model_origin(model)
+    m, estimator, artifact = prepare(origin.folder or model if origin else model, features, on_missing, allow_pickle)
     # rendered before any connection: the SQL engine's functions, and their size
     try:
         sql_fns = sql_version_functions(m, name, 0) if engine != "plpython" else None
@@ -390,9 +417,10 @@ def deploy(
                     onnx_bytes = _onnx_export(estimator, m)
                     conn.execute(
                         "INSERT INTO indb.versions (model, version, ir, ir_sha256, artifact_sha256, onnx, features, classes,"
-                        " outputs, engine, engine_reason, baseline) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                        " outputs, engine, engine_reason, baseline, source_uri, run_id, metrics)"
+                        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                         [name, version, model_json, ir_sha, artifact, onnx_bytes, _features_json(m), _classes_json(m),
-                         list(m.output_kinds), eng, reason, baseline_json],
+                         list(m.output_kinds), eng, reason, baseline_json, *_origin_row(origin)],
                     )
                     install_functions(conn, m, name, version, eng, sql_fns)
                     created = True
@@ -801,13 +829,15 @@ def models(name: str | None = None, *, dsn: str | None = None, conn=None) -> lis
             rows = c.execute(
                 "SELECT v.model, v.version, v.engine, COALESCE(v.engine_reason, ''), v.created_at, v.created_by, v.retired_at,"
                 " COALESCE((SELECT pg_catalog.array_agg(a.alias ORDER BY a.alias) FROM indb.aliases a"
-                "   WHERE a.model = v.model AND a.version = v.version), '{}'), v.outputs, v.ir_sha256"
+                "   WHERE a.model = v.model AND a.version = v.version), '{}'), v.outputs, v.ir_sha256,"
+                " v.source_uri, v.run_id, v.metrics, v.retired_by"
                 " FROM indb.versions v WHERE (%s::text IS NULL OR v.model = %s) ORDER BY v.model, v.version",
                 [name, name],
             ).fetchall()
         except psycopg.Error as e:
             raise translate(e) from None
-        return [VersionInfo(*r[:7], aliases=list(r[7]), outputs=list(r[8]), ir_sha256=r[9]) for r in rows]
+        return [VersionInfo(*r[:7], aliases=list(r[7]), outputs=list(r[8]), ir_sha256=r[9], source_uri=r[10], run_id=r[11],
+                            metrics=r[12], retired_by=r[13]) for r in rows]
     finally:
         if own:
             c.close()
