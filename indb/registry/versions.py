@@ -409,6 +409,9 @@ def deploy(
                 if row is not None:
                     version, eng, reason = row
                     created = False
+                    if baseline_json is not None:  # attached to the version it found, never dropped silently
+                        conn.execute("UPDATE indb.versions SET baseline = %s WHERE model = %s AND version = %s"
+                                     " AND baseline IS DISTINCT FROM %s::jsonb", [baseline_json, name, version, baseline_json])
                 else:
                     eng, reason = choose_engine(m, engine, _plpython_installed(conn), sql_fns)
                     version = conn.execute(
@@ -571,6 +574,11 @@ def _alias_stack(conn, name: str, alias: str) -> tuple[int | None, list[int]]:
         if action == "rollback":
             if stack:
                 stack.pop()
+        elif action == "retire":  # retire --force: back to the stack's latest other target, or the alias is gone
+            while stack and stack[-1] != to:
+                stack.pop()
+            if stack:
+                stack.pop()
         elif frm is not None and frm != to:
             stack.append(frm)
         current = to
@@ -676,16 +684,23 @@ def rollback(name: str, *, alias: str = DEFAULT_ALIAS, dsn: str | None = None, c
         return current, target
 
 
-def retire(name: str, version: int, *, dsn: str | None = None, conn=None) -> None:
-    """Retire a version: it can no longer be scored; its registry entry and log rows stay."""
+def retire(name: str, version: int, *, force: bool = False, dsn: str | None = None, conn=None) -> dict[str, int | None]:
+    """Retire a version: it can no longer be scored; its registry entry and log rows stay.
+
+    A version an alias points to is refused, unless ``force``: then each such alias moves
+    back to its previous live target (as :func:`rollback` would), or is dropped when it has
+    none; both are recorded in the alias history. Returns {alias: its new version or None}.
+    """
     with _registry_txn(dsn, "retire", conn, model=name) as c:
         _lock_model(c, name)
         _require_version(c, name, int(version))
         pointing = [r[0] for r in c.execute("SELECT alias FROM indb.aliases WHERE model = %s AND version = %s ORDER BY alias", [name, version])]
-        if pointing:
+        if pointing and not force:
             raise errors.IndbError(
-                f"{name}@{version} cannot be retired: alias {', '.join(pointing)} points to it (promote another version first)"
+                f"{name}@{version} cannot be retired: alias {', '.join(pointing)} points to it (promote another version "
+                "first, or pass --force to move each alias back to its previous version or drop it)"
             )
+        moved = {alias: _retire_alias(c, name, alias, int(version)) for alias in pointing}
         c.execute("UPDATE indb.versions SET retired_at = pg_catalog.now() WHERE model = %s AND version = %s", [name, version])
         refresh_bindings(c, name)  # first: the bound overloads call the functions dropped next
         fns = c.execute("SELECT fn::text FROM indb.version_functions WHERE model = %s AND version = %s", [name, version]).fetchall()
@@ -693,6 +708,22 @@ def retire(name: str, version: int, *, dsn: str | None = None, conn=None) -> Non
             for (fn,) in fns:
                 c.execute(sql.SQL("DROP FUNCTION {}").format(sql.SQL(fn)))  # fn: regprocedure text from the catalog itself
         c.execute("DELETE FROM indb.version_functions WHERE model = %s AND version = %s", [name, version])
+        return moved
+
+
+def _retire_alias(c, name: str, alias: str, version: int) -> int | None:
+    """Move ``alias`` off ``version`` (being retired) to its latest earlier live target, or drop it."""
+    _, stack = _alias_stack(c, name, alias)
+    live = {r[0] for r in c.execute("SELECT version FROM indb.versions WHERE model = %s AND retired_at IS NULL", [name])}
+    target = next((v for v in reversed(stack) if v != version and v in live), None)
+    if target is not None:
+        c.execute("UPDATE indb.aliases SET version = %s, moved_at = pg_catalog.now(), moved_by = session_user WHERE model = %s AND alias = %s",
+                  [target, name, alias])
+    else:
+        c.execute("DELETE FROM indb.aliases WHERE model = %s AND alias = %s", [name, alias])
+    c.execute("INSERT INTO indb.alias_history (model, alias, from_version, to_version, action) VALUES (%s, %s, %s, %s, 'retire')",
+              [name, alias, version, target])
+    return target
 
 
 # ---------------------------------------------------------------------- bindings
