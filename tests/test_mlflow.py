@@ -3,6 +3,7 @@ MLflow file store (one per module), deployed into a real PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -60,7 +61,7 @@ def _proba(conn, name):
         "SELECT indb.predict_proba(%s, s) FROM src AS s ORDER BY id", [name])])
 
 
-def test_registry_uris_record_source_run_and_metrics(store, migrated_dsn):
+def test_registry_uris_record_source_run_and_metrics(store, migrated_dsn, capsys):
     first = indb.deploy("models:/lr_demo@champion", "churn", dsn=migrated_dsn, features=["a", "b", "c"])
     assert first.created and first.version == 1
     again = indb.deploy("models:/lr_demo/1", "churn", dsn=migrated_dsn, features=["a", "b", "c"])
@@ -72,6 +73,12 @@ def test_registry_uris_record_source_run_and_metrics(store, migrated_dsn):
     assert row == ("models:/lr_demo@champion", store["run"], {"auc": 0.875})
     info = indb.models("churn", dsn=migrated_dsn)[0]
     assert (info.source_uri, info.run_id, info.metrics) == row
+    assert main(["--dsn", migrated_dsn, "models", "churn"]) == 0
+    listed = capsys.readouterr().out
+    assert "models:/lr_demo@champion" in listed and store["run"] in listed and "auc=0.875" in listed
+    assert main(["--dsn", migrated_dsn, "models", "show", "churn", "--format", "json"]) == 0
+    card = json.loads(capsys.readouterr().out)
+    assert (card["source_uri"], card["run_id"], card["metrics"]) == row
 
 
 def test_run_uri_onnx_flavour_and_pickle_opt_in(store, migrated_dsn):

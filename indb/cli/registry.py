@@ -198,6 +198,10 @@ def _cmd_models(args) -> int:
         )
         for v in rows
     ]
+    if any(v.source_uri or v.run_id or v.metrics for v in rows):  # where versions came from (MLflow, a file)
+        header += ("source", "run", "metrics")
+        table = [r + (v.source_uri or "", v.run_id or "", ",".join(f"{k}={m:g}" for k, m in sorted((v.metrics or {}).items())))
+                 for r, v in zip(table, rows)]
     widths = [max(len(h), *(len(r[i]) for r in table)) for i, h in enumerate(header)]
     print("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
     for r in table:

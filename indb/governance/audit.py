@@ -40,9 +40,13 @@ class AuditEvent:
         return d
 
     def detail_text(self) -> str:
-        """The detail as ``key=value`` pairs (None left out), for text and CSV."""
-        return " ".join(f"{k}={json.dumps(v) if isinstance(v, (dict, list)) else v}"
-                        for k, v in sorted(self.detail.items()) if v is not None)
+        """The detail as ``key=value`` pairs (None left out; checksums shortened), for text."""
+        def show(k: str, v: Any) -> str:
+            if isinstance(v, (dict, list)):
+                return json.dumps(v)
+            return f"{v[:12]}…" if k.endswith("sha256") and isinstance(v, str) else str(v)
+
+        return " ".join(f"{k}={show(k, v)}" for k, v in sorted(self.detail.items()) if v is not None)
 
 
 def audit(*, model: str | None = None, since: str | None = None, until: str | None = None, action: str | None = None,

@@ -81,7 +81,7 @@ class ModelCard:
         else:
             lines.extend(f"  {f['position']:>3}  {f['name']}  {f['type']}" for f in self.features)
         section("outputs")
-        item("outputs", ", ".join(self.outputs))
+        item("kinds", ", ".join(self.outputs))
         if self.classes is not None:
             item("classes", ", ".join(map(str, self.classes)) + "  (the order of predict_proba)")
         section("metrics (of the run)")
