@@ -101,6 +101,16 @@ def test_model_card_and_a_baseline_attached_later(migrated_dsn, migrated_conn, t
     assert card.classes == list(pipe.classes_) and card.aliases == ["champion", "staging"] and card.baseline is None
     assert card.source_uri is None and card.created_by == "postgres" and len(card.ir_sha256) == 64
     assert [(h["alias"], h["action"], h["to"]) for h in card.alias_history] == [("champion", "deploy", 1), ("staging", "promote", 1)]
+    # the log names each feature, and a text label is the prediction the log shows
+    label = migrated_conn.execute("SELECT indb.predict_label_logged('t', s) FROM (SELECT 2.0::float8 AS a, 0.5::float8 AS b,"
+                                  " 'red'::text AS c) AS s").fetchone()[0]
+    assert label == pipe.predict(__import__("pandas").DataFrame({"a": [2.0], "b": [0.5], "c": ["red"]}))[0]
+    cols, rows = indb.log(model="t", dsn=migrated_dsn)
+    assert rows[0][cols.index("feature_values")] == {"a": 2.0, "b": 0.5, "c": "red"}
+    assert list(rows[0][cols.index("feature_values")]) == ["a", "b", "c"]  # in model order
+    assert main(["--dsn", migrated_dsn, "log", "--model", "t"]) == 0
+    out = capsys.readouterr().out
+    assert '{"a": 2, "b": 0.5, "c": "red"}' in out and f"  {label}  " in out
 
     est = train_lr()
     X = np.random.default_rng(0).normal(size=(300, 3))

@@ -238,6 +238,10 @@ def _text(v) -> str:
         return ""
     if isinstance(v, list):
         return "{" + ",".join(_text(x) for x in v) + "}"
+    if isinstance(v, dict):
+        import json
+
+        return json.dumps(v)
     if hasattr(v, "isoformat"):
         return v.isoformat(sep=" ", timespec="seconds") if hasattr(v, "hour") else v.isoformat()
     return str(v)
@@ -256,8 +260,12 @@ def _cmd_log(args) -> int:
     if not rows:
         print("no logged " + ("calls" if args.calls else "rows") + " match")
         return 0
-    shown = [c for c in cols if c not in ("ir_sha256",)]
+    # the text view names each feature (feature_values); a text label is the prediction
+    shown = [c for c in cols if c not in ("ir_sha256", "features", "features_text", "label")]
     idx = [cols.index(c) for c in shown]
+    if "label" in cols:
+        p, lab = cols.index("prediction"), cols.index("label")
+        rows = [tuple(r[lab] if i == p and r[i] is None else v for i, v in enumerate(r)) for r in rows]
     _table(shown, [[_text(r[i]) for i in idx] for r in rows])
     return 0
 
