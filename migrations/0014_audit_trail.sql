@@ -18,7 +18,6 @@ COMMENT ON COLUMN indb.versions.run_id IS 'the MLflow run that logged the model,
 COMMENT ON COLUMN indb.versions.retired_by IS 'session_user of the retire (set by the server, never by the client)';
 -- a version's baseline may be attached after its deploy (`indb baseline NAME@V FILE`)
 GRANT UPDATE (baseline) ON indb.versions TO indb_deployer;
-GRANT SELECT (source_uri, run_id, metrics, retired_by) ON indb.versions TO indb_scorer;
 
 -- `indb retire --force` drops an alias no earlier version can take: to_version NULL.
 ALTER TABLE indb.alias_history DROP CONSTRAINT alias_history_action_check;

@@ -16,8 +16,9 @@ execute that model's functions only; every later deploy of the model grants its 
 functions to that role too. ``indb grants`` reads effective privileges from the
 catalog (role membership and ``has_function_privilege``), not from any list of indb's.
 
-Granting needs a superuser, or a role with CREATEROLE; a per-model grant also acts as
-indb_owner for the function grants (so a non-superuser must be a deployer too).
+Granting needs a superuser, or a role with CREATEROLE that is also a member of
+indb_deployer: the grant is recorded in the audit trail (``indb.audit_grant``, which
+deployers may execute), and a per-model grant acts as indb_versions for the function grants.
 """
 
 from __future__ import annotations
@@ -160,6 +161,10 @@ def _record(conn, action: str, user: str, role: str, model: str | None) -> None:
     membership really changed), in the same transaction as the change."""
     if conn.execute("SELECT pg_catalog.to_regprocedure('indb.audit_grant(text, text, text, text)') IS NULL").fetchone()[0]:
         raise errors.MigrationError("the indb catalog has no audit trail yet (core 0014): a superuser runs `indb migrate`")
+    if not conn.execute("SELECT pg_catalog.has_function_privilege('indb.audit_grant(text, text, text, text)', 'EXECUTE')").fetchone()[0]:
+        raise errors.PermissionError(
+            f"cannot {action} {role}: indb records every grant in its audit trail, which needs a superuser or a member of "
+            "indb_deployer (with CREATEROLE) to run indb grant / indb revoke")
     conn.execute("SELECT indb.audit_grant(%s, %s, %s, %s)", [action, user, role, model])
 
 
