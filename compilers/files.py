@@ -266,12 +266,21 @@ def read_model_file(path: str) -> bytes:
 
 
 def load_model_file(path: str, *, allow_pickle: bool = False) -> tuple[Any, str]:
-    """Load a local model file; returns (model, sha256 of the file).
+    """Load a local model file, or an MLflow model (``indb.compilers.mlflow_models``: a
+    ``models:/`` or ``runs:/`` URI, or a folder with an ``MLmodel``); returns (model,
+    sha256 of the file read).
 
     ``allow_pickle`` lets ``.joblib``/``.pkl``/``.pickle`` files load: pickle runs code
     while it loads, so pass it only for files you made or trust as you trust a program.
     """
     path = os.fspath(path)
+    from indb.compilers import mlflow_models  # noqa: PLC0415
+
+    if mlflow_models.is_mlflow_ref(path):
+        origin = mlflow_models.describe(path)
+        return load_model_file(mlflow_models.model_file(origin.folder, path, allow_pickle=allow_pickle), allow_pickle=allow_pickle)
+    if os.path.isdir(path):
+        raise UsageError(f"{path} is a folder without an MLmodel file; MODEL is one model file ({SAFE_FORMATS}) or an MLflow model")
     fmt = format_of(path)
     if fmt.runs_code and not allow_pickle:
         raise UntrustedFileError(

@@ -85,6 +85,8 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'a superuser changes it: UPDATE indb.log_settings SET min_retention = ...';
     END IF;
+    INSERT INTO indb.audit (action, detail)
+    VALUES ('prune', pg_catalog.jsonb_build_object('partition', part::text, 'before', upper));
     EXECUTE pg_catalog.format('DROP TABLE %s', part);
 END
 $function$;
@@ -244,10 +246,16 @@ CREATE OR REPLACE VIEW indb.logged_predictions WITH (security_invoker=true) AS
     r.features,
     r.features_text,
     r.prediction,
-    r.label
+    r.label,
+    ( SELECT pg_catalog.json_object_agg(f.value ->> 0,
+                CASE WHEN (f.value ->> 1) = 'text' THEN pg_catalog.to_json(r.features_text[f.ord])
+                     ELSE pg_catalog.to_json(r.features[f.ord]) END ORDER BY f.ord)
+           FROM indb.versions v,
+            LATERAL pg_catalog.jsonb_array_elements(v.features) WITH ORDINALITY f(value, ord)
+          WHERE v.model = c.model AND v.version = c.version) AS feature_values
    FROM indb.prediction_log r
      JOIN indb.scoring_calls c ON c.call_id = r.call_id AND c.called_at = r.logged_at;
-COMMENT ON VIEW indb.logged_predictions IS 'Logged rows with their call (who, when, version, checksum); row-level security of the reader applies.';
+COMMENT ON VIEW indb.logged_predictions IS 'Logged rows with their call (who, when, version, checksum); feature_values names each feature (in model order); row-level security of the reader applies.';
 ALTER VIEW indb.logged_predictions OWNER TO indb_log_writer;
 REVOKE ALL ON indb.logged_predictions FROM PUBLIC;
 GRANT SELECT ON indb.logged_predictions TO indb_auditor;

@@ -108,9 +108,9 @@ def test_help_teaches_with_examples():
         assert sub.returncode == 0 and "example" in sub.stdout, command
 
 
-# every command of DESIGN.md's command-line contract
-DESIGN_COMMANDS = ("bind", "compile", "deploy", "drift", "grant", "grants", "log", "migrate", "models", "promote",
-                   "retire", "revoke", "rollback", "score", "status", "unbind", "validate")
+# every command of DESIGN.md's command-line contract (audit and baseline: issue 15)
+DESIGN_COMMANDS = ("audit", "baseline", "bind", "compile", "deploy", "drift", "grant", "grants", "log", "migrate", "models",
+                   "promote", "retire", "revoke", "rollback", "score", "status", "unbind", "validate")
 
 
 def test_the_design_commands_are_registered_and_nothing_else():

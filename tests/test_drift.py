@@ -13,6 +13,7 @@ from psycopg import sql
 
 import indb
 from indb import errors
+from indb.cli.main import main
 from indb.governance.baseline import make_baseline, psi, status, validate_baseline
 from tests.gov import FEATURES, connect, deploy, train_lr
 
@@ -77,9 +78,11 @@ def test_the_views_compute_psi_per_feature_and_prediction_and_flag_a_shift(migra
         assert conn.execute("SELECT status FROM indb.drift_prediction WHERE model = 'calm'").fetchone()[0] == "ok"
     env = dict(os.environ, INDB_DSN=auditor.dsn)
     png = tmp_path / "drift.png"
-    out = subprocess.run([sys.executable, "-m", "indb.cli", "drift", "drifting", "--png", str(png)], env=env,
+    out = subprocess.run([sys.executable, "-m", "indb.cli", "drift", "drifting", "--png", str(png), "--exit-code"], env=env,
                          capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
+    assert out.returncode == 1, out.stderr  # --exit-code: a feature is at "act"
+    assert main(["--dsn", auditor.dsn, "drift", "calm", "--exit-code"]) == 0
+    assert main(["--dsn", auditor.dsn, "drift", "drifting"]) == 0  # without --exit-code, "act" is only reported
     assert "worst: a on" in out.stdout and " act" in out.stdout and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     scorer = pg_role(migrated_dsn, "indb_scorer")
     with pytest.raises(errors.PermissionError, match="needs indb_auditor"):

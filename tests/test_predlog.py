@@ -152,6 +152,8 @@ def test_prune_drops_expired_partitions_only_and_never_holds_scoring_up(migrated
         assert f"{parent}_p{kept}" in after[parent]
     assert migrated_conn.execute("SELECT count(*) FROM indb.prediction_log WHERE logged_at < now() - interval '30 days'"
                                  ).fetchone()[0] == 100
+    pruned = [(e.who, e.detail["partition"]) for e in indb.audit(action="prune", dsn=migrated_dsn)]  # in the audit trail
+    assert sorted(pruned) == sorted((deployer.name, p) for p in res.dropped)
     print(f"\nprune while scoring: {len(during)} logged predictions, max {max(during) * 1000:.0f} ms, "
           f"median {statistics.median(during) * 1000:.1f} ms")
 

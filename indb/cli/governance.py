@@ -1,4 +1,4 @@
-"""Command-line commands of governance: score, grant, revoke, grants, log, drift.
+"""Command-line commands of governance: score, grant, revoke, grants, audit, log, drift.
 
 Each parses its arguments, calls the Python function (``indb.governance.score``, ``indb.governance.grants``,
 ``indb.governance.log``, ``indb.governance.drift``) and prints the result; errors are handled by
@@ -95,6 +95,24 @@ examples:
     sub.add_argument("--model", metavar="NAME", help="only those who may score this model")
     sub.set_defaults(handler=_cmd_grants)
 
+    sub = command("audit", "read the audit trail: who deployed, promoted, rolled back, retired, bound, granted... when", """\
+Every deploy, promote, rollback, retire, bind, unbind, baseline, grant, revoke, prune and
+migrate, oldest first, as the server recorded it: who is the session user of the change,
+when the server's clock. Nobody can change or delete the trail. Needs indb_auditor.
+
+examples:
+  indb audit
+  indb audit --model churn --since 7d
+  indb audit --since 2026-01-01 --until 2026-02-01 --format csv > january.csv
+""")
+    sub.add_argument("--model", metavar="NAME", help="only the changes of this model")
+    sub.add_argument("--since", metavar="WHEN", help="an age (7d, 12h) or a timestamp")
+    sub.add_argument("--until", metavar="WHEN", help="an age or a timestamp")
+    sub.add_argument("--action", choices=["deploy", "promote", "rollback", "retire", "bind", "unbind", "baseline",
+                                          "grant", "revoke", "prune", "migrate"])
+    sub.add_argument("--format", choices=["text", "csv", "json"], default="text")
+    sub.set_defaults(handler=_cmd_audit)
+
     sub = command("log", "read the prediction log; maintain and prune its partitions", """\
 Without an action, prints logged rows (or --calls), newest first. A scorer sees their
 own calls, an auditor every call.
@@ -132,15 +150,18 @@ examples:
     sub = command("drift", "daily population stability index of a model's features and prediction", """\
 Compares the logged rows with the baseline stored at deploy (--baseline FILE).
 PSI below 0.1 is ok, from 0.1 watch, from 0.25 act. Needs indb_auditor.
+With --exit-code (for cron and CI) it exits 1 when any row of the period is at "act".
 
 examples:
   indb drift churn
+  indb drift churn --days 1 --exit-code || alert "churn drifted"
   indb drift churn --days 30 --png churn-drift.png    # needs pip install 'indb[drift]'
 """)
     sub.add_argument("name", metavar="NAME", type=model_ref)
     sub.add_argument("--version", type=version_number, metavar="N")
     sub.add_argument("--days", type=int, default=30, metavar="N", help="the last N days (default 30; 0: all)")
     sub.add_argument("--png", metavar="FILE", help="also write a chart of the daily PSI per feature")
+    sub.add_argument("--exit-code", action="store_true", help='exit 1 when a feature or the prediction is at "act"')
     sub.set_defaults(handler=_cmd_drift)
 
 
@@ -174,6 +195,30 @@ def _cmd_revoke(args) -> int:
     return 0
 
 
+def _cmd_audit(args) -> int:
+    import json
+
+    from indb.governance.audit import COLUMNS, audit
+
+    events = audit(model=args.model, since=args.since, until=args.until, action=args.action, dsn=args.dsn)
+    if args.format == "json":
+        print(json.dumps([e.as_dict() for e in events], indent=1))
+    elif args.format == "csv":
+        out = csv.writer(sys.stdout, lineterminator="\n")
+        out.writerow(COLUMNS)
+        for e in events:
+            d = e.as_dict()
+            out.writerow([*(d[k] if d[k] is not None else "" for k in COLUMNS[:-1]), json.dumps(e.detail, sort_keys=True)])
+    elif not events:
+        print("nothing recorded in the period")
+    else:
+        _table(["at", "who", "action", "model", "what"],
+               [[f"{e.at:%Y-%m-%d %H:%M:%S}", e.who, e.action,
+                 "" if e.model is None else e.model + ("" if e.version is None else f"@{e.version}"), e.detail_text()]
+                for e in events])
+    return 0
+
+
 def _cmd_grants(args) -> int:
     from indb.governance.grants import grants
 
@@ -182,7 +227,7 @@ def _cmd_grants(args) -> int:
         print("nobody has indb access yet (indb grant scorer USER)")
         return 0
     _table(["user", "deploy", "audit", "scores", "through"],
-           [[a.user, "yes" if a.deploy else "", "yes" if a.audit else "",
+           [[a.user if a.login else f"{a.user} (group)", "yes" if a.deploy else "", "yes" if a.audit else "",
              "every model (superuser)" if a.superuser else ", ".join(a.models),
              "superuser" if a.superuser else ", ".join(a.roles)] for a in rows])
     return 0
@@ -193,6 +238,10 @@ def _text(v) -> str:
         return ""
     if isinstance(v, list):
         return "{" + ",".join(_text(x) for x in v) + "}"
+    if isinstance(v, dict):
+        import json
+
+        return json.dumps(v)
     if hasattr(v, "isoformat"):
         return v.isoformat(sep=" ", timespec="seconds") if hasattr(v, "hour") else v.isoformat()
     return str(v)
@@ -211,8 +260,12 @@ def _cmd_log(args) -> int:
     if not rows:
         print("no logged " + ("calls" if args.calls else "rows") + " match")
         return 0
-    shown = [c for c in cols if c not in ("ir_sha256",)]
+    # the text view names each feature (feature_values); a text label is the prediction
+    shown = [c for c in cols if c not in ("ir_sha256", "features", "features_text", "label")]
     idx = [cols.index(c) for c in shown]
+    if "label" in cols:
+        p, lab = cols.index("prediction"), cols.index("label")
+        rows = [tuple(r[lab] if i == p and r[i] is None else v for i, v in enumerate(r)) for r in rows]
     _table(shown, [[_text(r[i]) for i in idx] for r in rows])
     return 0
 
@@ -247,4 +300,4 @@ def _cmd_drift(args) -> int:
     print(f"worst: {worst.name} on {worst.day}, PSI {worst.psi:.3f} ({worst.status})")
     if args.png:
         print(f"chart written to {drift_chart(rows, args.png)}")
-    return 0
+    return 1 if args.exit_code and worst.status == "act" else 0

@@ -1,4 +1,5 @@
-"""Command-line commands of the registry: deploy, bind, unbind, models, promote, rollback, retire.
+"""Command-line commands of the registry: deploy, bind, unbind, models (and models show), promote, rollback,
+retire, baseline.
 
 Each parses its arguments, calls the function of the same name in ``indb.registry.versions``
 and prints the result; errors are handled by ``indb.cli.main.main``.
@@ -6,11 +7,11 @@ and prints the result; errors are handled by ``indb.cli.main.main``.
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from indb import errors
-
-from indb.cli.argtypes import name_list, version_number
+from indb.cli.argtypes import model_ref, name_list, version_number
 from indb.cli.main import MODEL_HELP, model_argument
 
 
@@ -77,12 +78,21 @@ examples:
     sub.add_argument("table", metavar="TABLE")
     sub.set_defaults(handler=_cmd_unbind)
 
-    sub = command("models", "list models, versions, aliases and engines", """\
+    sub = command("models", "list models, versions, aliases and engines; `models show` prints a model card", """\
+`indb models show NAME[@VERSION|@ALIAS]` prints one version's card: its features (name,
+type, order), outputs and class order, engine and why, artifact and IR checksums, source
+and MLflow run, metrics, baseline summary, aliases and their history, who deployed it
+when. A bare NAME is its champion. Needs indb_deployer or indb_auditor.
+
 examples:
   indb models
   indb models churn
+  indb models show churn@2
+  indb models show churn@staging --format markdown > churn-card.md
 """)
-    sub.add_argument("name", metavar="NAME", nargs="?")
+    sub.add_argument("name", metavar="NAME", nargs="?", help="list this model only; or `show` followed by NAME[@V|@ALIAS]")
+    sub.add_argument("ref", metavar="NAME[@V|@ALIAS]", nargs="?", help=argparse.SUPPRESS)
+    sub.add_argument("--format", choices=["text", "json", "markdown"], default="text", help="of `models show` (default text)")
     sub.set_defaults(handler=_cmd_models)
 
     sub = command("promote", "point an alias (default champion) at a version", """\
@@ -105,14 +115,30 @@ example:
     sub.set_defaults(handler=_cmd_rollback)
 
     sub = command("retire", "stop a version from being scored (its log rows stay)", """\
-A version an alias points to cannot be retired.
+A version an alias points to is refused, unless --force: then each such alias moves back
+to its previous live version, or is dropped when it has none (both recorded in the alias
+history and the audit trail).
 
-example:
+examples:
   indb retire churn 1
+  indb retire churn 3 --force
 """)
     sub.add_argument("name", metavar="NAME")
     sub.add_argument("version", metavar="VERSION", type=version_number)
+    sub.add_argument("--force", action="store_true", help="move aliases off the version (or drop them) first")
     sub.set_defaults(handler=_cmd_retire)
+
+    sub = command("baseline", "attach (or replace) the drift baseline of a deployed version", """\
+FILE is the JSON that indb.governance.baseline.make_baseline writes from the training data
+(the same as deploy --baseline). It is checked against the version's features; the change
+is recorded in the audit trail. Needs indb_deployer.
+
+example:
+  indb baseline churn@3 churn-baseline.json
+""")
+    sub.add_argument("ref", metavar="NAME@VERSION", type=model_ref)
+    sub.add_argument("file", metavar="FILE")
+    sub.set_defaults(handler=_cmd_baseline)
 
 
 def _cmd_deploy(args) -> int:
@@ -165,6 +191,13 @@ def _cmd_unbind(args) -> int:
 def _cmd_models(args) -> int:
     from indb.registry.versions import models
 
+    if args.name == "show" and args.ref:
+        from indb.registry.card import model_card
+
+        sys.stdout.write(model_card(args.ref, dsn=args.dsn).render(args.format))
+        return 0
+    if args.ref:
+        raise errors.UsageError(f"unexpected {args.ref!r}: `indb models [NAME]` or `indb models show NAME[@V|@ALIAS]`")
     rows = models(args.name, dsn=args.dsn)
     if not rows:
         print("no models deployed yet (indb deploy MODEL --name NAME)")
@@ -184,6 +217,10 @@ def _cmd_models(args) -> int:
         )
         for v in rows
     ]
+    if any(v.source_uri or v.run_id or v.metrics for v in rows):  # where versions came from (MLflow, a file)
+        header += ("source", "run", "metrics")
+        table = [r + (v.source_uri or "", v.run_id or "", ",".join(f"{k}={m:g}" for k, m in sorted((v.metrics or {}).items())))
+                 for r, v in zip(table, rows)]
     widths = [max(len(h), *(len(r[i]) for r in table)) for i, h in enumerate(header)]
     print("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
     for r in table:
@@ -208,5 +245,14 @@ def _cmd_rollback(args) -> int:
 def _cmd_retire(args) -> int:
     from indb.registry.versions import retire
 
-    print(retire(args.name, args.version, dsn=args.dsn))
+    print(retire(args.name, args.version, force=args.force, dsn=args.dsn))
+    return 0
+
+
+def _cmd_baseline(args) -> int:
+    from indb.registry.card import attach_baseline
+
+    if "@" not in args.ref or not args.ref.partition("@")[2]:
+        raise errors.UsageError(f"{args.ref!r}: name the version or alias, as NAME@VERSION or NAME@ALIAS")
+    print(attach_baseline(args.ref, args.file, dsn=args.dsn))
     return 0

@@ -16,8 +16,9 @@ execute that model's functions only; every later deploy of the model grants its 
 functions to that role too. ``indb grants`` reads effective privileges from the
 catalog (role membership and ``has_function_privilege``), not from any list of indb's.
 
-Granting needs a superuser, or a role with CREATEROLE; a per-model grant also acts as
-indb_owner for the function grants (so a non-superuser must be a deployer too).
+Granting needs a superuser, or a role with CREATEROLE that is also a member of
+indb_deployer: the grant is recorded in the audit trail (``indb.audit_grant``, which
+deployers may execute), and a per-model grant acts as indb_versions for the function grants.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class Access:
     deploy: bool = False
     audit: bool = False
     models: list[str] = field(default_factory=list)  # models it may score
+    login: bool = True  # False: a NOLOGIN group role (its members get what it may do)
 
     def __str__(self) -> str:
         if self.superuser:
@@ -55,7 +57,8 @@ class Access:
             parts.append("audits (reads the registry and the whole log)")
         if self.models:
             parts.append("scores " + ", ".join(self.models))
-        return f"{self.user}: " + ("; ".join(parts) or "nothing")
+        who = self.user if self.login else f"{self.user} (group role)"
+        return f"{who}: " + ("; ".join(parts) or "nothing")
 
 
 def _check_kind(kind: str, model: str | None) -> str:
@@ -96,6 +99,7 @@ def grant(kind: str, user: str, *, model: str | None = None, dsn: str | None = N
                 _require_user(c, user)
                 if model is None:
                     c.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(user)))
+                    _record(c, "grant", user, group, None)
                     what = {"deployer": "may now deploy, promote, roll back and retire models",
                             "scorer": "may now score every model",
                             "auditor": "may now read the registry and the whole prediction log"}[kind]
@@ -108,6 +112,7 @@ def grant(kind: str, user: str, *, model: str | None = None, dsn: str | None = N
                         sql.Identifier(role), sql.Literal(f"indb: may score model {model}")))
                 c.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(SCORER_BASE), sql.Identifier(role)))
                 c.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(role), sql.Identifier(user)))
+                _record(c, "grant", user, role, model)
                 fns = [r[0] for r in c.execute(
                     "SELECT fn::oid::regprocedure::text FROM indb.version_functions WHERE model = %s", [model]).fetchall()]
                 # the functions' owner grants them; the server's guard allows scorer roles only
@@ -140,6 +145,7 @@ def revoke(kind: str, user: str, *, model: str | None = None, dsn: str | None = 
                 if not member:
                     return f"{user} was not a member of {role}: nothing to revoke"
                 c.execute(sql.SQL("REVOKE {} FROM {}").format(sql.Identifier(role), sql.Identifier(user)))
+                _record(c, "revoke", user, role, model)
                 left = [a for a in _access(c, user=user) if a.user == user]
                 now = str(left[0]).split(": ", 1)[1] if left else "nothing"
                 return f"{user} is no longer a member of {role}; now: {now}"
@@ -150,14 +156,27 @@ def revoke(kind: str, user: str, *, model: str | None = None, dsn: str | None = 
             raise server_error(e) from None
 
 
+def _record(conn, action: str, user: str, role: str, model: str | None) -> None:
+    """The grant or revoke in the audit trail, by the server (indb.audit_grant checks the
+    membership really changed), in the same transaction as the change."""
+    if conn.execute("SELECT pg_catalog.to_regprocedure('indb.audit_grant(text, text, text, text)') IS NULL").fetchone()[0]:
+        raise errors.MigrationError("the indb catalog has no audit trail yet (core 0014): a superuser runs `indb migrate`")
+    if not conn.execute("SELECT pg_catalog.has_function_privilege('indb.audit_grant(text, text, text, text)', 'EXECUTE')").fetchone()[0]:
+        raise errors.PermissionError(
+            f"cannot {action} {role}: indb records every grant in its audit trail, which needs a superuser or a member of "
+            "indb_deployer (with CREATEROLE) to run indb grant / indb revoke")
+    conn.execute("SELECT indb.audit_grant(%s, %s, %s, %s)", [action, user, role, model])
+
+
 def _access(conn, *, user: str | None = None, model: str | None = None) -> list[Access]:
     people = conn.execute(
         "SELECT r.rolname, r.rolsuper,"
         " ARRAY(SELECT g.rolname FROM pg_catalog.pg_roles AS g"
         "       WHERE g.rolname LIKE 'indb\\_%%' AND g.rolname <> r.rolname AND pg_catalog.pg_has_role(r.oid, g.oid, 'MEMBER')"
-        "       ORDER BY g.rolname)"
+        "       ORDER BY g.rolname), r.rolcanlogin"
         " FROM pg_catalog.pg_roles AS r"
-        " WHERE r.rolcanlogin AND (%s::text IS NULL OR r.rolname = %s) ORDER BY r.rolname",
+        " WHERE (r.rolcanlogin OR (r.rolname NOT LIKE 'indb\\_%%' AND r.rolname NOT LIKE 'pg\\_%%'))"
+        "   AND (%s::text IS NULL OR r.rolname = %s) ORDER BY r.rolname",
         [user, user]).fetchall()
     if conn.execute("SELECT pg_catalog.to_regclass('indb.version_functions') IS NULL").fetchone()[0]:
         raise errors.MigrationError("the indb catalog is not installed here: run `indb migrate` first")
@@ -165,7 +184,8 @@ def _access(conn, *, user: str | None = None, model: str | None = None) -> list[
     scoring = conn.execute(
         "SELECT r.rolname, f.model FROM pg_catalog.pg_roles AS r"
         " JOIN indb.version_functions AS f ON true JOIN indb.versions AS v ON v.model = f.model AND v.version = f.version"
-        " WHERE r.rolcanlogin AND v.retired_at IS NULL AND (%s::text IS NULL OR r.rolname = %s)"
+        " WHERE (r.rolcanlogin OR (r.rolname NOT LIKE 'indb\\_%%' AND r.rolname NOT LIKE 'pg\\_%%'))"
+        "   AND v.retired_at IS NULL AND (%s::text IS NULL OR r.rolname = %s)"
         "   AND (%s::text IS NULL OR f.model = %s)"
         "   AND pg_catalog.has_function_privilege(r.oid, f.fn::oid, 'EXECUTE')"
         "   AND pg_catalog.has_function_privilege(r.oid, 'indb.resolve(text)', 'EXECUTE')"
@@ -175,11 +195,11 @@ def _access(conn, *, user: str | None = None, model: str | None = None) -> list[
     for name, m in scoring:
         models.setdefault(name, []).append(m)
     out = []
-    for name, superuser, roles in people:
+    for name, superuser, roles, login in people:
         a = Access(name, superuser, list(roles),
                    deploy=superuser or "indb_deployer" in roles,
                    audit=superuser or "indb_auditor" in roles,
-                   models=models.get(name, []))
+                   models=models.get(name, []), login=login)
         if superuser or a.deploy or a.audit or a.models or roles:
             if model is None or superuser or model in a.models:
                 out.append(a)

@@ -30,7 +30,7 @@ from indb.catalog.connection import server_error, session
 
 PARENTS = ("prediction_log", "scoring_calls")  # rows before their calls
 ROW_COLUMNS = ("call_id", "called_at", "called_by", "model", "version", "entry_point", "request_id", "row_key",
-               "prediction", "label", "features", "features_text", "ir_sha256")
+               "prediction", "label", "feature_values", "features", "features_text", "ir_sha256")
 CALL_COLUMNS = ("call_id", "called_at", "called_by", "model", "version", "entry_point", "source", "target",
                 "sample_rate", "request_id", "rows_scored", "rows_logged", "finished_at", "ir_sha256")
 

@@ -108,9 +108,13 @@ class RetireResult:
     model: str
     version: int
     functions: int
+    #: with ``force``: each alias that pointed to the version -> its new version (None: dropped)
+    moved: dict = field(default_factory=dict)
 
     def __str__(self) -> str:
-        return f"{self.model}@{self.version} retired ({self.functions} scoring function(s) dropped; its registry entry and log rows stay)"
+        notes = [f"{self.model}@{a} -> {v}" if v is not None else f"alias {a} dropped" for a, v in self.moved.items()]
+        return (f"{self.model}@{self.version} retired ({self.functions} scoring function(s) dropped; its registry entry and log rows stay"
+                + "".join(f"; {n}" for n in notes) + ")")
 
 
 @dataclass
@@ -125,6 +129,10 @@ class VersionInfo:
     aliases: list[str] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
     ir_sha256: str = ""
+    source_uri: str | None = None
+    run_id: str | None = None
+    metrics: dict | None = None
+    retired_by: str | None = None
 
 
 # ---------------------------------------------------------------- engine choice
@@ -342,6 +350,28 @@ def _read_baseline(baseline: Any) -> str | None:
     return json.dumps(data)
 
 
+def model_origin(model: Any):
+    """Where a model file came from (``mlflow_models.Origin``: URI, run, metrics), or None
+    for an estimator or an IR given as an object."""
+    if not (isinstance(model, str) or hasattr(model, "__fspath__")):
+        return None
+    import os
+
+    from indb.compilers import mlflow_models
+
+    ref = os.fspath(model)
+    if mlflow_models.is_mlflow_ref(ref):
+        return mlflow_models.describe(ref)
+    return mlflow_models.Origin(os.path.abspath(ref))
+
+
+def _origin_row(origin) -> list:
+    """(source_uri, run_id, metrics) of a version."""
+    if origin is None:
+        return [None, None, None]
+    return [origin.uri, origin.run_id, None if origin.metrics is None else json.dumps(origin.metrics)]
+
+
 def prepare(model: Any, features: Sequence[str] | None = None, on_missing: str = "null",
             allow_pickle: bool = False) -> tuple[ir.Model, Any, str]:
     """(IR, the estimator or None, artifact sha256) for a model file, an estimator or an IR."""
@@ -391,7 +421,8 @@ def deploy(
     _validate_name(name)
     target_alias = alias or DEFAULT_ALIAS
     _validate_alias(target_alias)
-    m, estimator, artifact = prepare(model, features, on_missing, allow_pickle)
+    origin = model_origin(model)
+    m, estimator, artifact = prepare(origin.folder or model if origin else model, features, on_missing, allow_pickle)
     # rendered before any connection: the SQL engine's functions, and their size
     try:
         sql_fns = sql_version_functions(m, name, 0) if engine != "plpython" else None
@@ -425,6 +456,9 @@ def deploy(
                 if row is not None:
                     version, eng, reason = row
                     created = False
+                    if baseline_json is not None:  # attached to the version it found, never dropped silently
+                        conn.execute("UPDATE indb.versions SET baseline = %s WHERE model = %s AND version = %s"
+                                     " AND baseline IS DISTINCT FROM %s::jsonb", [baseline_json, name, version, baseline_json])
                 else:
                     eng, reason = choose_engine(m, engine, _plpython_installed(conn), sql_fns)
                     version = conn.execute(
@@ -433,9 +467,10 @@ def deploy(
                     onnx_bytes = _onnx_export(estimator, m)
                     conn.execute(
                         "INSERT INTO indb.versions (model, version, ir, ir_sha256, artifact_sha256, onnx, features, classes,"
-                        " outputs, engine, engine_reason, baseline) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                        " outputs, engine, engine_reason, baseline, source_uri, run_id, metrics)"
+                        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                         [name, version, model_json, ir_sha, artifact, onnx_bytes, _features_json(m), _classes_json(m),
-                         list(m.output_kinds), eng, reason, baseline_json],
+                         list(m.output_kinds), eng, reason, baseline_json, *_origin_row(origin)],
                     )
                     install_functions(conn, m, name, version, eng, sql_fns)
                     created = True
@@ -515,6 +550,11 @@ def _alias_stack(conn, name: str, alias: str) -> tuple[int | None, list[int]]:
     current = None
     for action, frm, to in rows:
         if action == "rollback":
+            if stack:
+                stack.pop()
+        elif action == "retire":  # retire --force: back to the stack's latest other target, or the alias is gone
+            while stack and stack[-1] != to:
+                stack.pop()
             if stack:
                 stack.pop()
         elif frm is not None and frm != to:
@@ -632,20 +672,27 @@ def rollback(name: str, *, alias: str = DEFAULT_ALIAS, dsn: str | None = None, c
         return RollbackResult(name, alias, current, target)
 
 
-def retire(name: str, version: int, *, dsn: str | None = None, conn=None) -> RetireResult:
+def retire(name: str, version: int, *, force: bool = False, dsn: str | None = None, conn=None) -> RetireResult:
     """Retire a version: it can no longer be scored; its registry entry and log rows stay::
 
         >>> retire("churn", 1)                                     # doctest: +SKIP
-        RetireResult(model='churn', version=1, functions=3)
+        RetireResult(model='churn', version=1, functions=3, moved={})
+
+    A version an alias points to is refused, unless ``force``: then each such alias moves
+    back to its previous live target (as :func:`rollback` would), or is dropped when it has
+    none; both are recorded in the alias history (``RetireResult.moved``: {alias: its new
+    version or None}).
     """
     with _registry_txn(dsn, "retire", conn, model=name) as c:
         _lock_model(c, name)
         _require_version(c, name, int(version))
         pointing = [r[0] for r in c.execute("SELECT alias FROM indb.aliases WHERE model = %s AND version = %s ORDER BY alias", [name, version])]
-        if pointing:
+        if pointing and not force:
             raise errors.IndbError(
-                f"{name}@{version} cannot be retired: alias {', '.join(pointing)} points to it (promote another version first)"
+                f"{name}@{version} cannot be retired: alias {', '.join(pointing)} points to it (promote another version "
+                "first, or pass --force to move each alias back to its previous version or drop it)"
             )
+        moved = {alias: _retire_alias(c, name, alias, int(version)) for alias in pointing}
         c.execute("UPDATE indb.versions SET retired_at = pg_catalog.now() WHERE model = %s AND version = %s", [name, version])
         refresh_bindings(c, name)  # first: the bound overloads call the functions dropped next
         fns = c.execute("SELECT fn::text FROM indb.version_functions WHERE model = %s AND version = %s", [name, version]).fetchall()
@@ -653,7 +700,22 @@ def retire(name: str, version: int, *, dsn: str | None = None, conn=None) -> Ret
             for (fn,) in fns:
                 c.execute(sql.SQL("DROP FUNCTION {}").format(sql.SQL(fn)))  # fn: regprocedure text from the catalog itself
         c.execute("DELETE FROM indb.version_functions WHERE model = %s AND version = %s", [name, version])
-        return RetireResult(name, int(version), len(fns))
+        return RetireResult(name, int(version), len(fns), moved)
+
+
+def _retire_alias(c, name: str, alias: str, version: int) -> int | None:
+    """Move ``alias`` off ``version`` (being retired) to its latest earlier live target, or drop it."""
+    _, stack = _alias_stack(c, name, alias)
+    live = {r[0] for r in c.execute("SELECT version FROM indb.versions WHERE model = %s AND retired_at IS NULL", [name])}
+    target = next((v for v in reversed(stack) if v != version and v in live), None)
+    if target is not None:
+        c.execute("UPDATE indb.aliases SET version = %s, moved_at = pg_catalog.now(), moved_by = session_user WHERE model = %s AND alias = %s",
+                  [target, name, alias])
+    else:
+        c.execute("DELETE FROM indb.aliases WHERE model = %s AND alias = %s", [name, alias])
+    c.execute("INSERT INTO indb.alias_history (model, alias, from_version, to_version, action) VALUES (%s, %s, %s, %s, 'retire')",
+              [name, alias, version, target])
+    return target
 
 
 # ---------------------------------------------------------------------- bindings
@@ -740,13 +802,15 @@ def models(name: str | None = None, *, dsn: str | None = None, conn=None) -> lis
             rows = c.execute(
                 "SELECT v.model, v.version, v.engine, COALESCE(v.engine_reason, ''), v.created_at, v.created_by, v.retired_at,"
                 " COALESCE((SELECT pg_catalog.array_agg(a.alias ORDER BY a.alias) FROM indb.aliases a"
-                "   WHERE a.model = v.model AND a.version = v.version), '{}'), v.outputs, v.ir_sha256"
+                "   WHERE a.model = v.model AND a.version = v.version), '{}'), v.outputs, v.ir_sha256,"
+                " v.source_uri, v.run_id, v.metrics, v.retired_by"
                 " FROM indb.versions v WHERE (%s::text IS NULL OR v.model = %s) ORDER BY v.model, v.version",
                 [name, name],
             ).fetchall()
         except psycopg.Error as e:
             raise translate(e) from None
-        return [VersionInfo(*r[:7], aliases=list(r[7]), outputs=list(r[8]), ir_sha256=r[9]) for r in rows]
+        return [VersionInfo(*r[:7], aliases=list(r[7]), outputs=list(r[8]), ir_sha256=r[9], source_uri=r[10], run_id=r[11],
+                            metrics=r[12], retired_by=r[13]) for r in rows]
     finally:
         if own:
             c.close()

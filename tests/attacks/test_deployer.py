@@ -177,6 +177,12 @@ def test_a_version_is_immutable_even_for_the_tables_owner(world, migrated_conn):
             "UPDATE indb.versions SET ir_sha256 = repeat('0', 64), ir = '{}' WHERE model = 'g'",
             "UPDATE indb.versions SET artifact_sha256 = repeat('0', 64) WHERE model = 'g'",
             "UPDATE indb.versions SET engine = 'sql' WHERE model = 'g'",
+            # where it came from, and who retired it (core 0014), are as immutable
+            "UPDATE indb.versions SET source_uri = 'models:/other/1', run_id = 'x' WHERE model = 'g'",
+            "UPDATE indb.versions SET metrics = '{\"auc\": 1}' WHERE model = 'g'",
+            "UPDATE indb.versions SET retired_by = 'someone else' WHERE model = 'g'",
+            "DELETE FROM indb.audit",
+            "INSERT INTO indb.audit (action, model) VALUES ('deploy', 'g')",
             "DELETE FROM indb.versions WHERE model = 'g'",
             "DELETE FROM indb.alias_history",
             "UPDATE indb.alias_history SET moved_by = 'someone else'",
@@ -189,6 +195,7 @@ def test_a_version_is_immutable_even_for_the_tables_owner(world, migrated_conn):
     with migrated_conn.transaction():
         migrated_conn.execute("SET LOCAL ROLE indb_owner")
         _attempt(migrated_conn, "UPDATE indb.versions SET ir = ir || ' ', ir_sha256 = encode(sha256(convert_to(ir || ' ', 'UTF8')), 'hex')")
+        _attempt(migrated_conn, "UPDATE indb.versions SET source_uri = 'elsewhere'")
     assert validate(migrated_conn.info.dsn).ok
 
 
