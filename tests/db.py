@@ -29,6 +29,7 @@ import itertools
 import os
 import re
 import secrets
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -111,7 +112,7 @@ def _alive(pid: int) -> bool:
 
 def _reap_stale_clusters() -> None:
     """Destroy throwaway clusters whose test process died without tearing them down."""
-    from indb.catalog.localpg import Cluster
+    from indb.catalog.localpg import Cluster, ClusterError
 
     for root in Path(tempfile.gettempdir()).glob(CLUSTER_PREFIX + "*"):
         try:
@@ -119,7 +120,10 @@ def _reap_stale_clusters() -> None:
         except (OSError, ValueError):
             continue
         if not _alive(owner):
-            Cluster(root).destroy()
+            try:
+                Cluster(root).destroy()
+            except (ClusterError, OSError):  # half gone already, or another worker reaps it now
+                shutil.rmtree(root, ignore_errors=True)
 
 
 def throwaway_cluster(bindir=None):

@@ -2,9 +2,11 @@
 
 The suite's small tables never get a parallel plan on their own, and the PL/Python
 engine once failed in parallel workers ("cannot start subtransactions during a parallel
-operation"). Here the costs that keep the planner serial are zeroed and the leader does
-not take part, so the scoring functions run in the workers; EXPLAIN ANALYZE must show a
-Gather with workers launched, and the answers must equal the model's own.
+operation"), in the workers and in a leader taking part in the plan. Here the costs that
+keep the planner serial are zeroed, and the leader takes no part (the scoring functions
+run in the workers) or, as by default, its part (it runs them in parallel mode too);
+EXPLAIN ANALYZE must show a Gather with workers launched, and the answers must equal the
+model's own.
 """
 
 from __future__ import annotations
@@ -21,15 +23,17 @@ from tests.gov import deploy, make_source, train_gb
 N = 3000
 FORCE_PARALLEL = (
     "SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0;"
-    " SET max_parallel_workers_per_gather = 2; SET parallel_leader_participation = off"
+    " SET max_parallel_workers_per_gather = 2"
 )
 
 
-@pytest.fixture(scope="module", params=["sql", "plpython"])
+@pytest.fixture(scope="module", params=[("sql", "off"), ("plpython", "off"), ("plpython", "on")],
+                ids=["sql", "plpython", "plpython-leader-too"])
 def scored(request, pg_server, pg_migrated_template):
     """A database with a classifier and a transformer deployed on one engine, bound to
-    ``src``; ``other`` has the same columns and is bound to nothing."""
-    engine = request.param
+    ``src``; ``other`` has the same columns and is bound to nothing. The leader takes
+    part in the parallel plans or not (the SQL engine never runs PL/Python)."""
+    engine, leader = request.param
     with _database(pg_server, f"parallel_{engine}", template=pg_migrated_template) as dsn, _autocommit(dsn) as conn:
         X = make_source(conn, n=N)
         conn.execute("CREATE TABLE other AS SELECT * FROM src")
@@ -38,6 +42,7 @@ def scored(request, pg_server, pg_migrated_template):
         deploy(dsn, gb, "gb", engine=engine, for_tables=["src"])
         deploy(dsn, scaler, "sc", engine=engine, for_tables=["src"])
         conn.execute(FORCE_PARALLEL)
+        conn.execute("SELECT set_config('parallel_leader_participation', %s, false)", [leader])
         yield engine, conn, X, gb, scaler
 
 

@@ -1,9 +1,8 @@
 """The PL/Python engine: what runs inside PostgreSQL for versions deployed with ``--engine plpython``.
 
-The component migration (the newest ``migrations/plpython/*_engine*.sql``, generated from this
-module, ``ir``, ``evaluate``, ``rowcode`` and ``kernels`` by
-``scripts/gen-engine-migration``) installs these sources in the body of
-``indb.engine_boot()``, owned by a superuser; each backend executes them once and
+The plpython component's repeatable definition ``engine`` (rendered from this module,
+``ir``, ``validate``, ``evaluate``, ``rowcode`` and ``kernels`` by ``indb.plpython.install``)
+installs these sources in the body of ``indb.engine_boot()``, owned by a superuser; each backend executes them once and
 keeps an ``Engine`` in PL/Python's ``GD``.
 
 The engine gets a version's IR from ``indb.versions`` as data (JSON text; never pickle),
@@ -44,6 +43,32 @@ except ImportError:  # pragma: no cover - stand-alone
 
 class IntegrityFailure(Exception):
     pass
+
+
+class _ServerFlags:
+    """PostgreSQL's own interrupt flags, read in place (``ctypes``; the server exports its
+    symbols to the libraries it loads). PL/Python code is never interrupted: a cancel,
+    ``statement_timeout`` or ``pg_terminate_backend`` only sets these flags, and the server
+    acts on them at its next check. Reading them costs well under a microsecond and needs
+    no query, so it works where a query cannot run: in a parallel worker and in a leader
+    taking part in a parallel plan (each PL/Python query starts a subtransaction, which
+    neither may start). ``available`` is False where the symbols cannot be found."""
+
+    def __init__(self) -> None:
+        self.available = False
+        try:
+            import ctypes
+
+            server = ctypes.CDLL(None)
+            self.pending = ctypes.c_int.in_dll(server, "InterruptPending")
+            self.cancel = ctypes.c_int.in_dll(server, "QueryCancelPending")
+            self.die = ctypes.c_int.in_dll(server, "ProcDiePending")
+            self.parallel_mode = server.IsInParallelMode
+            self.parallel_mode.restype = ctypes.c_bool
+            self.parallel_mode.argtypes = []
+            self.available = True
+        except (ImportError, OSError, ValueError, AttributeError):  # not inside a PostgreSQL server
+            pass
 
 
 def _in_parallel_worker() -> bool:
@@ -163,31 +188,48 @@ class Engine:
         self.threads = 1
         self.pending: dict[tuple, object] = {}  # (token, model, version, output) -> Future
         self._background = None
-        # PL/Python code is not interrupted by a cancel or statement_timeout; any SPI
-        # call raises once the query was cancelled: long loops call this between pieces.
-        # A parallel worker cannot run one (each PL/Python query starts a subtransaction):
-        # there the check is off; a worker runs the row entry points, one row per call.
-        self._ping = None if _in_parallel_worker() else False
+        # PL/Python code is not interrupted by a cancel or statement_timeout: long loops
+        # call check_interrupts between pieces. It reads the server's flags; where they
+        # cannot be read, any SPI call raises once the query was cancelled, except in a
+        # parallel worker, which cannot run one: there the check is off.
+        self._flags = _ServerFlags()
+        self._ping = None if not self._flags.available and _in_parallel_worker() else False
         self._pinged = time.monotonic()
         kernels.on_interrupts(self.check_interrupts)
         rowcode.check_interrupts = self.check_interrupts
 
     def check_interrupts(self) -> None:
-        """Raise (PostgreSQL's own error) when this query was cancelled; at most every
-        CHECK_EVERY seconds (never in a parallel worker, which cannot query)."""
+        """Raise when this query was cancelled (or timed out, or the backend is told to
+        end); at most every CHECK_EVERY seconds.
+
+        With the server's flags readable, nothing is done unless an interrupt is pending.
+        Outside parallel mode a query then lets PostgreSQL raise its own error, with its
+        own message; in parallel mode (a worker, or a leader running a parallel plan) no
+        query may start, and this raises the error PostgreSQL would, by its SQLSTATE."""
         if self._ping is None:
             return
         now = time.monotonic()
-        if now - self._pinged >= CHECK_EVERY:
-            self._pinged = now
-            if self._ping is False:
-                self._ping = self.plpy.prepare("SELECT 1")
-            self.plpy.execute(self._ping)
+        if now - self._pinged < CHECK_EVERY:
+            return
+        self._pinged = now
+        flags = self._flags
+        if flags.available:
+            if not flags.pending.value:
+                return
+            if flags.parallel_mode():
+                if flags.die.value:
+                    self.plpy.error("terminating connection due to administrator command", sqlstate="57P01")
+                if flags.cancel.value:
+                    self.plpy.error("canceling statement due to user request or statement timeout", sqlstate="57014")
+                return  # another interrupt (a parallel worker's message): the server handles it
+        if self._ping is False:
+            self._ping = self.plpy.prepare("SELECT 1")
+        self.plpy.execute(self._ping)
 
     def _model_error(self, model: str, version: int, e: Exception):
         """The error a version's evaluation raised (an on_missing='error' Fail node, a
         malformed chunk), naming the version; PostgreSQL's own errors (a cancel) pass."""
-        if isinstance(e, self.plpy.SPIError):
+        if isinstance(e, (self.plpy.SPIError, self.plpy.Error, self.plpy.Fatal)):
             return e
         if isinstance(e, ValueError):
             return ModelError(f"model {model}@{version}: {e}")
