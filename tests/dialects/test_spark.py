@@ -7,10 +7,13 @@ mode on (Spark 4's default) and once off, and must equal the IR evaluator on ``R
 
 from __future__ import annotations
 
+import pytest
+
 from indb import ir
-from tests.dialects import cases as C, validate
+from tests.dialects import as_model, cases as C, validate
 
 NAN_CAST = "CAST('NaN' AS DOUBLE)"
+INF = C.INF
 
 
 def test_linear():
@@ -72,3 +75,17 @@ def test_quoted():
     # backticks quote in Spark: reserved words (select, order, from) and mixed case
     validate(C.QUOTED, write={'spark': '`select` + `Order Total`'})
     validate(ir.add(ir.Feature("order"), ir.Feature("from"), C.X0), write={'spark': '`order` + `from` + x0'})
+
+
+def test_fail_raises_with_the_message():
+    # on_missing="error": Spark's raise_error, typed as the branch it replaces; rows
+    # without a missing x0 score, a NULL or NaN row stops the query with the message
+    fail = ir.Case(((ir.IsMissing(C.X0), ir.Fail("x0 is missing", ir.FLOAT)),), C.X0)
+    sql = f"CASE WHEN NOT (x0 < {NAN_CAST}) IS TRUE THEN CAST(RAISE_ERROR('indb: model model: x0 is missing') AS DOUBLE) ELSE x0 END"
+    validate(fail, write={'spark': sql}, rows=[(1.0,), (-2.5,), (INF,)])
+    from tests import spark_engine  # noqa: PLC0415
+
+    spark = spark_engine.session()
+    spark_engine.load_spark(spark, "t_fail", as_model(fail), [(0, 1.0), (1, None)])
+    with pytest.raises(Exception, match="indb: model model: x0 is missing"):
+        spark_engine.run_spark(spark, f"SELECT {sql} FROM t_fail", ansi=True)
