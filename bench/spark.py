@@ -62,12 +62,16 @@ def main(argv=None) -> int:
     p.add_argument("--markdown", action="store_true")
     a = p.parse_args(argv)
 
+    import os
+
     import pandas as pd
     from pyspark.sql import SparkSession, functions as F, types as T
 
     from indb import spark as ispark
     from indb.compilers import compile_model
 
+    # the Python workers (mapInPandas) run this interpreter, which has indb, numpy and pyarrow
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     spark = (SparkSession.builder.master("local[2]").appName("indb-bench").config("spark.ui.enabled", "false")
              .config("spark.sql.shuffle.partitions", "2").config("spark.driver.memory", "3g").getOrCreate())
     spark.sparkContext.setLogLevel("ERROR")

@@ -301,3 +301,35 @@ def _record(v: Version, rows: int, target: str | None, dsn, conn) -> int:
     finally:
         if own:
             c.close()
+
+
+def score_files(model: str, source: str, target: str, *, dsn: str | None = None, keep: Sequence[str] = (), engine: str = "auto",
+                log_to: str | None = None, key: str | None = None, replace: bool = False, master: str | None = None) -> str:
+    """``indb spark-score``: read ``source`` (a path: Parquet, or CSV/JSON/ORC by extension;
+    else a table name), score it with ``model`` and write ``target`` as Parquet. Starts (or
+    joins) a SparkSession on ``master`` (default: Spark's own, e.g. from spark-submit)."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise errors.UsageError("indb spark-score needs pyspark: pip install 'indb[spark]' (and a Java 17+ runtime)") from None
+    builder = SparkSession.builder.appName(f"indb spark-score {model}")
+    if master:
+        builder = builder.master(master)
+    spark = builder.getOrCreate()
+    fmt = next((f for f in ("parquet", "csv", "json", "orc") if source.lower().rstrip("/").endswith("." + f)), None)
+    if "/" in source or fmt:
+        reader = spark.read.format(fmt or "parquet")
+        if fmt == "csv":
+            reader = reader.option("header", "true").option("inferSchema", "true")
+        df = reader.load(source)
+    else:
+        df = spark.table(source)
+    scored = score(df, model, dsn=dsn, keep=keep, engine=engine, log_to=log_to, key=key)
+    from pyspark.errors import AnalysisException
+
+    try:
+        scored.write.mode("overwrite" if replace else "errorifexists").parquet(target)
+    except AnalysisException as e:
+        first = str(e).strip().splitlines()[0]
+        raise errors.UsageError(f"--into {target}: {first} (--replace overwrites it)") from None
+    return f"{source} scored with {model} into {target} ({', '.join(scored.columns)})"

@@ -108,9 +108,10 @@ def test_help_teaches_with_examples():
         assert sub.returncode == 0 and "example" in sub.stdout, command
 
 
-# every command of DESIGN.md's command-line contract
+# every command of DESIGN.md's command-line contract, and spark-score (issue 16: batch
+# scoring on Spark with a registered version)
 DESIGN_COMMANDS = ("bind", "compile", "deploy", "drift", "grant", "grants", "log", "migrate", "models", "promote",
-                   "retire", "revoke", "rollback", "score", "status", "unbind", "validate")
+                   "retire", "revoke", "rollback", "score", "spark-score", "status", "unbind", "validate")
 
 
 def test_the_design_commands_are_registered_and_nothing_else():

@@ -102,3 +102,21 @@ def test_tampered_ir_is_refused(spark, pg_server, pg_migrated_template):
             assert conn.execute("SELECT count(*) FROM indb.scoring_calls WHERE entry_point = 'spark.score'").fetchone()[0] == 0
     finally:
         pg_server.drop_database(name)
+
+
+def test_spark_score_command_writes_parquet(spark, deployed, tmp_path, capsys):
+    from indb.cli import main
+
+    dsn, src, cols, want = deployed
+    source, target = tmp_path / "src.parquet", tmp_path / "scores"
+    _frame(spark, src).write.parquet(str(source))
+    argv = ["spark-score", "m", "--from", str(source), "--into", str(target), "--keep", "id", "--dsn", dsn]
+    assert main(argv) == 0
+    assert "scored with m into" in capsys.readouterr().out
+    got = spark.read.parquet(str(target))
+    assert got.columns == cols
+    _same(want, sorted(tuple(r) for r in got.collect()))
+    # an existing --into is a one-line error, not a traceback
+    assert main(argv) != 0
+    err = capsys.readouterr().err
+    assert f"--into {target}:" in err and "(--replace overwrites it)" in err and "Traceback" not in err

@@ -141,7 +141,7 @@ example:
 
 
 #: modules with a ``register(command)`` that adds their sub-commands
-COMMAND_MODULES = ("indb.cli.registry", "indb.cli.governance")
+COMMAND_MODULES = ("indb.cli.registry", "indb.cli.governance", "indb.cli.spark")
 
 
 def _out(line: str = "") -> None:
