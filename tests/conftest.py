@@ -2,7 +2,7 @@
 
 import pytest
 
-pytest_plugins = ["tests.db"]
+pytest_plugins = ["tests.db", "tests.spark_engine"]
 
 
 @pytest.hookimpl(trylast=True)

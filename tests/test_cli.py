@@ -108,9 +108,10 @@ def test_help_teaches_with_examples():
         assert sub.returncode == 0 and "example" in sub.stdout, command
 
 
-# every command of DESIGN.md's command-line contract (audit and baseline: issue 15)
+# every command of DESIGN.md's command-line contract (audit and baseline: issue 15), and
+# spark-score (issue 16: batch scoring on Spark with a registered version)
 DESIGN_COMMANDS = ("audit", "baseline", "bind", "compile", "deploy", "drift", "grant", "grants", "log", "migrate", "models",
-                   "promote", "retire", "revoke", "rollback", "score", "status", "unbind", "validate")
+                   "promote", "retire", "revoke", "rollback", "score", "spark-score", "status", "unbind", "validate")
 
 
 def test_the_design_commands_are_registered_and_nothing_else():

@@ -148,7 +148,7 @@ example:
 WITHOUT_VERSION_CHECK = frozenset({"compile", "migrate", "status", "validate"})
 
 #: modules with a ``register(command)`` that adds their sub-commands
-COMMAND_MODULES = ("indb.cli.registry", "indb.cli.governance")
+COMMAND_MODULES = ("indb.cli.registry", "indb.cli.governance", "indb.cli.spark")
 
 
 def _out(line: str = "") -> None:

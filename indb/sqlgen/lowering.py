@@ -314,7 +314,12 @@ class Lowering:
                 self._env[e.name] = saved
 
     def _l_BinOp(self, e: ir.BinOp) -> exp.Expression:
-        return self._op(e.op, self._lower(e.left), self._lower(e.right))
+        right = self._lower(e.right)
+        if e.op == "/" and self.target.div_zero_raises and not (isinstance(e.right, ir.Const) and e.right.value):
+            # the guard pass's CASE gives y = 0 its IEEE result; NULLIF keeps an engine
+            # that evaluates the division anyway (ANSI Spark) from raising
+            right = exp.Nullif(this=right, expression=self.float_const(0.0))
+        return self._op(e.op, self._lower(e.left), right)
 
     def _l_Sum(self, e: ir.Sum) -> exp.Expression:
         return self.sum([self._lower(t) for t in e.terms])

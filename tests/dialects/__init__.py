@@ -4,7 +4,7 @@ and per dialect the exact SQL indb writes for it, or the error it raises.
 ``validate(model, write={dialect: expected})`` compiles ``model`` (an ``ir.Model`` or a
 bare IR expression over features ``x0``, ``x1``, ...) to a scalar expression for each
 dialect and compares the text; an exception class as the expectation means compiling
-must raise it. Where a dialect can run in this process (DuckDB, SQLite), ``rows`` (values of
+must raise it. Where a dialect can run in this process (DuckDB, SQLite, a local Spark), ``rows`` (values of
 x0, x1, ...) makes the golden SQL also run there and equal the IR evaluator on those rows, so a golden
 string is never the only proof.
 """
@@ -64,7 +64,19 @@ def _sqlite(names, rows, sql):
     return [r[0] for r in conn.execute(f"SELECT {sql} FROM t ORDER BY i").fetchall()]
 
 
-RUNNERS = {"duckdb": _duckdb, "sqlite": _sqlite}
+def _spark(names, rows, sql):
+    """Run on Spark with ANSI mode on, then off: both must give the IR's answers."""
+    from tests import spark_engine  # noqa: PLC0415
+
+    spark = spark_engine.session()
+    model = ir.Model(tuple(ir.FeatureSpec(n) for n in names), ())
+    spark_engine.load_spark(spark, "t", model, [(i, *r) for i, r in enumerate(rows)])
+    on, off = (spark_engine.run_spark(spark, f"SELECT {sql} FROM t ORDER BY id", ansi) for ansi in (True, False))
+    assert repr(on) == repr(off), f"spark: ANSI on and off differ: {on} vs {off}"
+    return [r[0] for r in on]
+
+
+RUNNERS = {"duckdb": _duckdb, "sqlite": _sqlite, "spark": _spark}
 
 
 def run_rows(model: ir.Model, dialect: str, sql: str, rows) -> None:

@@ -41,6 +41,10 @@ class Target:
     float_errors_raise: bool = False
     #: division by zero and ln(0) give NULL instead of +-Infinity (SQLite)
     div_zero_is_null: bool = False
+    #: division by zero raises an error even for floats, in some mode of the engine (Spark
+    #: with ANSI on): a division by anything but a non-zero constant reads its divisor
+    #: through NULLIF(divisor, 0), so no evaluation order of a guard can raise
+    div_zero_raises: bool = False
     #: how to write infinity (and NaN): "cast" ('Infinity' cast to the float type),
     #: "overflow" (9e999), "function" (Trino's ``infinity()`` and ``nan()``), "none" (the
     #: float type has no infinity: a model that needs one is refused), or "null" (as
