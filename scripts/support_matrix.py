@@ -174,7 +174,51 @@ def build(results: dict[tuple[str, str], str], uses: dict, supported: list[str])
     untested = [s for s in supported if s not in covered]
     lines += ["", "## Registered but not exercised by any zoo case", ""]
     lines.append(", ".join(untested) if untested else "(none)")
+    lines += ["", *limits_section()]
     return "\n".join(lines) + "\n"
+
+
+def _limit(v: int | None) -> str:
+    return "none" if v is None else f"{v:,}"
+
+
+#: (title, what a cell shows for one ``Target``): the flags the lowering designs around
+LIMIT_ROWS: list[tuple[str, Any]] = [
+    ("expression depth (long sums balanced beyond half)", lambda t: _limit(t.max_depth)),
+    ("CASE nesting (trees written as WHEN chains)", lambda t: _limit(t.max_case_nesting)),
+    ("parser nesting in IR levels (deeper parts become derived columns)", lambda t: _limit(t.max_nesting)),
+    ("columns in one SELECT", lambda t: _limit(t.max_columns)),
+    ("trees per expression (running partial sums)", lambda t: _limit(t.max_trees_per_expression)),
+    ("NaN", lambda t: ("ordered above numbers" if t.nan_is_greatest else "ordered as the IR needs") if t.has_nan else "none (missing is NULL)"),
+    ("infinity", lambda t: {"cast": "'Infinity' cast", "overflow": "9e999", "none": "none: models that need it are refused"}[t.inf_literal]),
+    ("float errors (overflow, x/0, exp, ln)", lambda t: "raise: guarded" if t.float_errors_raise else ("x/0 and ln(0) NULL: guarded" if t.div_zero_is_null else "IEEE")),
+    ("on_missing='error'", lambda t: f"{t.error_function}()" if t.error_function else ("failing cast" if t.raise_by_cast else "refused (no way to raise)")),
+    ("text equality", lambda t: "exact" if t.text_eq_exact else "case-insensitive by default"),
+    ("literal parsing", lambda t: "16+ digit literals as exact products" if t.inexact_literals else "correctly rounded"),
+]
+
+
+def limits_section() -> list[str]:
+    """Markdown lines: per dialect, the limits and semantics the lowering designs around,
+    read from the flags of ``indb.sqlgen.dialects`` (one module per dialect states why)."""
+    sys.path.insert(0, str(ROOT))
+    from indb.sqlgen.dialects import REFUSED, TARGETS
+
+    names = list(TARGETS)
+    lines = [
+        "## Per-dialect limits designed around",
+        "",
+        "From the flags in `indb/sqlgen/dialects/` (each module says where a number comes from).",
+        "Executed in tests: postgres, duckdb, sqlite; the others are pinned by golden SQL.",
+        "",
+        "| limit | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
+    for title, cell in LIMIT_ROWS:
+        lines.append(f"| {title} | " + " | ".join(cell(TARGETS[n]) for n in names) + " |")
+    lines += ["", "sqlglot dialects not offered, and why:", ""]
+    lines += [f"- {name}: {why}" for name, why in sorted(REFUSED.items())]
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

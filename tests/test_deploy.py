@@ -95,7 +95,7 @@ def test_versions_aliases_and_references(migrated_dsn, migrated_conn, two_models
     assert info[("churn", 2)].retired_at is not None and info[("churn", 1)].aliases == ["champion", "staging"]
 
 
-def test_generic_path_and_entry_points(migrated_dsn, migrated_conn):
+def test_generic_path_and_entry_points(migrated_dsn, migrated_conn, capsys):
     X, y = _frame()
     clf = LogisticRegression().fit(X, y.map({0: "stay", 1: "leave"}))
     deploy(clf, "churn", dsn=migrated_dsn)
@@ -108,6 +108,13 @@ def test_generic_path_and_entry_points(migrated_dsn, migrated_conn):
     assert len(got[2]) == 1
     with pytest.raises(psycopg.Error, match="labels are text|use indb.predict_label"):
         conn.execute(f"SELECT indb.predict('churn', t) FROM {row}").fetchone()
+    # `indb models` lists what works: the label, not indb.predict, for text labels
+    assert models("churn", dsn=migrated_dsn)[0].outputs == ["proba", "label", "decision"]
+    from indb.cli.main import main
+
+    assert main(["models", "churn", "--dsn", migrated_dsn]) == 0
+    listed = capsys.readouterr().out
+    assert "predict_proba,predict_label,decision_function" in listed and "predict," not in listed
 
 
 BAD_INPUT = [

@@ -97,6 +97,17 @@ def test_text_features_and_text_labels(migrated_dsn, migrated_conn):
                                    " WHERE call_id = %s ORDER BY row_key::int", [res.call_id]).fetchall()
     assert logged[0][0][:2] == [0.1, 1.0] and logged[0][1][2] == "red" and logged[0][3] is None
     assert [r[2] for r in logged] == [g[0] for g in got]
+    # --keep and --key follow the feature names' identifier rule: a mixed-case "ID" is
+    # kept and keyed as itself (the same rule as compile --table --keep)
+    migrated_conn.execute('ALTER TABLE txt ADD COLUMN "ID" int; UPDATE txt SET "ID" = id * 10')
+    res2 = score("t", "txt", "t_out2", keep=["ID"], key="ID", conn=migrated_conn)
+    cols = [r[0] for r in migrated_conn.execute(
+        "SELECT attname FROM pg_attribute WHERE attrelid = 't_out2'::regclass AND attnum > 0 ORDER BY attnum")]
+    assert cols[:2] == ["ID", "prediction"]
+    keys = migrated_conn.execute("SELECT row_key FROM indb.prediction_log WHERE call_id = %s ORDER BY row_key::int", [res2.call_id]).fetchall()
+    assert [k[0] for k in keys] == [str(i * 10) for i in range(6)]
+    with pytest.raises(errors.NotFoundError, match="has no column id2"):
+        score("t", "txt", "t_out3", keep=["id2"], conn=migrated_conn)
     one = migrated_conn.execute("SELECT indb.predict_label_logged('t', x, 'req-9') FROM txt AS x WHERE id = 0").fetchone()[0]
     assert one == got[0][0]
     with pytest.raises(psycopg.errors.FeatureNotSupported, match="predict_label_logged"):

@@ -59,7 +59,7 @@ def test_build_counts_cases_per_estimator_output_and_column(sm):
     assert "| ✓ 1 | ✗ 1/1 | – | – | – | – |" in rows[("GaussianNB", "as a step or member")]
     assert "| ✓ 1 | ✗ 1/1 |" in rows[("Pipeline", "predict")]
     assert "- PostgreSQL SQL: `a`" in text
-    assert text.rstrip().endswith("KMeans")  # registered, exercised by no case
+    assert "## Registered but not exercised by any zoo case\n\nKMeans\n" in text  # registered, exercised by no case
 
 
 def test_exercised_walks_composites(sm):
@@ -70,3 +70,30 @@ def test_exercised_walks_composites(sm):
 
     est = VotingRegressor([("a", make_pipeline(StandardScaler(), Ridge())), ("b", LinearRegression())]).fit([[0.0], [1.0], [2.0]], [0.0, 1.0, 2.0])
     assert list(sm.exercised(est)) == [("VotingRegressor", True), ("Pipeline", False), ("StandardScaler", False), ("Ridge", False), ("LinearRegression", False)]
+
+
+def test_limits_section_states_each_dialects_flags(sm):
+    from indb.sqlgen.dialects import REFUSED, TARGETS
+
+    lines = sm.limits_section()
+    text = "\n".join(lines)
+    header = next(line for line in lines if line.startswith("| limit |"))
+    assert [c.strip() for c in header.strip("|").split("|")[1:]] == list(TARGETS)
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")[1:]] for line in lines if line.startswith("| ") and "---" not in line}
+    col = list(TARGETS).index
+    assert rows["CASE nesting (trees written as WHEN chains)"][col("sqlite")] == "18"
+    assert rows["CASE nesting (trees written as WHEN chains)"][col("tsql")] == "10"
+    assert rows["expression depth (long sums balanced beyond half)"][col("duckdb")] == "1,000"
+    assert rows["columns in one SELECT"][col("postgres")] == "1,664"
+    assert rows["NaN"][col("mysql")] == "none (missing is NULL)"
+    assert rows["on_missing='error'"][col("duckdb")] == "error()"
+    assert rows["on_missing='error'"][col("mysql")] == "refused (no way to raise)"
+    assert rows["infinity"][col("tsql")].startswith("none")
+    for name, why in REFUSED.items():
+        assert f"- {name}: {why}" in text
+
+
+def test_build_ends_with_the_limits_section(sm):
+    text = sm.build({}, {}, [])
+    assert "## Per-dialect limits designed around" in text
+    assert text.index("## Registered but not exercised") < text.index("## Per-dialect limits")

@@ -87,7 +87,11 @@ examples:
   indb compile model.joblib --allow-pickle             # only a file you trust
 """)
     model_argument(sub)
-    sub.add_argument("--dialect", default="postgres", help="any sqlglot dialect (default: postgres)")
+    from indb.sqlgen.dialects import TARGETS
+
+    sub.add_argument("--dialect", default="postgres", metavar="D",
+                     help=f"the SQL dialect: {', '.join(sorted(TARGETS))} (default: postgres; other sqlglot"
+                          " dialects are refused with the reason)")
     sub.add_argument("--output", default="predict", choices=["predict", "proba", "decision", "transform"],
                      help="which output to compute (default: predict)")
     sub.add_argument("--features", type=name_list, help="feature column names F1,F2,... in model order")

@@ -189,6 +189,7 @@ def _cmd_unbind(args) -> int:
 
 
 def _cmd_models(args) -> int:
+    from indb.registry.functions import ENTRY_POINTS
     from indb.registry.versions import models
 
     if args.name == "show" and args.ref:
@@ -198,11 +199,13 @@ def _cmd_models(args) -> int:
         return 0
     if args.ref:
         raise errors.UsageError(f"unexpected {args.ref!r}: `indb models [NAME]` or `indb models show NAME[@V|@ALIAS]`")
+    entry_of = {out: entry for entry, (out, _) in ENTRY_POINTS.items()}
+
     rows = models(args.name, dsn=args.dsn)
     if not rows:
         print("no models deployed yet (indb deploy MODEL --name NAME)")
         return 0
-    header = ("model", "version", "aliases", "engine", "why", "outputs", "created", "by", "retired")
+    header = ("model", "version", "aliases", "engine", "why", "sql functions", "created", "by", "retired")
     table = [
         (
             v.model,
@@ -210,7 +213,7 @@ def _cmd_models(args) -> int:
             ",".join(v.aliases),
             v.engine,
             v.engine_reason,
-            ",".join(v.outputs),
+            ",".join(entry_of.get(o, o) for o in v.outputs),
             f"{v.created_at:%Y-%m-%d %H:%M}",
             v.created_by,
             "" if v.retired_at is None else f"{v.retired_at:%Y-%m-%d}",

@@ -127,6 +127,7 @@ class VersionInfo:
     created_by: str
     retired_at: Any
     aliases: list[str] = field(default_factory=list)
+    #: outputs served by an installed function (predict, label, proba, ...): what works
     outputs: list[str] = field(default_factory=list)
     ir_sha256: str = ""
     source_uri: str | None = None
@@ -802,10 +803,14 @@ def models(name: str | None = None, *, dsn: str | None = None, conn=None) -> lis
             rows = c.execute(
                 "SELECT v.model, v.version, v.engine, COALESCE(v.engine_reason, ''), v.created_at, v.created_by, v.retired_at,"
                 " COALESCE((SELECT pg_catalog.array_agg(a.alias ORDER BY a.alias) FROM indb.aliases a"
-                "   WHERE a.model = v.model AND a.version = v.version), '{}'), v.outputs, v.ir_sha256,"
+                "   WHERE a.model = v.model AND a.version = v.version), '{}'),"
+                # the outputs that have an installed function (a text-labelled classifier
+                # has `label`, not `predict`), in the order of the entry points
+                " COALESCE((SELECT pg_catalog.array_agg(f.output ORDER BY pg_catalog.array_position(%s::text[], f.output))"
+                "   FROM indb.version_functions f WHERE f.model = v.model AND f.version = v.version), v.outputs), v.ir_sha256,"
                 " v.source_uri, v.run_id, v.metrics, v.retired_by"
                 " FROM indb.versions v WHERE (%s::text IS NULL OR v.model = %s) ORDER BY v.model, v.version",
-                [name, name],
+                [[out for out, _ in ENTRY_POINTS.values()], name, name],
             ).fetchall()
         except psycopg.Error as e:
             raise translate(e) from None
