@@ -24,6 +24,7 @@ from indb.catalog.connection import as_versions, connect, server_error, translat
 from indb.compilers.files import check_storable, load_model_file
 from indb.sqlgen.compile import to_ir
 from indb.registry.functions import (
+    ENTRY_POINTS,
     VersionFunction,
     function_name,
     plpython_version_functions,
