@@ -40,6 +40,9 @@ class Target:
     #: a strict two-argument float max (NULL in, NULL out) that orders NaN above numbers,
     #: the IR's own max: used for max/min and for clamping exp's argument
     strict_max: str | None = None
+    #: GREATEST(a, b, ...) skips NULL arguments and orders NaN above numbers (PostgreSQL,
+    #: DuckDB; measured): one GREATEST tests many inputs for NaN in one step
+    greatest_skips_null: bool = False
     #: scalar MAX(a, b, ...) / MIN(...) exist and give NULL when any argument is NULL
     #: (SQLite); else GREATEST/LEAST behind a NULL test
     scalar_minmax_strict: bool = False
