@@ -2,7 +2,7 @@
 route NaN, every other row takes the branch with one comparison per split.
 
 A tree fitted with NaN in both features sends missing values left at some splits and
-right at others; rows sit on each threshold and one ulp either side, at +-3e38, NaN and
+right at others; rows sit on each threshold and one ulp either side, at +-1e38, NaN and
 NULL, alone and mixed, and PostgreSQL and DuckDB must equal scikit-learn on every one.
 """
 
@@ -31,11 +31,11 @@ def fitted():
     est = DecisionTreeRegressor(max_depth=4, random_state=0).fit(X, y)
     t = est.tree_
     edge = []
-    for thr in t.threshold[t.feature >= 0]:
+    for thr in t.threshold[(t.feature >= 0) & np.isfinite(t.threshold)]:
         for v in (thr, math.nextafter(thr, math.inf), math.nextafter(thr, -math.inf)):
             edge += [(v, 0.1), (0.1, v), (v, math.nan), (math.nan, v)]
     # scikit-learn refuses infinities (and values beyond float32): the extremes it takes
-    edge += [(3e38, -3e38), (-3e38, 3e38), (math.nan, math.nan), (3e38, math.nan), (math.nan, -3e38)]
+    edge += [(1e38, -1e38), (-1e38, 1e38), (math.nan, math.nan), (1e38, math.nan), (math.nan, -1e38)]
     return est, np.vstack([X[:60], np.array(edge, dtype=float)])
 
 
