@@ -576,31 +576,8 @@ class Lowering:
 
     # ------------------------------------------------------------------ trees
     def tree_sum(self, te: ir.TreeEnsemble, k: int) -> exp.Expression:
-        """The ensemble's output ``k``: a sum of nested CASEs.
-
-        Where NaN is greater than every number, a split that sends a missing value left
-        needs ``x > t AND x < 'NaN'`` to keep NaN from the right child. Instead the NaN
-        test is made once per row: ``CASE WHEN GREATEST(x, ...) = 'NaN' THEN <sum with those
-        tests> ELSE <sum with one comparison per split> END`` over the inputs that have
-        such splits (NULL needs no test: its comparisons are NULL and take the ELSE,
-        the missing side, in both branches). Rows without NaN, nearly all of them, take
-        the short branch (RandomForest 20x6, 300k rows, jit off: 2.9 s -> 2.3 s).
-        """
         inputs = [self._lower(i).sql(self.target.name) for i in te.inputs]
         nan_inputs = [self.range(i).nan and i.type == ir.FLOAT for i in te.inputs]
-        # only where that was measured: GREATEST skips NULL, NaN is greatest and equals NaN
-        measured = self.target.nan_is_greatest and self.target.greatest_skips_null
-        guarded = _nan_guarded(te, nan_inputs) if measured else []
-        if not guarded:
-            return self._tree_terms(te, k, inputs, nan_inputs)
-        xs = [self._lower(te.inputs[f]) for f in guarded]
-        top = xs[0] if len(xs) == 1 else exp.Greatest(this=xs[0], expressions=xs[1:])
-        any_nan = self._op("==", top, self.nan_const())
-        slow = self._tree_terms(te, k, inputs, nan_inputs)
-        fast = self._tree_terms(te, k, inputs, [False] * len(inputs))
-        return exp.Case(ifs=[exp.If(this=any_nan, true=slow)], default=fast)
-
-    def _tree_terms(self, te: ir.TreeEnsemble, k: int, inputs: list[str], nan_inputs: list[bool]) -> exp.Expression:
         emit = TreeText(self, inputs, nan_inputs, te.strict)
         terms: list[exp.Expression] = []
         if te.base[k] != 0.0 or not te.trees:
@@ -608,16 +585,6 @@ class Lowering:
         for t in te.trees:
             terms.append(exp.Var(this=emit.tree(t, k)))
         return self.sum(terms) if len(terms) > 1 else terms[0]
-
-
-def _nan_guarded(te: ir.TreeEnsemble, nan_inputs: list[bool]) -> list[int]:
-    """Inputs that may be NaN and have a split sending missing values left (in input order)."""
-    found: set[int] = set()
-    for t in te.trees:
-        for n, f in enumerate(t.feature):
-            if f >= 0 and nan_inputs[f] and t.missing_left[n]:
-                found.add(f)
-    return sorted(found)
 
 
 class TreeText:
@@ -915,22 +882,12 @@ class Shared:
 
     #: the target needs the bindings whatever they save (its parser nests only so deep)
     required: bool = False
-    #: a derived table needs a fence to compute a value once (``Target.merges_subqueries``)
-    fenced: bool = False
-
-    #: on a fenced target, how many times more work the expression written out must be
-    #: before a fence pays: PostgreSQL 15 makes no partial (parallel) path through a
-    #: subquery scan, so everything above the fence runs in the leader alone, behind a
-    #: Gather that ships every row (StandardScaler + LogisticRegression, 1M rows: 3.5 s
-    #: fenced against 1.9 s written out, with the leader and two workers)
-    FENCE_FACTOR = 4
 
     def worth_sharing(self) -> bool:
         """Naming the shared values saves real work (not just a repeated input test)."""
         if self.required and self.bindings:
             return True
-        factor = self.FENCE_FACTOR if self.fenced else 2
-        return bool(self.bindings) and self.inline_nodes > max(factor * self.dag_nodes, self.dag_nodes + 400)
+        return bool(self.bindings) and self.inline_nodes > max(2 * self.dag_nodes, self.dag_nodes + 400)
 
 
 def lower_shared(
@@ -1000,7 +957,7 @@ def lower_shared(
         dag, inline = ir.size(opt), ir.inline_size(opt)
     finally:
         sys.setrecursionlimit(old)
-    return Shared(bindings, lvls, cols, dag, inline, required=target.max_nesting is not None or bool(forced), fenced=target.merges_subqueries)
+    return Shared(bindings, lvls, cols, dag, inline, required=target.max_nesting is not None or bool(forced))
 
 
 def lower_outputs(

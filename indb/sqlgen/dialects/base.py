@@ -60,9 +60,6 @@ class Target:
     greatest: bool = True
     #: a select list may hold a boolean value (T-SQL's cannot: a predicate becomes 1/0)
     bool_values: bool = True
-    #: GREATEST(a, b, ...) skips NULL arguments and orders NaN above numbers (PostgreSQL,
-    #: DuckDB; measured): one GREATEST tests many inputs for NaN in one step
-    greatest_skips_null: bool = False
     #: scalar MAX(a, b, ...) / MIN(...) exist and give NULL when any argument is NULL
     #: (SQLite); else GREATEST/LEAST behind a NULL test
     scalar_minmax_strict: bool = False

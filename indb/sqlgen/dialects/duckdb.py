@@ -9,7 +9,6 @@ TARGET = Target(
     # max_expression_depth defaults to 1000
     max_depth=1000,
     error_function="error",
-    greatest_skips_null=True,
     # a 100-tree forest in one projection took 100 s to plan, in chunks of 10 trees 3 s
     max_trees_per_expression=10,
 )

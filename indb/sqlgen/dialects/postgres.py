@@ -11,7 +11,6 @@ TARGET = Target(
     # float8 overflow, exp/ln/sqrt domain errors and x/0 raise "value out of range" etc.
     float_errors_raise=True,
     strict_max="float8larger",
-    greatest_skips_null=True,
     # the bison parser grows its stack to 10,000 states; max_stack_depth guards recursion
     max_depth=None,
     # "target lists can have at most 1664 entries"

@@ -18,33 +18,16 @@ def exact_shared_expit(e: ir.Expr, target: Target) -> ir.Expr:
     wherever sharing is possible, so it can afford to read ``z`` twice:
     ``CASE WHEN z >= -709.78 THEN expit(z) ELSE exp(max(z, EXP_MIN_ARG)) END`` (below
     -37, 1 + exp(z) is 1, so exp(z) is expit(z) to the last bit).
-
-    Only an expit that a normalisation reads (under a sum or a division) needs it: a
-    binary classifier's ``[1 - expit(z), expit(z)]`` is exact to 5.6e-309 absolute with
-    the clamp, and reading ``z`` twice there would make the table query compute ``z``
-    in a fenced derived table, which PostgreSQL 15 runs in the leader alone.
     """
     if not target.float_errors_raise:
         return e
     counts = parent_counts(e)
-    normalised = _normalised(e)
 
     def fn(n: ir.Expr) -> ir.Expr:
-        if isinstance(n, ir.Func) and n.name == "expit" and counts.get(id(n), 0) >= 2 and id(n) in normalised:
+        if isinstance(n, ir.Func) and n.name == "expit" and counts.get(id(n), 0) >= 2:
             z = n.args[0]
             tail = ir.Func("exp", (ir.Func("max", (z, ir.Const(EXP_MIN_ARG))),))
             return ir.Case(((ir.Compare(">=", z, ir.Const(-EXP_MAX_ARG)), n),), tail)
         return n
 
     return ir.transform(e, fn)
-
-
-def _normalised(e: ir.Expr) -> set[int]:
-    """ids of the expits some sum or division reads (directly or through arithmetic)."""
-    found: set[int] = set()
-    for n in ir.walk(e):
-        if isinstance(n, ir.Sum) or (isinstance(n, ir.BinOp) and n.op == "/"):
-            for c in n.children():
-                if isinstance(c, ir.Func) and c.name == "expit":
-                    found.add(id(c))
-    return found
