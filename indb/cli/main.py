@@ -149,7 +149,9 @@ example:
 #: commands that run against any catalog (or none; validate and status report its version
 #: themselves): every other one first checks that the
 #: database's catalog is the one this indb was made for (indb.catalog.migrator.require_current)
-WITHOUT_VERSION_CHECK = frozenset({"compile", "migrate", "status", "validate"})
+#: ``deploy`` checks inside its own transaction, after reading the model file, so a broken
+#: file is named (exit 2) before any connection is made
+WITHOUT_VERSION_CHECK = frozenset({"compile", "deploy", "migrate", "status", "validate"})
 
 #: modules with a ``register(command)`` that adds their sub-commands
 COMMAND_MODULES = ("indb.cli.registry", "indb.cli.governance", "indb.cli.spark")
