@@ -67,7 +67,7 @@ def test_forest_compiles_fast_and_small():
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_forest_sql_equals_the_model(engine, engines):
-    assert _check(LARGE["RandomForestRegressor-100x8-large"], engine, engines) > 3000
+    assert _check(LARGE["RandomForestRegressor-100x8-large"], engine, engines) > 2000  # 500 plain rows, 1,500 sampled split rows, every feature at each edge value
 
 
 def test_gradient_boosting_200x4_runs_on_postgres(engines):
