@@ -31,7 +31,6 @@ superuser); recording the call needs scorer rights on the model (``indb grant sc
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -83,7 +82,7 @@ def read_version(ref: str, *, dsn: str | None = None, conn=None) -> Version:
     text, sha, retired = row
     if retired is not None:
         raise errors.UsageError(f"{model}@{version} is retired and cannot be scored; score another version (indb models {model})")
-    actual = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    actual = ir.checksum(text)
     if actual != sha:
         raise errors.IntegrityError(
             f"integrity check failed for {model}@{version}: the stored IR's SHA-256 is {actual}, the registry says {sha}; "
