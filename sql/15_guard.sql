@@ -157,6 +157,18 @@ DECLARE
 BEGIN
     privileged := current_user OPERATOR(pg_catalog.=) ANY (ARRAY['indb_owner', 'indb_log_writer', 'indb_compute'])
                   OR (SELECT r.rolsuper FROM pg_catalog.pg_roles AS r WHERE r.rolname OPERATOR(pg_catalog.=) current_user);
+    -- The roles owning shared objects have no members (core 0013). Roles are cluster-wide, so a
+    -- database of this cluster at an older catalog (or a DBA by hand) may have made one: such a
+    -- member reaches the shared role by SET ROLE, and changes nothing here. Functions owned by
+    -- those roles (SECURITY DEFINER) still run: their callers are not members.
+    IF privileged AND current_user OPERATOR(pg_catalog.<>) session_user
+       AND current_user OPERATOR(pg_catalog.=) ANY (ARRAY['indb_owner', 'indb_log_writer', 'indb_compute'])
+       AND NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles AS r WHERE r.rolname OPERATOR(pg_catalog.=) session_user)
+       AND pg_catalog.pg_has_role(session_user, current_user, 'MEMBER') THEN
+        RAISE EXCEPTION 'indb: role % is a member of %, which owns indb''s shared objects and has no members since core 0013: it may not change schema indb', session_user, current_user
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = pg_catalog.format('a database of this cluster at a catalog older than core 0013 granted it: run indb migrate there, or REVOKE %I FROM %I', current_user, session_user);
+    END IF;
     IF privileged THEN
         RETURN;
     END IF;

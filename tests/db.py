@@ -265,6 +265,23 @@ def _autocommit(dsn: str):
 def pg_dsn(pg_server, request):
     with _database(pg_server, request.node.name) as dsn:
         yield dsn
+    _forget_old_catalog_grants(pg_server)
+
+
+def _forget_old_catalog_grants(pg_server: PgServer) -> None:
+    """Undo what an empty database migrated short of core 0013 granted to the whole cluster.
+
+    Core 0001 makes indb_deployer a member of indb_owner, and roles are cluster-wide: a test
+    that stops at an older catalog would leave every deployer of every later test's database
+    a member (``indb validate`` names it; the server refuses it). 0013 revokes it; so does this.
+    """
+    from psycopg import sql
+
+    with pg_server.connect() as conn:
+        for (member,) in conn.execute(
+                "SELECT m.rolname FROM pg_catalog.pg_auth_members AS a JOIN pg_catalog.pg_roles AS r ON r.oid = a.roleid"
+                " JOIN pg_catalog.pg_roles AS m ON m.oid = a.member WHERE r.rolname = 'indb_owner'").fetchall():
+            conn.execute(sql.SQL("REVOKE indb_owner FROM {} CASCADE").format(sql.Identifier(member)))
 
 
 @pytest.fixture

@@ -260,6 +260,33 @@ def test_a_deployer_cannot_migrate_the_catalog(migrated_dsn, migrated_conn, pg_r
     assert migrated_conn.execute("SELECT count(*) FROM indb.schema_migrations WHERE version = 96").fetchone()[0] == 0
 
 
+def test_an_older_catalog_elsewhere_in_the_cluster_does_not_make_a_deployer_the_owner_here(
+        migrated_dsn, migrated_conn, pg_dsn, pg_role, tmp_path):
+    # Another database of this cluster at core 0012: its 0001 made indb_deployer a member of
+    # indb_owner, and roles are cluster-wide. Here (core 0013 and later) that buys nothing.
+    indb.migrate(pg_dsn, to=12)
+    deployer = pg_role(migrated_dsn, "indb_deployer")
+    assert migrated_conn.execute("SELECT pg_has_role(%s, 'indb_owner', 'MEMBER')", [deployer.name]).fetchone()[0]
+    source = copy_track(tmp_path / "more", edit={"0096_more.sql": "CREATE TABLE indb.more (a int);\n"})
+    with pytest.raises(errors.PermissionError, match="0096.*superuser"):
+        indb.migrate(deployer.dsn, source=source)
+    attempts = [
+        "CREATE TABLE indb.more (a int)",
+        "CREATE OR REPLACE FUNCTION indb.fail(message text, anchor anyelement) RETURNS double precision LANGUAGE sql AS 'SELECT 0.0'",
+        "ALTER TABLE indb.versions DISABLE TRIGGER USER",
+    ]
+    with psycopg.connect(deployer.dsn, autocommit=True) as conn:
+        for statement in attempts:
+            conn.execute("SET ROLE indb_owner")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="is a member of indb_owner"):
+                conn.execute(statement)
+            conn.execute("RESET ROLE")
+    assert migrated_conn.execute("SELECT to_regclass('indb.more')").fetchone()[0] is None
+    run = run_indb("--dsn", migrated_dsn, "validate")
+    assert run.returncode != 0
+    assert "role indb_deployer is a member of indb_owner" in run.stdout + run.stderr
+
+
 def test_lock_timeout_names_the_holder(pg_dsn):
     with psycopg.connect(pg_dsn, autocommit=True, application_name="holder-in-test") as holder:
         holder.execute("SELECT pg_advisory_lock(%s)", [lock_key()])

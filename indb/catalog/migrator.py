@@ -589,13 +589,26 @@ def _acting_role(conn) -> str | None:
     return OWNER_ROLE if (member and not superuser) else None
 
 
-def _require_superuser(conn, steps) -> None:
-    """Refuse, before anything runs, a plan holding a step marked ``-- indb:requires superuser``."""
-    needs = [s for s in steps if s.superuser]
+#: the core migration after which nobody acts as indb_owner (0013_role_separation.sql)
+ROLE_SEPARATION = 13
+
+
+def _role_separated(history: dict[str, dict[int, Applied]]) -> bool:
+    """True once core 0013 is applied: from then on only a superuser changes the catalog."""
+    applied = history.get(CORE, {}).get(ROLE_SEPARATION)
+    return bool(applied and applied.success)
+
+
+def _require_superuser(conn, steps, *, every: bool = False) -> None:
+    """Refuse, before anything runs, a plan holding a step marked ``-- indb:requires superuser``
+    (``every``: a plan holding any step at all, once the catalog is role-separated)."""
+    needs = list(steps) if every else [s for s in steps if s.superuser]
     if needs and not conn.execute("SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = session_user").fetchone()[0]:
+        why = ("since core 0013 nobody acts as indb_owner, so changing the catalog is a DBA's job" if every else
+               "it creates or replaces objects owned by indb's roles")
         raise errors.PermissionError(
-            f"permission denied to apply {needs[0].label}: indb migrate must be run by a superuser (a DBA), since it "
-            "creates or replaces objects owned by indb's roles; nothing was applied")
+            f"permission denied to apply {needs[0].label}: indb migrate must be run by a superuser (a DBA), since "
+            f"{why}; nothing was applied")
 
 
 def _acquire_lock(conn, key: int, timeout: float) -> None:
@@ -921,6 +934,8 @@ def migrate(dsn: str | None = None, *, component: str = CORE, to: int | None = N
             acting_role = _acting_role(conn)
             if dry_run:
                 history = read_history(conn)
+                if _role_separated(history):
+                    acting_role = None
                 status = _component_status(component, history, source, read_definitions(conn))
                 plan = _plan(status, history, to, _catalog_installed(conn))
                 todo = _definitions_plan(status, history, to, plan)
@@ -934,7 +949,12 @@ def migrate(dsn: str | None = None, *, component: str = CORE, to: int | None = N
                 plan = _plan(status, history, to, _catalog_installed(conn))
                 todo = _definitions_plan(status, history, to, plan)
                 result = MigrateResult(component, False, status.version, status.version, plan)
-                _require_superuser(conn, [*plan, *todo])
+                separated = _role_separated(history)
+                if separated:
+                    # a deployer may still be a member of indb_owner through another database of
+                    # this cluster whose catalog predates 0013 (roles are cluster-wide): not here
+                    acting_role = None
+                _require_superuser(conn, [*plan, *todo], every=separated)
                 for m in plan:
                     elapsed = _apply(conn, m, acting_role)
                     result.applied.append((m, elapsed))

@@ -65,11 +65,12 @@ examples:
     for name, help_, verb in (("grant", "give a user deployer, scorer or auditor access", "GRANT"),
                               ("revoke", "take back deployer, scorer or auditor access", "REVOKE")):
         sub = command(name, help_, f"""\
-deployer: deploys, promotes, rolls back and retires models (acts as indb_owner).
+deployer: deploys, promotes, rolls back and retires models (creates version functions
+          as indb_versions; never acts as indb_owner, which owns indb's shared code).
 scorer:   scores every model, or with --model only that one; reads their own log rows.
 auditor:  reads the registry and the whole prediction log.
-USER is a LOGIN role. Needs a superuser or CREATEROLE (a per-model grant also acts as
-indb_owner, so a non-superuser must be a deployer too). This is a {verb} of indb's
+USER is a LOGIN role. Needs a superuser or CREATEROLE (a per-model grant also grants the
+model's version functions as indb_versions, so a non-superuser must be a deployer too). This is a {verb} of indb's
 group roles; `indb grants` shows the effect.
 
 examples:

@@ -182,6 +182,12 @@ def check_catalog_security(conn) -> list[str]:
                     "SELECT p.oid::regprocedure::text, pg_catalog.pg_get_userbyid(p.proowner) FROM pg_catalog.pg_proc AS p"
                     " WHERE p.pronamespace = 'indb'::regnamespace AND pg_catalog.pg_get_userbyid(p.proowner)"
                     " <> ALL (ARRAY['indb_owner', 'indb_log_writer', 'indb_compute', 'indb_versions']) ORDER BY 1").fetchall()]
+    problems += [f"role {member} is a member of {role}, which owns indb's shared objects and has no members since core 0013: "
+                 f"a database of this cluster at an older catalog granted it (run indb migrate there), or REVOKE {role} FROM {member}"
+                 for role, member in conn.execute(
+                     "SELECT a.roleid::regrole::text, a.member::regrole::text FROM pg_catalog.pg_auth_members AS a"
+                     " WHERE a.roleid::regrole::text = ANY (ARRAY['indb_owner', 'indb_log_writer', 'indb_compute'])"
+                     " ORDER BY 1, 2").fetchall()]
     problems += [f"{fn}: {why}" for fn, why in conn.execute(
         "SELECT x.fn, x.why FROM (SELECT p.oid::regprocedure::text AS fn, indb.check_version_function(p.oid) AS why"
         " FROM pg_catalog.pg_proc AS p WHERE p.proowner = 'indb_versions'::regrole) AS x WHERE x.why IS NOT NULL ORDER BY 1").fetchall()]

@@ -1,7 +1,8 @@
 """The model registry: deploy, promote, rollback, retire, bind, and listing.
 
-Every operation is one transaction that acts as ``indb_owner`` (a deployer reaches it
-with ``SET LOCAL ROLE``), takes a transaction-level advisory lock on the model name (so
+Every operation is one transaction run as the deployer itself (plain table privileges on
+the registry; version functions are created after ``SET LOCAL ROLE indb_versions``; nobody
+acts as ``indb_owner``), takes a transaction-level advisory lock on the model name (so
 concurrent deploys of one name get consecutive versions), and leaves nothing behind
 when it fails or the client dies::
 
