@@ -31,7 +31,7 @@ AS $function$
 $function$;
 ALTER FUNCTION indb.function_sql_name(fn regprocedure) OWNER TO indb_owner;
 REVOKE ALL ON FUNCTION indb.function_sql_name(fn regprocedure) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION indb.function_sql_name(fn regprocedure) TO indb_scorer, indb_scorer_base;
+GRANT EXECUTE ON FUNCTION indb.function_sql_name(fn regprocedure) TO indb_scorer, indb_scorer_base, indb_deployer, indb_versions, indb_auditor;
 
 CREATE OR REPLACE FUNCTION indb.resolve(ref text, OUT model text, OUT version integer)
  RETURNS record
@@ -143,6 +143,123 @@ ALTER FUNCTION indb.feature_text(row_json jsonb, feature text, what text) OWNER 
 REVOKE ALL ON FUNCTION indb.feature_text(row_json jsonb, feature text, what text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION indb.feature_text(row_json jsonb, feature text, what text) TO indb_scorer, indb_scorer_base;
 
+-- A feature of a row (as to_jsonb wrote it) as a number. Inlinable (LANGUAGE sql, no SET
+-- clause, a SQL-standard body parsed once, here, with this file's search_path), so an
+-- adapter's cached plan holds it as an expression instead of one PL/pgSQL call per
+-- feature. Anything but a plain number or null (a missing column, text, a boolean, the
+-- strings NaN, Infinity and -Infinity that to_jsonb writes for those float8 values) goes
+-- to indb.feature_number, which returns the exact value or raises its one-line error.
+CREATE OR REPLACE FUNCTION indb.feature_value(row_json jsonb, feature text, what text)
+ RETURNS double precision
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN pg_catalog.jsonb_typeof(row_json OPERATOR(pg_catalog.->) feature) OPERATOR(pg_catalog.=) 'number'
+            THEN pg_catalog.float8(row_json OPERATOR(pg_catalog.->) feature)
+            WHEN pg_catalog.jsonb_typeof(row_json OPERATOR(pg_catalog.->) feature) OPERATOR(pg_catalog.=) 'null'
+            THEN NULL::double precision
+            ELSE indb.feature_number(row_json, feature, what) END;
+ALTER FUNCTION indb.feature_value(row_json jsonb, feature text, what text) OWNER TO indb_owner;
+REVOKE ALL ON FUNCTION indb.feature_value(row_json jsonb, feature text, what text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION indb.feature_value(row_json jsonb, feature text, what text) TO indb_scorer, indb_scorer_base;
+
+-- The call of version function ``fn`` on a row's jsonb ($1), one feature extractor per
+-- feature in model order: indb."m@3/predict"(indb.feature_value($1, 'a', '''m@3'''), ...).
+-- The one generator of that text: the generic path runs it when a version has no adapter,
+-- an adapter's body is it, and the DDL guard and indb validate compare adapters with it.
+-- SECURITY DEFINER so that indb_versions (the guard runs as it) may read the registry;
+-- it only returns what the registry says of one version function.
+CREATE OR REPLACE FUNCTION indb.generic_call_sql(fn regprocedure)
+ RETURNS text
+ LANGUAGE sql
+ STABLE PARALLEL SAFE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'indb', 'pg_temp'
+AS $function$
+    SELECT pg_catalog.format('%s(%s)', indb.function_sql_name(vf.fn),
+               pg_catalog.string_agg(
+                   pg_catalog.format(CASE WHEN e.value ->> 1 = 'text' THEN 'indb.feature_text($1, %L, %L)'
+                                          ELSE 'indb.feature_value($1, %L, %L)' END,
+                                     e.value ->> 0, pg_catalog.quote_literal(vf.model || '@' || vf.version)),
+                   ', ' ORDER BY e.ordinality))
+      FROM indb.version_functions AS vf
+      JOIN indb.versions AS v ON v.model = vf.model AND v.version = vf.version
+     CROSS JOIN LATERAL pg_catalog.jsonb_array_elements(v.features) WITH ORDINALITY AS e
+     WHERE vf.fn = generic_call_sql.fn
+     GROUP BY vf.fn, vf.model, vf.version;
+$function$;
+ALTER FUNCTION indb.generic_call_sql(fn regprocedure) OWNER TO indb_owner;
+REVOKE ALL ON FUNCTION indb.generic_call_sql(fn regprocedure) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION indb.generic_call_sql(fn regprocedure) TO indb_scorer, indb_scorer_base, indb_deployer, indb_versions, indb_auditor;
+
+-- The generic-path adapter of a version function: indb."m@3/predict"(row_json jsonb), an
+-- overload of the version function's own name taking the row as jsonb. PL/pgSQL, so it is
+-- never inlined into the caller's EXECUTE (which then plans a one-function call), and its
+-- one expression, the version's body inlined into it, is planned once per session.
+-- SECURITY INVOKER: the caller needs EXECUTE on the version function, as on every path.
+-- Its body is exactly this text, which the DDL guard and indb validate check.
+CREATE OR REPLACE FUNCTION indb.generic_adapter_source(fn regprocedure)
+ RETURNS text
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+ SET search_path TO 'pg_catalog', 'indb', 'pg_temp'
+AS $function$
+    SELECT E'\nBEGIN\n    RETURN ' || indb.generic_call_sql(fn) || E';\nEND\n';
+$function$;
+ALTER FUNCTION indb.generic_adapter_source(fn regprocedure) OWNER TO indb_owner;
+REVOKE ALL ON FUNCTION indb.generic_adapter_source(fn regprocedure) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION indb.generic_adapter_source(fn regprocedure) TO indb_deployer, indb_versions, indb_auditor;
+
+-- The adapter of version function ``fn`` (NULL when it has none): same name, schema and
+-- owner, one jsonb argument.
+CREATE OR REPLACE FUNCTION indb.generic_adapter(fn regprocedure)
+ RETURNS regprocedure
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+ SET search_path TO 'pg_catalog', 'indb', 'pg_temp'
+AS $function$
+    SELECT ad.oid::regprocedure
+      FROM pg_catalog.pg_proc AS fp
+      JOIN pg_catalog.pg_proc AS ad
+        ON ad.proname OPERATOR(pg_catalog.=) fp.proname AND ad.pronamespace OPERATOR(pg_catalog.=) fp.pronamespace
+       AND ad.proargtypes OPERATOR(pg_catalog.=) '3802'::pg_catalog.oidvector AND ad.proowner OPERATOR(pg_catalog.=) fp.proowner
+     WHERE fp.oid OPERATOR(pg_catalog.=) fn::oid;
+$function$;
+ALTER FUNCTION indb.generic_adapter(fn regprocedure) OWNER TO indb_owner;
+REVOKE ALL ON FUNCTION indb.generic_adapter(fn regprocedure) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION indb.generic_adapter(fn regprocedure) TO indb_deployer, indb_versions, indb_auditor;
+
+-- Creates the adapter of version function ``fn``; a deploy runs it as indb_versions, after
+-- the version's version_functions row. Executable by every scorer: the version function
+-- it calls keeps its own grants.
+CREATE OR REPLACE FUNCTION indb.install_generic_adapter(fn regprocedure)
+ RETURNS regprocedure
+ LANGUAGE plpgsql
+ VOLATILE
+ SET search_path TO 'pg_catalog', 'indb', 'pg_temp'
+AS $function$
+DECLARE
+    name text := indb.function_sql_name(fn);
+    source text := indb.generic_adapter_source(fn);
+    result_type text;
+BEGIN
+    IF source IS NULL THEN
+        RAISE EXCEPTION 'indb: % is not a registered version function', fn USING ERRCODE = 'undefined_function';
+    END IF;
+    SELECT pg_catalog.format_type(p.prorettype, NULL) INTO result_type FROM pg_catalog.pg_proc AS p WHERE p.oid = fn::oid;
+    EXECUTE pg_catalog.format('CREATE OR REPLACE FUNCTION %s(row_json jsonb) RETURNS %s LANGUAGE plpgsql STABLE PARALLEL SAFE '
+                              'SET search_path = pg_catalog, indb, pg_temp AS %L', name, result_type, source);
+    EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s(jsonb) FROM PUBLIC', name);
+    EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s(jsonb) TO indb_scorer, indb_scorer_base', name);
+    RETURN indb.generic_adapter(fn);
+END
+$function$;
+ALTER FUNCTION indb.install_generic_adapter(fn regprocedure) OWNER TO indb_owner;
+REVOKE ALL ON FUNCTION indb.install_generic_adapter(fn regprocedure) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION indb.install_generic_adapter(fn regprocedure) TO indb_deployer, indb_versions;
+
+-- The generic path: a row of any type, as jsonb. One query resolves the reference and
+-- finds the version function and its adapter (the error cases go to indb.resolve, which
+-- says what is wrong); the per-row EXECUTE then plans only a call of the adapter, whose
+-- plan (the version's body inlined) is cached per session.
 CREATE OR REPLACE FUNCTION indb.call_version(ref text, output text, row_json jsonb, want anyelement)
  RETURNS anyelement
  LANGUAGE plpgsql
@@ -150,43 +267,50 @@ CREATE OR REPLACE FUNCTION indb.call_version(ref text, output text, row_json jso
  SET search_path TO 'pg_catalog', 'indb', 'pg_temp'
 AS $function$
 DECLARE
-    r       record;
-    f       record;
-    feats   jsonb;
-    args    text[] := ARRAY[]::text[];
-    what    text;
-    result  want%TYPE;
+    at_sign  integer := pg_catalog.strpos(ref, '@');
+    name     text := CASE WHEN at_sign = 0 THEN ref ELSE pg_catalog.left(ref, at_sign - 1) END;
+    selector text := CASE WHEN at_sign = 0 THEN 'champion' ELSE pg_catalog.substr(ref, at_sign + 1) END;
+    r        record;
+    what     text;
+    result   want%TYPE;
 BEGIN
-    SELECT * INTO r FROM indb.resolve(ref);
-    what := pg_catalog.quote_literal(r.model || '@' || r.version);
-    -- the query left the fast path: say so once per statement (per backend, with the
-    -- PL/Python component installed; it is the only memory a parallel worker may keep)
-    IF pg_catalog.to_regprocedure('indb.engine_notice_once(text, text)') IS NOT NULL THEN
-        PERFORM indb.engine_notice_once(pg_catalog.statement_timestamp()::text || ' ' || ref,
-            pg_catalog.format('indb: %s scores rows that are not of a bound table''s type (a subquery, a CTE, an unbound table) '
-                              'through the generic path, one planned call per row; for many rows use '
-                              'indb.predict_batch(%L, ''schema.table'', key => ''id''), or a bound table''s own rows (indb bind)',
-                              what, ref));
+    SELECT v.version, v.retired_at, vf.fn, vf.result_type,
+           'SELECT indb.' || pg_catalog.quote_ident(ad.proname) || '($1)' AS adapter_call,
+           pg_catalog.to_regprocedure('indb.engine_generic_notice(timestamp with time zone, text, text)') IS NOT NULL AS notice
+      INTO r
+      FROM indb.versions AS v
+      LEFT JOIN indb.version_functions AS vf ON vf.model = v.model AND vf.version = v.version AND vf.output = call_version.output
+      LEFT JOIN pg_catalog.pg_proc AS fp ON fp.oid = vf.fn::oid
+      LEFT JOIN pg_catalog.pg_proc AS ad
+        ON ad.proname = fp.proname AND ad.pronamespace = fp.pronamespace
+       AND ad.proargtypes = '3802'::pg_catalog.oidvector AND ad.proowner = fp.proowner
+     WHERE v.model = name
+       AND v.version = COALESCE(CASE WHEN selector ~ '^[0-9]{1,9}$' THEN selector::integer END,
+                                (SELECT a.version FROM indb.aliases AS a WHERE a.model = name AND a.alias = selector));
+    IF NOT FOUND OR r.retired_at IS NOT NULL THEN
+        PERFORM indb.resolve(ref);  -- raises what is wrong: no reference, model, version or alias, or a retired version
+        RAISE EXCEPTION 'indb: cannot resolve the model reference %', pg_catalog.quote_literal(ref) USING ERRCODE = 'undefined_object';
     END IF;
-    SELECT vf.fn, vf.result_type INTO f FROM indb.version_functions AS vf
-    WHERE vf.model = r.model AND vf.version = r.version AND vf.output = call_version.output;
-    IF NOT FOUND THEN
+    what := pg_catalog.quote_literal(name || '@' || r.version);
+    IF r.fn IS NULL THEN
         RAISE EXCEPTION 'indb: model % has no % output', what, output USING ERRCODE = 'feature_not_supported',
             HINT = CASE WHEN output = 'predict' THEN 'its labels are text: use indb.predict_label' ELSE 'indb models lists what each version offers' END;
     END IF;
-    IF f.result_type <> pg_catalog.format_type(pg_catalog.pg_typeof(want), NULL) THEN
-        RAISE EXCEPTION 'indb: model %''s % output is %', what, output, f.result_type USING ERRCODE = 'datatype_mismatch',
-            HINT = CASE WHEN f.result_type = 'text' THEN 'its labels are text: use indb.predict_label' ELSE '' END;
+    IF r.result_type <> pg_catalog.format_type(pg_catalog.pg_typeof(want), NULL) THEN
+        RAISE EXCEPTION 'indb: model %''s % output is %', what, output, r.result_type USING ERRCODE = 'datatype_mismatch',
+            HINT = CASE WHEN r.result_type = 'text' THEN 'its labels are text: use indb.predict_label' ELSE '' END;
     END IF;
-    SELECT v.features INTO feats FROM indb.versions AS v WHERE v.model = r.model AND v.version = r.version;
-    SELECT pg_catalog.array_agg(
-               pg_catalog.format(CASE WHEN e.value ->> 1 = 'text' THEN 'indb.feature_text($1, %L, %L)'
-                                      ELSE 'indb.feature_number($1, %L, %L)' END, e.value ->> 0, what)
-               ORDER BY e.ordinality)
-      INTO args
-      FROM pg_catalog.jsonb_array_elements(feats) WITH ORDINALITY AS e;
-    EXECUTE pg_catalog.format('SELECT %s(%s)', indb.function_sql_name(f.fn), pg_catalog.array_to_string(args, ', '))
-        INTO result USING row_json;
+    -- the query left the fast path: said once per statement and backend (PL/Python's
+    -- memory is the only one a parallel worker may write), with the PL/Python component
+    IF r.notice THEN
+        r.notice := indb.engine_generic_notice(pg_catalog.statement_timestamp(), ref, what);
+    END IF;
+    IF r.adapter_call IS NULL THEN
+        -- a version deployed before adapters existed: its whole call, planned on every row
+        EXECUTE 'SELECT ' || indb.generic_call_sql(r.fn) INTO result USING row_json;
+    ELSE
+        EXECUTE r.adapter_call INTO result USING row_json;
+    END IF;
     RETURN result;
 END
 $function$;

@@ -27,12 +27,13 @@ SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
     p record;
+    target record;
     tree text;
     bad oid;
     stable_ok CONSTANT text[] := ARRAY['to_jsonb'];
 BEGIN
     SELECT pr.proname, pr.pronamespace, pr.proowner, pr.prosecdef, pr.proconfig, pr.prokind, l.lanname,
-           pr.prosqlbody::text AS tree
+           pr.prosqlbody::text AS tree, pr.prosrc, pr.proargtypes::text AS args, pr.prorettype, pr.provolatile, pr.proparallel
       INTO p
       FROM pg_catalog.pg_proc AS pr JOIN pg_catalog.pg_language AS l ON l.oid OPERATOR(pg_catalog.=) pr.prolang
      WHERE pr.oid OPERATOR(pg_catalog.=) fn;
@@ -54,7 +55,23 @@ BEGIN
     END IF;
     IF p.lanname OPERATOR(pg_catalog.=) 'plpgsql' THEN
         IF NOT p.prosecdef THEN
-            RETURN 'a PL/pgSQL body must run as indb_versions (SECURITY DEFINER)';
+            -- a version function's generic-path adapter runs with its caller's rights: its
+            -- body must be exactly the one the server generates from the registry
+            SELECT f.oid, f.prorettype INTO target
+              FROM pg_catalog.pg_proc AS f
+             WHERE f.proname OPERATOR(pg_catalog.=) p.proname AND f.pronamespace OPERATOR(pg_catalog.=) p.pronamespace
+               AND f.oid OPERATOR(pg_catalog.<>) fn AND indb.generic_call_sql(f.oid::regprocedure) IS NOT NULL;
+            IF target.oid IS NULL OR p.args OPERATOR(pg_catalog.<>) '3802'
+               OR p.proname OPERATOR(pg_catalog.!~) '@[0-9]+/(predict|label|proba|decision|transform)$' THEN
+                RETURN 'a PL/pgSQL body must run as indb_versions (SECURITY DEFINER), unless it is a version''s generic-path adapter';
+            END IF;
+            IF p.prosrc IS DISTINCT FROM indb.generic_adapter_source(target.oid::regprocedure)
+               OR p.prorettype OPERATOR(pg_catalog.<>) target.prorettype
+               OR p.provolatile OPERATOR(pg_catalog.<>) 's' OR p.proparallel OPERATOR(pg_catalog.<>) 's'
+               OR p.proconfig IS DISTINCT FROM ARRAY['search_path=pg_catalog, indb, pg_temp'] THEN
+                RETURN 'a generic-path adapter must be exactly what indb.install_generic_adapter creates (its body generated from the registry)';
+            END IF;
+            RETURN NULL;
         END IF;
         IF p.proconfig IS DISTINCT FROM ARRAY['search_path=pg_catalog, indb, pg_temp'] THEN
             RETURN 'a PL/pgSQL body must pin search_path = pg_catalog, indb, pg_temp and set nothing else';

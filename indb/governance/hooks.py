@@ -164,6 +164,15 @@ def check_installed_functions(conn) -> list[str]:
                     problems.append(
                         f"{ref}: the installed body of {fn} no longer matches the SQL regenerated from its stored IR "
                         "(changed after deploy, or deployed by another indb version); redeploy the model")
+        # the generic path's adapters: body, rights and settings exactly as the server generates them
+        if conn.execute("SELECT pg_catalog.to_regprocedure('indb.generic_adapter(regprocedure)') IS NOT NULL").fetchone()[0]:
+            for ref, adapter, why in conn.execute(
+                    "SELECT f.model || '@' || f.version, a::text, indb.check_version_function(a::oid)"
+                    " FROM indb.version_functions AS f CROSS JOIN LATERAL indb.generic_adapter(f.fn) AS a"
+                    " WHERE a IS NOT NULL ORDER BY f.model, f.version, f.output").fetchall():
+                if why is not None:
+                    problems.append(f"{ref}: its generic-path adapter {adapter} is not what indb generates ({why}); "
+                                    "redeploy the model")
     return problems
 
 

@@ -183,18 +183,27 @@ ENTRIES = (
 # path: PL/Python's GD is the only memory a parallel worker may write (set_config is
 # refused during a parallel operation), and no query runs here.
 _NOTICE = """
-CREATE OR REPLACE FUNCTION indb.engine_notice_once(occasion text, message text)
-RETURNS void
+DROP FUNCTION IF EXISTS indb.engine_notice_once(text, text);  -- its message was built on every row
+
+-- The generic path's notice (sql/10_generic_path.sql, indb.call_version): called on every
+-- row with what it has anyway, so it costs a call (~5 µs), and builds its message once.
+CREATE OR REPLACE FUNCTION indb.engine_generic_notice(at timestamp with time zone, ref text, what text)
+RETURNS boolean
 LANGUAGE plpython3u
 STABLE PARALLEL SAFE
 AS {tag}
-if GD.get("indb_notice") != occasion:
-    GD["indb_notice"] = occasion
-    plpy.notice(message)
+if GD.get("indb_generic_notice") != (at, ref):
+    GD["indb_generic_notice"] = (at, ref)
+    plpy.notice(
+        "indb: %s scores rows that are not of a bound table's type (a subquery, a CTE, an unbound table) "
+        "through the generic path, one planned call per row; for many rows use "
+        "indb.predict_batch(%s, 'schema.table', key => 'id'), or a bound table's own rows (indb bind)"
+        % (what, plpy.quote_literal(ref)))
+return True
 {tag};
-REVOKE ALL ON FUNCTION indb.engine_notice_once(text, text) FROM PUBLIC;
-ALTER FUNCTION indb.engine_notice_once(text, text) OWNER TO indb_owner;
-GRANT EXECUTE ON FUNCTION indb.engine_notice_once(text, text) TO indb_scorer, indb_scorer_base;
+REVOKE ALL ON FUNCTION indb.engine_generic_notice(timestamp with time zone, text, text) FROM PUBLIC;
+ALTER FUNCTION indb.engine_generic_notice(timestamp with time zone, text, text) OWNER TO indb_owner;
+GRANT EXECUTE ON FUNCTION indb.engine_generic_notice(timestamp with time zone, text, text) TO indb_scorer, indb_scorer_base;
 """
 
 _FOOTER = """

@@ -63,8 +63,9 @@ class DeployScripts:
 class _Recorder:
     """A connection that records every statement that changes something, as literal SQL, by section."""
 
-    #: SELECTs that change something: the registry lock and the server-side rebuild of bound overloads
-    WRITING_SELECTS = ("pg_advisory_xact_lock", "indb.refresh_bindings(", "indb.refresh_rowtype(")
+    #: SELECTs that change something: the registry lock, the server-side rebuild of bound
+    #: overloads and the server-generated generic-path adapters
+    WRITING_SELECTS = ("pg_advisory_xact_lock", "indb.refresh_bindings(", "indb.refresh_rowtype(", "indb.install_generic_adapter(")
 
     def __init__(self, conn) -> None:
         self.conn = conn
