@@ -28,10 +28,10 @@ class Reference:
     rejected: np.ndarray
 
 
-def _rows(X: Any, idx: int) -> Any:
+def _rows(X: Any, lo: int, hi: int) -> Any:
     if hasattr(X, "iloc"):
-        return X.iloc[[idx]]
-    return X[idx : idx + 1]
+        return X.iloc[lo:hi]
+    return X[lo:hi]
 
 
 def _as_2d(a: Any) -> np.ndarray:
@@ -51,20 +51,31 @@ def own_output(est: Any, X: Any, kind: str) -> tuple[np.ndarray, np.ndarray]:
             return _as_2d(method(X)), np.zeros(n, dtype=bool)
         except (ValueError, TypeError):
             pass
-        out: list[np.ndarray | None] = []
+        out: list[np.ndarray | None] = [None] * n
         rejected = np.zeros(n, dtype=bool)
-        for i in range(n):
-            try:
-                out.append(_as_2d(method(_rows(X, i)))[0])
-            except (ValueError, TypeError):
-                out.append(None)
-                rejected[i] = True
+        _accepted_rows(method, X, 0, n, out, rejected)
     width = next((len(r) for r in out if r is not None), 1)
     full = np.empty((n, width), dtype=object)
     for i, r in enumerate(out):
         if r is not None:
             full[i, :] = r
     return full, rejected
+
+
+def _accepted_rows(method: Any, X: Any, lo: int, hi: int, out: list, rejected: np.ndarray) -> None:
+    """Rows lo..hi-1 through ``method``: a refused block is halved until each refused row is
+    alone (a few calls per refused row, where one call per row made pipelines crawl)."""
+    try:
+        block = _as_2d(method(_rows(X, lo, hi)))
+    except (ValueError, TypeError):
+        if hi - lo == 1:
+            rejected[lo] = True
+            return
+        mid = (lo + hi) // 2
+        _accepted_rows(method, X, lo, mid, out, rejected)
+        _accepted_rows(method, X, mid, hi, out, rejected)
+        return
+    out[lo:hi] = list(block)
 
 
 def reference(est: Any, model: ir.Model, X: Any, kind: str, own: Any = None) -> Reference:
