@@ -1,6 +1,14 @@
 """Test-wide configuration: the database fixtures live in tests/db.py."""
 
+import os
+
 import pytest
+
+# One thread per native pool (OpenMP, BLAS): the suite runs a worker per core, and
+# HistGradientBoosting's OpenMP threads contending with the other worker (and PostgreSQL)
+# made its fits 6x slower on two cores. The data are small: threads buy nothing here.
+for _pool in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_pool, "1")
 
 pytest_plugins = ["tests.db", "tests.spark_engine"]
 
