@@ -9,7 +9,6 @@ These fit the two "large" zoo cases (the forest's fit is the slow part).
 
 from __future__ import annotations
 
-import time
 
 import pytest
 
@@ -53,15 +52,13 @@ def _check(case, engine, conns):
     return len(rows)
 
 
-def test_forest_compiles_fast_and_small():
+def test_forest_compiles_small():
+    # how fast it compiles is measured by bench/compile.py (a clock in a test fails on a busy machine)
     est, _ = LARGE["RandomForestRegressor-100x8-large"].fitted()
     assert est.n_estimators == 100 and max(t.get_depth() for t in est.estimators_) == 8
     assert est.n_features_in_ >= 20
     for dialect in ENGINES:
-        t0 = time.perf_counter()
         sql = lower_model(est, dialect=dialect, output="predict", share=True).select("t", keep=["id"]).sql(dialect)
-        seconds = time.perf_counter() - t0
-        assert seconds < 2.0, f"{dialect}: compiled in {seconds:.2f} s"
         assert len(sql.encode()) < 2_000_000, f"{dialect}: {len(sql.encode()):,} bytes"
 
 

@@ -129,16 +129,20 @@ def sql_version_functions(model: ir.Model, name: str, version: int) -> list[Vers
                     variants.append(("label", TEXT, lambda es: exp.Cast(this=es[0], to=exp.DataType.build("text"))))
         else:
             variants.append((kind, FLOAT_ARRAY, lambda es: exp.Array(expressions=es)))
+        # one lowering per output kind, one rendering per function (the label variant casts
+        # the predict expression): deploys spent most of their time rendering the same SQL
+        compiled, decls = None, None
+        if not shared.worth_sharing():
+            compiled = lower_model(model, dialect="postgres", output=kind, columns=params, qualify=True, model_name=name, fail_hook=_fail_call)
         for output, rtype, shape in variants:
             fname = function_name(name, version, output)
-            compiled = None
-            if not shared.worth_sharing():
-                compiled = lower_model(model, dialect="postgres", output=kind, columns=params, qualify=True, model_name=name, fail_hook=_fail_call)
-            if compiled is None or too_big_to_inline(shape([e for _, e in compiled.columns])):
-                body = _plpgsql(shared, shape)
+            rendered = None if compiled is None else _expression(shape([e for _, e in compiled.columns]))
+            if rendered is None or too_big_to_inline(rendered):
+                decls = _declarations(shared) if decls is None else decls
+                body = _plpgsql(shared, shape, decls)
                 out.append(VersionFunction(output, fname, rtype, body, language="plpgsql"))
             else:
-                out.append(VersionFunction(output, fname, rtype, _expression(shape([e for _, e in compiled.columns]))))
+                out.append(VersionFunction(output, fname, rtype, rendered))
     return out
 
 
@@ -146,8 +150,8 @@ def sql_version_functions(model: ir.Model, name: str, version: int) -> list[Vers
 INLINE_CHARS = 20_000
 
 
-def too_big_to_inline(e: exp.Expression) -> bool:
-    """Whether an expression is too big to inline into the caller's query.
+def too_big_to_inline(rendered: str) -> bool:
+    """Whether an expression (rendered for PostgreSQL) is too big to inline into the caller's query.
 
     PostgreSQL estimates an inlined expression at one operator cost per operator, per
     row: a tree ensemble's thousands of comparisons push an ordinary scan over
@@ -159,10 +163,10 @@ def too_big_to_inline(e: exp.Expression) -> bool:
     (linear ones, a few trees) stay inlined. The size is the rendered SQL's (the lowering
     may hand over large parts as pre-rendered nodes, so a node count would miss them).
 
-    >>> too_big_to_inline(exp.condition("x + 1")), too_big_to_inline(exp.condition(" + ".join(["x"] * 12000)))
+    >>> too_big_to_inline("x + 1"), too_big_to_inline(" + ".join(["x"] * 12000))
     (False, True)
     """
-    return len(e.sql("postgres")) > INLINE_CHARS
+    return len(rendered) > INLINE_CHARS
 
 
 def servable_outputs(model: ir.Model) -> list[str]:
@@ -185,15 +189,20 @@ def lower_shared(model: ir.Model, dialect: str, kind: str, params, name: str):
     return _lower(model, kind, target(dialect), params, lambda v: exp.column(v), qualify=True, model_name=name, fail_hook=_fail_call)
 
 
-def _plpgsql(shared, shape) -> str:
-    """A PL/pgSQL body: the shared values in variables, then the outputs."""
-    decls = [
-        sql.SQL("    {} {} := {};").format(sql.Identifier(vname), sql.SQL(_PL_TYPES[vtype]), sql.SQL(e.sql("postgres")))
-        for vname, vtype, e in shared.bindings
-    ]
+def _plpgsql(shared, shape, decls: list | None = None) -> str:
+    """A PL/pgSQL body: the shared values in variables, then the outputs (``decls``: the
+    variables as :func:`_declarations` rendered them, when the caller has them already)."""
+    decls = _declarations(shared) if decls is None else decls
     ret = sql.SQL(shape([e for _, e in shared.columns]).sql("postgres"))
     body = sql.SQL("\n").join([sql.SQL("DECLARE"), *decls, sql.SQL("BEGIN"), sql.SQL("    RETURN {};").format(ret), sql.SQL("END")])
     return body.as_string(None)
+
+
+def _declarations(shared) -> list[sql.Composable]:
+    return [
+        sql.SQL("    {} {} := {};").format(sql.Identifier(vname), sql.SQL(_PL_TYPES[vtype]), sql.SQL(e.sql("postgres")))
+        for vname, vtype, e in shared.bindings
+    ]
 
 
 def _expression(e: exp.Expression) -> str:
