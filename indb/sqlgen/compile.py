@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from sqlglot import exp
@@ -61,6 +61,8 @@ class CompiledSQL:
     features: tuple = ()
     #: named in errors
     model_name: str = "model"
+    #: id of a shared binding's or column's tree -> its SQL (``_rendered``)
+    _text: dict = field(default_factory=dict, repr=False, compare=False)
 
     def select(self, table: str, keep: Sequence[str] = ()) -> exp.Select:
         names = [n for n, _ in self.columns]
@@ -73,10 +75,10 @@ class CompiledSQL:
         ctes: list[tuple[str, exp.Select]] = []
         if sh is not None and sh.worth_sharing():  # type: ignore[attr-defined]
             ctes, source = self._binding_ctes(source, keep)
-            cols = sh.columns  # type: ignore[attr-defined]
+            cols = [(n, self._rendered(e)) for n, e in sh.columns]  # type: ignore[attr-defined]
         # kept columns follow the feature names' identifier rule: "ID" stays "ID"
         kept = [exp.column(k, quoted=_needs_quotes(k)) for k in keep]
-        sel = exp.select(*kept, *[exp.alias_(e, n) for n, e in cols]).from_(source, copy=False)
+        sel = exp.select(*kept, *[exp.alias_(e, n, copy=False) for n, e in cols]).from_(source, copy=False)
         for name, inner in ctes:
             sel = sel.with_(name, as_=inner, copy=False)
         return sel
@@ -93,10 +95,8 @@ class CompiledSQL:
         tgt = get_target(self.dialect)
 
         def refs(e: exp.Expression) -> set[str]:
-            found = {c.name for c in e.find_all(exp.Column) if c.name.startswith("_indb_s")}
-            for v in e.find_all(exp.Var):  # tree SQL is written as text (lowering.TreeText)
-                found.update(re.findall(r"\b_indb_s\d+\b", v.name))
-            return found
+            # a name inside a text label would only carry one more column along
+            return set(re.findall(r"\b_indb_s\d+\b", self._rendered(e).name))
 
         names = [n for n, _, _ in sh.bindings]  # type: ignore[attr-defined]
         uses = {n: refs(e) for n, _, e in sh.bindings}  # type: ignore[attr-defined]
@@ -128,7 +128,9 @@ class CompiledSQL:
                     f"columns, over {self.dialect}'s limit of {tgt.max_columns:,}; score it with the "
                     "PL/Python engine instead (indb deploy --engine plpython)"
                 )
-            here = [exp.alias_(sh.bindings[i][2], names[i]) for i in step]  # type: ignore[attr-defined]
+            # not copied: a binding's tree is only read when rendered (a deep copy of an
+            # MLP's bindings took longer than lowering them)
+            here = [exp.alias_(self._rendered(sh.bindings[i][2]), names[i], copy=False) for i in step]  # type: ignore[attr-defined]
             inner = exp.select(*[exp.column(c, quoted=_needs_quotes(c)) for c in base], *[exp.column(c) for c in keep_cols], *here).from_(source, copy=False)
             if tgt.merges_subqueries:
                 inner = inner.offset(0, copy=False)
@@ -137,6 +139,19 @@ class CompiledSQL:
             source = exp.to_table(name)
             carried = keep_cols + [names[i] for i in step]
         return ctes, source
+
+    def _rendered(self, e: exp.Expression) -> exp.Var:
+        """``e`` rendered once, as text in the tree (like lowering.TreeText's trees).
+
+        A select of an MLP's bindings holds 100,000 sqlglot nodes: walking them for
+        references, copying them (``.sql()`` copies first) and rendering them took
+        seconds; rendered once, the query around them is small. The generator may
+        rewrite ``e`` in place (``copy=False``): it is rendered only here.
+        """
+        text = self._text.get(id(e))
+        if text is None:
+            text = self._text[id(e)] = e.name if isinstance(e, exp.Var) else e.sql(self.dialect, copy=False)
+        return exp.Var(this=text)
 
     def sql(self, table: str | None = None, keep: Sequence[str] = ()) -> str:
         if table is None:

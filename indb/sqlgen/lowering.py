@@ -18,6 +18,7 @@ the cheapest SQL whose result equals the IR's on every row:
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 from dataclasses import dataclass, field
@@ -59,14 +60,22 @@ def _significant_digits(text: str) -> int:
     return len(mantissa.rstrip("0")) if mantissa else 0
 
 
-def _exact_product(v: float) -> exp.Expression:
-    """``v`` as ``m * 2**e`` built from exactly representable literals (integers < 2**63)."""
+def _exact_product(v: float, dialect: str | None = None) -> exp.Expression:
+    """``v`` as ``m * 2**e`` built from exactly representable literals (integers < 2**63).
+
+    With ``dialect``, the usual one-step product is returned as its text (what sqlglot
+    renders for the tree, in parentheses): an MLP has thousands of these, and rendering
+    each ``CAST`` took SQLite's generator milliseconds.
+    """
     f, e = math.frexp(v)
     m = int(f * 2**53)
     e -= 53
     while m % 2 == 0 and m:
         m //= 2
         e += 1
+    if dialect is not None and 0 < abs(e) <= 62:
+        lit = repr(float(2 ** abs(e)))
+        return exp.Paren(this=exp.Var(this=f"{_cast_double_sql(dialect, str(m))} {'*' if e > 0 else '/'} {lit}"))
     acc: exp.Expression = exp.Cast(this=exp.Literal.number(str(m)), to=exp.DataType.build("double"))
     while e != 0:
         step = max(-62, min(62, e))
@@ -74,6 +83,17 @@ def _exact_product(v: float) -> exp.Expression:
         acc = exp.Paren(this=exp.Mul(this=acc, expression=lit) if step > 0 else exp.Div(this=acc, expression=lit))
         e -= step
     return acc
+
+
+@functools.lru_cache(maxsize=None)
+def _cast_double_template(dialect: str) -> tuple[str, str]:
+    head, _, tail = exp.Cast(this=exp.Literal.number("12345"), to=exp.DataType.build("double")).sql(dialect).partition("12345")
+    return head, tail
+
+
+def _cast_double_sql(dialect: str, integer: str) -> str:
+    head, tail = _cast_double_template(dialect)
+    return head + integer + tail
 
 
 def _atomic(e: exp.Expression) -> bool:
@@ -226,7 +246,7 @@ class Lowering:
             return self._cast_float(exp.Literal.string("Infinity" if v > 0 else "-Infinity"))
         text = float_literal(v)
         if t.inexact_literals and _significant_digits(text) >= 16:
-            return _exact_product(v)
+            return _exact_product(v, t.name)
         lit = exp.Literal.number(text)
         if cast is None:
             cast = t.cast_constants
@@ -890,6 +910,25 @@ class Shared:
         return bool(self.bindings) and self.inline_nodes > max(2 * self.dag_nodes, self.dag_nodes + 400)
 
 
+def _repeated_minmax_arguments(e: ir.Expr, target: Target) -> set[int]:
+    """Arguments of max/min that the target's SQL would write more than once.
+
+    Without a strict max (PostgreSQL's ``float8larger``, SQLite's ``MAX``), the IR's
+    max is ``GREATEST`` behind a NULL test of its arguments, or a searched CASE: an
+    MLP's ReLU wrote each dot product three times (DuckDB's SQL 2.4x PostgreSQL's).
+    Named once, the test and the GREATEST read a column.
+    """
+    if target.strict_max or target.scalar_minmax_strict:
+        return set()
+    return {
+        id(a)
+        for n in ir.walk(e)
+        if isinstance(n, ir.Func) and n.name in ("max", "min")
+        for a in n.args
+        if not isinstance(a, (ir.Const, ir.Feature))
+    }
+
+
 def lower_shared(
     model: ir.Model,
     kind: str,
@@ -923,6 +962,7 @@ def lower_shared(
             from indb.sqlgen.passes import split_tree_sums
 
             opt, forced = split_tree_sums(opt, target.max_trees_per_expression)
+        forced |= _repeated_minmax_arguments(opt, target)
         low = Lowering(target, columns, qualify=qualify, model_name=model_name, fail_hook=fail_hook)
         low._range = analyse(opt)
         to_bind = shared_to_bind(opt, max_nesting=target.max_nesting, force=forced)
