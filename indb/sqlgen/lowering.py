@@ -171,7 +171,9 @@ class Lowering:
         cached = _FLOAT_TYPES.get(self.target.float_type)
         if cached is None:
             cached = _FLOAT_TYPES[self.target.float_type] = exp.DataType.build(self.target.float_type)
-        return cached.copy()
+        if any(isinstance(v, exp.Expression) for v in cached.args.values()):
+            return cached.copy()
+        return exp.DataType(**cached.args)  # a plain type: no deep copy (one per constant)
 
     def _cast_float(self, e: exp.Expression) -> exp.Expression:
         return exp.Cast(this=e, to=self._float_type())
