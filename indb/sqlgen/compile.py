@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -216,6 +217,18 @@ def _needs_quotes(name: str) -> bool:
     return not (name.isidentifier() and name == name.lower() and name.isascii()) or name.upper() in _KEYWORDS
 
 
+#: the temporary function ``indb compile --table``'s PostgreSQL script creates to raise
+#: ``--on-missing error``'s message (``runnable_script``)
+FAIL_FUNCTION = "indb_fail"
+_FAIL_CALL = f"pg_temp.{FAIL_FUNCTION}("
+
+
+def _temp_fail(message: str, kind: str) -> exp.Expression:
+    """``pg_temp.indb_fail('indb: model ...')``: STABLE, so the planner never folds (raises) it."""
+    call = exp.Dot(this=exp.to_identifier("pg_temp"), expression=exp.Anonymous(this=FAIL_FUNCTION, expressions=[exp.Literal.string(message)]))
+    return call if kind == ir.FLOAT else exp.Cast(this=call, to=exp.DataType.build("text"))
+
+
 def compile_sql(
     model: Any,
     dialect: str = "postgres",
@@ -225,15 +238,22 @@ def compile_sql(
     table: str | None = None,
     keep: Sequence[str] = (),
     on_missing: str = "null",
+    fail_function: bool = False,
+    model_name: str = "model",
 ) -> str:
     """SQL for a model: a scalar expression over the feature columns, or with ``table``
     a full ``SELECT kept..., outputs... FROM table``.
 
-    ``model`` is a fitted scikit-learn estimator or pipeline, or an ``ir.Model``.
+    ``model`` is a fitted scikit-learn estimator or pipeline, or an ``ir.Model``. With
+    ``fail_function`` on a dialect that has ``temp_fail_function`` (PostgreSQL), a
+    missing input under ``on_missing="error"`` raises through ``pg_temp.indb_fail``,
+    which ``runnable_script`` creates: the statement is then meant for that script.
     """
     if keep and table is None:
         raise UsageError("--keep needs --table")
-    return lower_model(model, dialect=dialect, output=output, features=features, on_missing=on_missing, share=table is not None).sql(table, keep)
+    hook = _temp_fail if fail_function and get_target(dialect).temp_fail_function else None
+    compiled = lower_model(model, dialect=dialect, output=output, features=features, on_missing=on_missing, share=table is not None, fail_hook=hook, model_name=model_name)
+    return compiled.sql(table, keep)
 
 
 def runnable_script(statement: str, dialect: str = "postgres") -> str:
@@ -252,11 +272,33 @@ def runnable_script(statement: str, dialect: str = "postgres") -> str:
     COMMIT;
     >>> runnable_script("SELECT 1 FROM t", "duckdb")
     'SELECT 1 FROM t;'
+
+    A statement that raises through ``pg_temp.indb_fail`` (``compile_sql(...,
+    fail_function=True)``) gets that function created first and dropped after, in the
+    same transaction: an error then reads ``indb: model ...: feature ... is NULL or
+    NaN ...`` (SQLSTATE 22004), not a failed cast. A read-only transaction or a hot
+    standby refuses the CREATE ("cannot execute CREATE FUNCTION in a read-only
+    transaction"): there use the expression without ``--table``, whose error is the
+    cast's, or a deployed version (``indb.fail``).
     """
-    if get_target(dialect).has_jit:
-        return "\n".join(("BEGIN;", "SET LOCAL jit = off;  -- indb: JIT would compile this expression in every process, uncancellable",
-                          statement + ";", "COMMIT;"))
-    return statement + ";"
+    tgt = get_target(dialect)
+    if not tgt.has_jit:
+        return statement + ";"
+    lines = ["BEGIN;", "SET LOCAL jit = off;  -- indb: JIT would compile this expression in every process, uncancellable"]
+    fail = tgt.temp_fail_function and _FAIL_CALL in statement
+    if fail:
+        lines += [
+            "-- indb: raises --on-missing error's message; refused in a read-only transaction or on a standby (indb compile --help)",
+            f"CREATE OR REPLACE FUNCTION pg_temp.{FAIL_FUNCTION}(message text) RETURNS double precision",
+            "  LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp",
+            "  AS $indb$BEGIN RAISE EXCEPTION '%', message USING ERRCODE = 'null_value_not_allowed'; END$indb$;",
+            f"REVOKE ALL ON FUNCTION pg_temp.{FAIL_FUNCTION}(text) FROM PUBLIC;",
+        ]
+    lines.append(statement + ";")
+    if fail:
+        lines.append(f"DROP FUNCTION pg_temp.{FAIL_FUNCTION}(text);")
+    lines.append("COMMIT;")
+    return "\n".join(lines)
 
 
 def compile_file(
@@ -269,6 +311,7 @@ def compile_file(
     keep: Sequence[str] = (),
     on_missing: str = "null",
     allow_pickle: bool = False,
+    fail_function: bool = False,
 ) -> str:
     """``indb compile MODEL``: load a model file (``indb.compilers.files``) and print its SQL.
 
@@ -279,4 +322,5 @@ def compile_file(
     model, _ = load_model_file(path, allow_pickle=allow_pickle)
     m = to_ir(model, features, on_missing)
     check_storable(m, str(path), registry=False)
-    return compile_sql(m, dialect, output, table=table, keep=keep, on_missing=on_missing)
+    return compile_sql(m, dialect, output, table=table, keep=keep, on_missing=on_missing, fail_function=fail_function,
+                       model_name=Path(path).name)
