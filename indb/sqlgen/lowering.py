@@ -138,6 +138,29 @@ def as_value(e: exp.Expression, kind: str, target: Target) -> exp.Expression:
     return exp.Case(ifs=[exp.If(this=e, true=one), exp.If(this=exp.Not(this=exp.Paren(this=e.copy())), true=zero)])
 
 
+def no_nan(low: "Lowering", item: ir.Expr, e: exp.Expression) -> exp.Expression:
+    """A classifier's output column with NaN written as NULL: one row, one rule.
+
+    SQL NULL and NaN are both *missing*; a row the model refuses must be NULL in every
+    output column (its label cannot be NaN, and SQLite has no NaN at all), so a float
+    output (probability, decision, numeric label) that can be NaN is passed through ``NULLIF(e, 'NaN')`` (NaN equals NaN on
+    these engines), or, in a body that must not resolve ``=`` through the caller's
+    search_path, ``(pg_catalog.array_replace(ARRAY[e], 'NaN', NULL))[1]``: both read
+    ``e`` once. Targets whose comparisons are IEEE's (no NaN equality) are left as is.
+    """
+    t = low.target
+    if item.type != ir.FLOAT or not t.has_nan or not t.nan_is_greatest or not low.range(item).nan:
+        return e
+    if low.qualify:
+        call = low._fn("array_replace", exp.Array(expressions=[e]), low.nan_const(), exp.Null())
+        return exp.Bracket(this=exp.Paren(this=call), expressions=[exp.Literal.number(1)], offset=1)  # already 1-based
+    return exp.Nullif(this=e, expression=low.nan_const())
+
+
+def _as_is(low: "Lowering", item: ir.Expr, e: exp.Expression) -> exp.Expression:
+    return e
+
+
 def _p(e: exp.Expression) -> exp.Expression:
     return e if _atomic(e) else exp.Paren(this=e)
 
@@ -995,7 +1018,8 @@ def lower_shared(
             lvls.append(levels[id(n)])
             low.bound[id(n)] = reference(name)
         items = opt.items if isinstance(opt, ir.Vector) else (opt,)  # type: ignore[attr-defined]
-        cols = [(name, as_value(low.lower(item), item.type, target)) for name, item in zip(names, items)]
+        rule = no_nan if model.classes is not None else _as_is
+        cols = [(name, as_value(rule(low, item, low.lower(item)), item.type, target)) for name, item in zip(names, items)]
         dag, inline = ir.size(opt), ir.inline_size(opt)
     finally:
         sys.setrecursionlimit(old)
@@ -1026,8 +1050,12 @@ def lower_outputs(
             refuse_infinite(item, target, model_name)
             opt = optimise(item, target)
             low = Lowering(target, columns, qualify=qualify, model_name=model_name, fail_hook=fail_hook)
-            # a NaN output stays NaN (numpy's answer too); NULL inputs give NULL
-            out.append((name, as_value(low.lower(opt), item.type, target)))
+            # a classifier's NaN output is NULL, like its label on a refused row (no_nan);
+            # a regressor's NaN input gives NaN, as numpy
+            rule = no_nan if model.classes is not None else _as_is
+            if rule is no_nan:
+                low._range = analyse(opt)
+            out.append((name, as_value(rule(low, opt, low.lower(opt)), item.type, target)))
     finally:
         sys.setrecursionlimit(old)
     return out
