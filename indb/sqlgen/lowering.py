@@ -85,6 +85,16 @@ def _exact_product(v: float, dialect: str | None = None) -> exp.Expression:
     return acc
 
 
+def _number(text: str, v: float) -> exp.Expression:
+    """``exp.Literal.number(text)`` for ``text == repr(v)``, without its parse of the text
+    back to a number (thousands of weights)."""
+    if v < 0:
+        if "e" in text:  # sqlglot writes these through Decimal ("2E-323"): keep its text
+            return exp.Literal.number(text)
+        return exp.Neg(this=exp.Literal(this=text[1:], is_string=False))
+    return exp.Literal(this=text, is_string=False)
+
+
 @functools.lru_cache(maxsize=None)
 def _cast_double_template(dialect: str) -> tuple[str, str]:
     head, _, tail = exp.Cast(this=exp.Literal.number("12345"), to=exp.DataType.build("double")).sql(dialect).partition("12345")
@@ -272,7 +282,7 @@ class Lowering:
         text = float_literal(v)
         if t.inexact_literals and _significant_digits(text) >= 16:
             return _exact_product(v, t.name)
-        lit = exp.Literal.number(text)
+        lit = _number(text, v)
         if cast is None:
             cast = t.cast_constants
         return self._cast_float(lit) if cast else lit
