@@ -94,7 +94,11 @@ def optimise(e: ir.Expr, target: Target, rules: tuple[Callable[..., ir.Expr], ..
     for rule in rules:
         if fixed.get(rule) is e:
             continue
+        before = e
         e = rule(e, target=target) if _takes_target(rule) else rule(e)
+        if rule is intern:
+            # interning changes no structure: what was a fixed point stays one
+            fixed = {r: e if got is before else got for r, got in fixed.items()}
         if rule in IDEMPOTENT:
             fixed[rule] = e
     return e
