@@ -18,7 +18,9 @@ The IR is scikit-learn's ``_forward_pass_fast``, layer by layer: each unit is
 Every unit of a layer is built once and referenced by every unit of the next layer, so
 the IR grows with the number of weights, not with the number of paths through the
 network. SQL that writes each shared unit out at every use is much larger (see
-``ir.inline_size``): wide networks are meant for the PL/Python engine.
+``ir.inline_size``): a scalar expression refuses wide networks, while ``--table`` SQL and
+deployed versions name each unit once (a CTE column, a PL/pgSQL variable): the 20 -> 64
+-> 64 MLP is about 355 kB of SQL on PostgreSQL, 310 kB on DuckDB, 390 kB on SQLite.
 
 scikit-learn multiplies layers with BLAS (blocked sums, fused multiply-add); the IR adds
 each dot product left to right, so outputs agree to a few units in the last place.

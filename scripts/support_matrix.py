@@ -194,7 +194,13 @@ LIMIT_ROWS: list[tuple[str, Any]] = [
                             "none": "none: models that need it are refused",
                             "null": "none: models that need it are refused; an infinite result is NULL"}[t.inf_literal]),
     ("float errors (overflow, x/0, exp, ln)", lambda t: "raise: guarded" if t.float_errors_raise else ("x/0 and ln(0) NULL: guarded" if t.div_zero_is_null else "IEEE")),
-    ("on_missing='error'", lambda t: f"{t.error_function}()" if t.error_function else ("failing cast" if t.raise_by_cast else "refused (no way to raise)")),
+    ("on_missing='error'", lambda t: f"{t.error_function}()" if t.error_function else (
+        "--table script: pg_temp.indb_fail; expression: failing cast" if t.raise_by_cast and t.temp_fail_function
+        else "failing cast" if t.raise_by_cast else "refused (no way to raise)")),
+    ("max/min (ReLU)", lambda t: f"strict {t.strict_max}()" if t.strict_max else "strict MAX()/MIN()" if t.scalar_minmax_strict
+     else "GREATEST behind a NULL test, arguments named once (--table)" if t.greatest else "searched CASE, arguments named once (--table)"),
+    ("a classifier's NaN output", lambda t: "NULL, like its label" if t.has_nan and t.nan_is_greatest
+     else "none (NULL)" if not t.has_nan else "NaN (golden SQL only)"),
     ("text equality", lambda t: "exact" if t.text_eq_exact else "case-insensitive by default"),
     ("literal parsing", lambda t: "16+ digit literals as exact products" if t.inexact_literals else "correctly rounded"),
 ]

@@ -99,7 +99,11 @@ examples:
                      "(on PostgreSQL inside BEGIN; SET LOCAL jit = off; ... COMMIT;)")
     sub.add_argument("--keep", type=name_list, help="columns of --table to keep in front of the outputs")
     sub.add_argument("--on-missing", choices=["null", "error"], default="null",
-                     help="a NULL feature the model has no rule for gives NULL (default) or raises")
+                     help="a NULL/NaN feature the model has no rule for gives NULL (default) or raises. On PostgreSQL "
+                     "with --table the script creates pg_temp.indb_fail so the error reads 'indb: model M: feature F "
+                     "is NULL or NaN ...' (a read-only transaction or hot standby refuses that CREATE: use the "
+                     "expression without --table there, whose error reads 'invalid input syntax for type double "
+                     "precision: \"indb: model ...\"'); SQLite cannot raise and refuses it")
     sub.set_defaults(handler=_cmd_compile)
 
     sub = command("migrate", "create or upgrade the indb catalog in the database", """\
@@ -170,7 +174,8 @@ def _cmd_compile(args) -> int:
         raise errors.IndbError("indb compile is not available in this build: the compiler (indb.sqlgen.compile) is missing") from None
 
     sql = compile_file(args.model, dialect=args.dialect, output=args.output, features=args.features,
-                       table=args.table, keep=args.keep or (), on_missing=args.on_missing, allow_pickle=args.allow_pickle)
+                       table=args.table, keep=args.keep or (), on_missing=args.on_missing, allow_pickle=args.allow_pickle,
+                       fail_function=bool(args.table))
     # a full statement is printed ready to run (on PostgreSQL: in a transaction with JIT off)
     _out(runnable_script(sql, args.dialect) if args.table else sql)
     return 0

@@ -294,8 +294,9 @@ class Engine:
         if output != "predict" and not isinstance(out, list):
             out = [out]  # a single decision value is a one-element array, as in SQL
         # NULL in, NULL out (the SQL engine's answer): a NaN that a NULL input caused is
-        # NULL; a NaN input gives NaN, as numpy
-        null_in = any(nums[i] is None for i, k in enumerate(L.kinds) if k == ir.FLOAT)
+        # NULL; a NaN input gives NaN, as numpy, except for a classifier, whose every
+        # output is NULL on a row it refuses (one row, one rule: lowering.no_nan)
+        null_in = L.model.classes is not None or any(nums[i] is None for i, k in enumerate(L.kinds) if k == ir.FLOAT)
         if isinstance(out, list):
             return [None if v is None or (null_in and v != v) else float(v) for v in out]
         return None if out is None or (null_in and out != out) else float(out)
@@ -343,7 +344,10 @@ class Engine:
             L.batch = None
         if output == "label":
             return [label_text(v) for v in np.asarray(res, dtype=object).ravel()]
-        return np.asarray(res, dtype=np.float64).ravel().tolist()
+        out = np.asarray(res, dtype=np.float64).ravel().tolist()
+        if L.model.classes is not None:  # a classifier's NaN is NULL, like its label (lowering.no_nan)
+            return [None if v != v else v for v in out]
+        return out
 
     def chunk(self, model: str, version: int, output: str, nums: bytes | None, n: int, texts):
         """Score ``n`` rows packed as ``_columns`` reads them; the answers, row-major."""

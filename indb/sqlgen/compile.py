@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
+from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from sqlglot import exp
@@ -61,6 +62,8 @@ class CompiledSQL:
     features: tuple = ()
     #: named in errors
     model_name: str = "model"
+    #: id of a shared binding's or column's tree -> its SQL (``_rendered``)
+    _text: dict = field(default_factory=dict, repr=False, compare=False)
 
     def select(self, table: str, keep: Sequence[str] = ()) -> exp.Select:
         names = [n for n, _ in self.columns]
@@ -73,10 +76,10 @@ class CompiledSQL:
         ctes: list[tuple[str, exp.Select]] = []
         if sh is not None and sh.worth_sharing():  # type: ignore[attr-defined]
             ctes, source = self._binding_ctes(source, keep)
-            cols = sh.columns  # type: ignore[attr-defined]
+            cols = [(n, self._rendered(e)) for n, e in sh.columns]  # type: ignore[attr-defined]
         # kept columns follow the feature names' identifier rule: "ID" stays "ID"
         kept = [exp.column(k, quoted=_needs_quotes(k)) for k in keep]
-        sel = exp.select(*kept, *[exp.alias_(e, n) for n, e in cols]).from_(source, copy=False)
+        sel = exp.select(*kept, *[exp.alias_(e, n, copy=False) for n, e in cols]).from_(source, copy=False)
         for name, inner in ctes:
             sel = sel.with_(name, as_=inner, copy=False)
         return sel
@@ -93,10 +96,8 @@ class CompiledSQL:
         tgt = get_target(self.dialect)
 
         def refs(e: exp.Expression) -> set[str]:
-            found = {c.name for c in e.find_all(exp.Column) if c.name.startswith("_indb_s")}
-            for v in e.find_all(exp.Var):  # tree SQL is written as text (lowering.TreeText)
-                found.update(re.findall(r"\b_indb_s\d+\b", v.name))
-            return found
+            # a name inside a text label would only carry one more column along
+            return set(re.findall(r"\b_indb_s\d+\b", self._rendered(e).name))
 
         names = [n for n, _, _ in sh.bindings]  # type: ignore[attr-defined]
         uses = {n: refs(e) for n, _, e in sh.bindings}  # type: ignore[attr-defined]
@@ -128,7 +129,9 @@ class CompiledSQL:
                     f"columns, over {self.dialect}'s limit of {tgt.max_columns:,}; score it with the "
                     "PL/Python engine instead (indb deploy --engine plpython)"
                 )
-            here = [exp.alias_(sh.bindings[i][2], names[i]) for i in step]  # type: ignore[attr-defined]
+            # not copied: a binding's tree is only read when rendered (a deep copy of an
+            # MLP's bindings took longer than lowering them)
+            here = [exp.alias_(self._rendered(sh.bindings[i][2]), names[i], copy=False) for i in step]  # type: ignore[attr-defined]
             inner = exp.select(*[exp.column(c, quoted=_needs_quotes(c)) for c in base], *[exp.column(c) for c in keep_cols], *here).from_(source, copy=False)
             if tgt.merges_subqueries:
                 inner = inner.offset(0, copy=False)
@@ -137,6 +140,19 @@ class CompiledSQL:
             source = exp.to_table(name)
             carried = keep_cols + [names[i] for i in step]
         return ctes, source
+
+    def _rendered(self, e: exp.Expression) -> exp.Var:
+        """``e`` rendered once, as text in the tree (like lowering.TreeText's trees).
+
+        A select of an MLP's bindings holds 100,000 sqlglot nodes: walking them for
+        references, copying them (``.sql()`` copies first) and rendering them took
+        seconds; rendered once, the query around them is small. The generator may
+        rewrite ``e`` in place (``copy=False``): it is rendered only here.
+        """
+        text = self._text.get(id(e))
+        if text is None:
+            text = self._text[id(e)] = e.name if isinstance(e, exp.Var) else e.sql(self.dialect, copy=False)
+        return exp.Var(this=text)
 
     def sql(self, table: str | None = None, keep: Sequence[str] = ()) -> str:
         if table is None:
@@ -201,6 +217,18 @@ def _needs_quotes(name: str) -> bool:
     return not (name.isidentifier() and name == name.lower() and name.isascii()) or name.upper() in _KEYWORDS
 
 
+#: the temporary function ``indb compile --table``'s PostgreSQL script creates to raise
+#: ``--on-missing error``'s message (``runnable_script``)
+FAIL_FUNCTION = "indb_fail"
+_FAIL_CALL = f"pg_temp.{FAIL_FUNCTION}("
+
+
+def _temp_fail(message: str, kind: str) -> exp.Expression:
+    """``pg_temp.indb_fail('indb: model ...')``: STABLE, so the planner never folds (raises) it."""
+    call = exp.Dot(this=exp.to_identifier("pg_temp"), expression=exp.Anonymous(this=FAIL_FUNCTION, expressions=[exp.Literal.string(message)]))
+    return call if kind == ir.FLOAT else exp.Cast(this=call, to=exp.DataType.build("text"))
+
+
 def compile_sql(
     model: Any,
     dialect: str = "postgres",
@@ -210,15 +238,22 @@ def compile_sql(
     table: str | None = None,
     keep: Sequence[str] = (),
     on_missing: str = "null",
+    fail_function: bool = False,
+    model_name: str = "model",
 ) -> str:
     """SQL for a model: a scalar expression over the feature columns, or with ``table``
     a full ``SELECT kept..., outputs... FROM table``.
 
-    ``model`` is a fitted scikit-learn estimator or pipeline, or an ``ir.Model``.
+    ``model`` is a fitted scikit-learn estimator or pipeline, or an ``ir.Model``. With
+    ``fail_function`` on a dialect that has ``temp_fail_function`` (PostgreSQL), a
+    missing input under ``on_missing="error"`` raises through ``pg_temp.indb_fail``,
+    which ``runnable_script`` creates: the statement is then meant for that script.
     """
     if keep and table is None:
         raise UsageError("--keep needs --table")
-    return lower_model(model, dialect=dialect, output=output, features=features, on_missing=on_missing, share=table is not None).sql(table, keep)
+    hook = _temp_fail if fail_function and get_target(dialect).temp_fail_function else None
+    compiled = lower_model(model, dialect=dialect, output=output, features=features, on_missing=on_missing, share=table is not None, fail_hook=hook, model_name=model_name)
+    return compiled.sql(table, keep)
 
 
 def runnable_script(statement: str, dialect: str = "postgres") -> str:
@@ -237,11 +272,33 @@ def runnable_script(statement: str, dialect: str = "postgres") -> str:
     COMMIT;
     >>> runnable_script("SELECT 1 FROM t", "duckdb")
     'SELECT 1 FROM t;'
+
+    A statement that raises through ``pg_temp.indb_fail`` (``compile_sql(...,
+    fail_function=True)``) gets that function created first and dropped after, in the
+    same transaction: an error then reads ``indb: model ...: feature ... is NULL or
+    NaN ...`` (SQLSTATE 22004), not a failed cast. A read-only transaction or a hot
+    standby refuses the CREATE ("cannot execute CREATE FUNCTION in a read-only
+    transaction"): there use the expression without ``--table``, whose error is the
+    cast's, or a deployed version (``indb.fail``).
     """
-    if get_target(dialect).has_jit:
-        return "\n".join(("BEGIN;", "SET LOCAL jit = off;  -- indb: JIT would compile this expression in every process, uncancellable",
-                          statement + ";", "COMMIT;"))
-    return statement + ";"
+    tgt = get_target(dialect)
+    if not tgt.has_jit:
+        return statement + ";"
+    lines = ["BEGIN;", "SET LOCAL jit = off;  -- indb: JIT would compile this expression in every process, uncancellable"]
+    fail = tgt.temp_fail_function and _FAIL_CALL in statement
+    if fail:
+        lines += [
+            "-- indb: raises --on-missing error's message; refused in a read-only transaction or on a standby (indb compile --help)",
+            f"CREATE OR REPLACE FUNCTION pg_temp.{FAIL_FUNCTION}(message text) RETURNS double precision",
+            "  LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp",
+            "  AS $indb$BEGIN RAISE EXCEPTION '%', message USING ERRCODE = 'null_value_not_allowed'; END$indb$;",
+            f"REVOKE ALL ON FUNCTION pg_temp.{FAIL_FUNCTION}(text) FROM PUBLIC;",
+        ]
+    lines.append(statement + ";")
+    if fail:
+        lines.append(f"DROP FUNCTION pg_temp.{FAIL_FUNCTION}(text);")
+    lines.append("COMMIT;")
+    return "\n".join(lines)
 
 
 def compile_file(
@@ -254,6 +311,7 @@ def compile_file(
     keep: Sequence[str] = (),
     on_missing: str = "null",
     allow_pickle: bool = False,
+    fail_function: bool = False,
 ) -> str:
     """``indb compile MODEL``: load a model file (``indb.compilers.files``) and print its SQL.
 
@@ -264,4 +322,5 @@ def compile_file(
     model, _ = load_model_file(path, allow_pickle=allow_pickle)
     m = to_ir(model, features, on_missing)
     check_storable(m, str(path), registry=False)
-    return compile_sql(m, dialect, output, table=table, keep=keep, on_missing=on_missing)
+    return compile_sql(m, dialect, output, table=table, keep=keep, on_missing=on_missing, fail_function=fail_function,
+                       model_name=Path(path).name)

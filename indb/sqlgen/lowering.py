@@ -18,6 +18,7 @@ the cheapest SQL whose result equals the IR's on every row:
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 from dataclasses import dataclass, field
@@ -59,14 +60,22 @@ def _significant_digits(text: str) -> int:
     return len(mantissa.rstrip("0")) if mantissa else 0
 
 
-def _exact_product(v: float) -> exp.Expression:
-    """``v`` as ``m * 2**e`` built from exactly representable literals (integers < 2**63)."""
+def _exact_product(v: float, dialect: str | None = None) -> exp.Expression:
+    """``v`` as ``m * 2**e`` built from exactly representable literals (integers < 2**63).
+
+    With ``dialect``, the usual one-step product is returned as its text (what sqlglot
+    renders for the tree, in parentheses): an MLP has thousands of these, and rendering
+    each ``CAST`` took SQLite's generator milliseconds.
+    """
     f, e = math.frexp(v)
     m = int(f * 2**53)
     e -= 53
     while m % 2 == 0 and m:
         m //= 2
         e += 1
+    if dialect is not None and 0 < abs(e) <= 62:
+        lit = repr(float(2 ** abs(e)))
+        return exp.Paren(this=exp.Var(this=f"{_cast_double_sql(dialect, str(m))} {'*' if e > 0 else '/'} {lit}"))
     acc: exp.Expression = exp.Cast(this=exp.Literal.number(str(m)), to=exp.DataType.build("double"))
     while e != 0:
         step = max(-62, min(62, e))
@@ -74,6 +83,27 @@ def _exact_product(v: float) -> exp.Expression:
         acc = exp.Paren(this=exp.Mul(this=acc, expression=lit) if step > 0 else exp.Div(this=acc, expression=lit))
         e -= step
     return acc
+
+
+def _number(text: str, v: float) -> exp.Expression:
+    """``exp.Literal.number(text)`` for ``text == repr(v)``, without its parse of the text
+    back to a number (thousands of weights)."""
+    if v < 0:
+        if "e" in text:  # sqlglot writes these through Decimal ("2E-323"): keep its text
+            return exp.Literal.number(text)
+        return exp.Neg(this=exp.Literal(this=text[1:], is_string=False))
+    return exp.Literal(this=text, is_string=False)
+
+
+@functools.lru_cache(maxsize=None)
+def _cast_double_template(dialect: str) -> tuple[str, str]:
+    head, _, tail = exp.Cast(this=exp.Literal.number("12345"), to=exp.DataType.build("double")).sql(dialect).partition("12345")
+    return head, tail
+
+
+def _cast_double_sql(dialect: str, integer: str) -> str:
+    head, tail = _cast_double_template(dialect)
+    return head + integer + tail
 
 
 def _atomic(e: exp.Expression) -> bool:
@@ -118,6 +148,29 @@ def as_value(e: exp.Expression, kind: str, target: Target) -> exp.Expression:
     return exp.Case(ifs=[exp.If(this=e, true=one), exp.If(this=exp.Not(this=exp.Paren(this=e.copy())), true=zero)])
 
 
+def no_nan(low: "Lowering", item: ir.Expr, e: exp.Expression) -> exp.Expression:
+    """A classifier's output column with NaN written as NULL: one row, one rule.
+
+    SQL NULL and NaN are both *missing*; a row the model refuses must be NULL in every
+    output column (its label cannot be NaN, and SQLite has no NaN at all), so a float
+    output (probability, decision, numeric label) that can be NaN is passed through ``NULLIF(e, 'NaN')`` (NaN equals NaN on
+    these engines), or, in a body that must not resolve ``=`` through the caller's
+    search_path, ``(pg_catalog.array_replace(ARRAY[e], 'NaN', NULL))[1]``: both read
+    ``e`` once. Targets whose comparisons are IEEE's (no NaN equality) are left as is.
+    """
+    t = low.target
+    if item.type != ir.FLOAT or not t.has_nan or not t.nan_is_greatest or not low.range(item).nan:
+        return e
+    if low.qualify:
+        call = low._fn("array_replace", exp.Array(expressions=[e]), low.nan_const(), exp.Null())
+        return exp.Bracket(this=exp.Paren(this=call), expressions=[exp.Literal.number(1)], offset=1)  # already 1-based
+    return exp.Nullif(this=e, expression=low.nan_const())
+
+
+def _as_is(low: "Lowering", item: ir.Expr, e: exp.Expression) -> exp.Expression:
+    return e
+
+
 def _p(e: exp.Expression) -> exp.Expression:
     return e if _atomic(e) else exp.Paren(this=e)
 
@@ -151,7 +204,9 @@ class Lowering:
         cached = _FLOAT_TYPES.get(self.target.float_type)
         if cached is None:
             cached = _FLOAT_TYPES[self.target.float_type] = exp.DataType.build(self.target.float_type)
-        return cached.copy()
+        if any(isinstance(v, exp.Expression) for v in cached.args.values()):
+            return cached.copy()
+        return exp.DataType(**cached.args)  # a plain type: no deep copy (one per constant)
 
     def _cast_float(self, e: exp.Expression) -> exp.Expression:
         return exp.Cast(this=e, to=self._float_type())
@@ -226,8 +281,8 @@ class Lowering:
             return self._cast_float(exp.Literal.string("Infinity" if v > 0 else "-Infinity"))
         text = float_literal(v)
         if t.inexact_literals and _significant_digits(text) >= 16:
-            return _exact_product(v)
-        lit = exp.Literal.number(text)
+            return _exact_product(v, t.name)
+        lit = _number(text, v)
         if cast is None:
             cast = t.cast_constants
         return self._cast_float(lit) if cast else lit
@@ -890,6 +945,25 @@ class Shared:
         return bool(self.bindings) and self.inline_nodes > max(2 * self.dag_nodes, self.dag_nodes + 400)
 
 
+def _repeated_minmax_arguments(e: ir.Expr, target: Target) -> set[int]:
+    """Arguments of max/min that the target's SQL would write more than once.
+
+    Without a strict max (PostgreSQL's ``float8larger``, SQLite's ``MAX``), the IR's
+    max is ``GREATEST`` behind a NULL test of its arguments, or a searched CASE: an
+    MLP's ReLU wrote each dot product three times (DuckDB's SQL 2.4x PostgreSQL's).
+    Named once, the test and the GREATEST read a column.
+    """
+    if target.strict_max or target.scalar_minmax_strict:
+        return set()
+    return {
+        id(a)
+        for n in ir.walk(e)
+        if isinstance(n, ir.Func) and n.name in ("max", "min")
+        for a in n.args
+        if not isinstance(a, (ir.Const, ir.Feature))
+    }
+
+
 def lower_shared(
     model: ir.Model,
     kind: str,
@@ -923,6 +997,7 @@ def lower_shared(
             from indb.sqlgen.passes import split_tree_sums
 
             opt, forced = split_tree_sums(opt, target.max_trees_per_expression)
+        forced |= _repeated_minmax_arguments(opt, target)
         low = Lowering(target, columns, qualify=qualify, model_name=model_name, fail_hook=fail_hook)
         low._range = analyse(opt)
         to_bind = shared_to_bind(opt, max_nesting=target.max_nesting, force=forced)
@@ -953,7 +1028,8 @@ def lower_shared(
             lvls.append(levels[id(n)])
             low.bound[id(n)] = reference(name)
         items = opt.items if isinstance(opt, ir.Vector) else (opt,)  # type: ignore[attr-defined]
-        cols = [(name, as_value(low.lower(item), item.type, target)) for name, item in zip(names, items)]
+        rule = no_nan if model.classes is not None else _as_is
+        cols = [(name, as_value(rule(low, item, low.lower(item)), item.type, target)) for name, item in zip(names, items)]
         dag, inline = ir.size(opt), ir.inline_size(opt)
     finally:
         sys.setrecursionlimit(old)
@@ -984,8 +1060,12 @@ def lower_outputs(
             refuse_infinite(item, target, model_name)
             opt = optimise(item, target)
             low = Lowering(target, columns, qualify=qualify, model_name=model_name, fail_hook=fail_hook)
-            # a NaN output stays NaN (numpy's answer too); NULL inputs give NULL
-            out.append((name, as_value(low.lower(opt), item.type, target)))
+            # a classifier's NaN output is NULL, like its label on a refused row (no_nan);
+            # a regressor's NaN input gives NaN, as numpy
+            rule = no_nan if model.classes is not None else _as_is
+            if rule is no_nan:
+                low._range = analyse(opt)
+            out.append((name, as_value(rule(low, opt, low.lower(opt)), item.type, target)))
     finally:
         sys.setrecursionlimit(old)
     return out

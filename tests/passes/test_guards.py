@@ -10,6 +10,8 @@ import pytest
 from indb import ir
 from indb.sqlgen.dialects import target
 from indb.sqlgen.passes import guard
+from indb.sqlgen.passes.guards import _div_const_limits, _mul_const_limits, _scaled_leaves_range
+from indb.sqlgen.passes.ranges import Range
 from indb.sqlgen.passes.limits import DBL_MAX, EXP_MAX_ARG, EXP_MIN_ARG
 from tests.passes.edges import EXPRESSIONS, SQUARE, C, X, Y, assert_same_values
 
@@ -88,6 +90,32 @@ def test_guard_limits_are_the_last_doubles() -> None:
         assert math.isfinite(ROOT_MAX * ROOT_MAX) and not math.isfinite(np.nextafter(ROOT_MAX, math.inf) ** 2)
         assert ROOT_MIN * ROOT_MIN == 0.0 and np.nextafter(ROOT_MIN, 1.0) ** 2 > 0.0
         assert EXP_MAX_ARG < 709.8 and DBL_MAX == np.finfo(np.float64).max
+
+
+@pytest.mark.parametrize("c", [1.5, -1.9999999999999998, 1e10, 0.75, -3e-5, 1e-300])
+def test_scaled_limits_are_the_last_doubles(c: float) -> None:
+    """``x * c`` / ``x / c`` limits one ulp from failing, also above DBL_MAX / 2 (|c| < 2,
+    where a bisection of values once overflowed its midpoint and stopped at DBL_MAX / 2)."""
+    ac = abs(c)
+    over, under = _mul_const_limits(c)
+    dover, dunder = _div_const_limits(c)
+    up = math.inf
+    if ac > 1:
+        assert math.isfinite(over * ac) and not math.isfinite(math.nextafter(over, up) * ac)
+        assert dunder / ac == 0.0 and math.nextafter(dunder, up) / ac > 0.0
+    else:
+        assert math.isfinite(dover / ac) and not math.isfinite(math.nextafter(dover, up) / ac)
+        assert under * ac == 0.0 and math.nextafter(under, up) * ac > 0.0
+
+
+@pytest.mark.parametrize("op", ["*", "/"])
+@pytest.mark.parametrize("c", [1.5, -3e300, 1e-310, 0.75, -0.5, 2.0, 1e-20])
+@pytest.mark.parametrize("hi, lo", [(1e300, 1e-300), (1.7e308, 0.0), (1e10, 5e-324), (1.0, 1e-310)])
+def test_guard_test_matches_the_limits(op: str, c: float, hi: float, lo: float) -> None:
+    """The guard decides from the range's own products what the searched limits would say."""
+    over, under = (_mul_const_limits if op == "*" else _div_const_limits)(c)
+    expected = (hi > over and over < DBL_MAX) or (under > 0 and lo <= under)
+    assert _scaled_leaves_range(op, c, Range(hi, lo)) == expected
 
 
 def test_guarded_sums_of_one_sign_are_checked_once() -> None:

@@ -98,3 +98,7 @@ class Target:
     #: a JIT compiles big expressions per process and does not answer a cancel while it
     #: does (PostgreSQL's LLVM JIT, on by default): printed statements turn it off
     has_jit: bool = False
+    #: a printed script can create a temporary function (``pg_temp``) that raises
+    #: ``--on-missing error``'s message as indb's own (PostgreSQL: ``raise_by_cast`` alone
+    #: reads "invalid input syntax for type double precision")
+    temp_fail_function: bool = False

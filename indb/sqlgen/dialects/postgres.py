@@ -20,4 +20,6 @@ TARGET = Target(
     merges_subqueries=True,
     # jit = on by default: LLVM takes seconds to minutes over a tree ensemble, per process
     has_jit=True,
+    # compile --table's script creates pg_temp.indb_fail (refused in read-only transactions)
+    temp_fail_function=True,
 )

@@ -31,6 +31,10 @@ def _const_value(e: ir.Expr) -> ir.Const:
     return ir.Const(float(x), ir.FLOAT)
 
 
+def _same(new: list[ir.Expr], old: tuple[ir.Expr, ...]) -> bool:
+    return len(new) == len(old) and all(a is b for a, b in zip(new, old))
+
+
 def _fold_node(n: ir.Expr) -> ir.Expr:
     if isinstance(n, (ir.BinOp, ir.Func, ir.Compare)) and all(_is_const(c) for c in n.children()):
         if isinstance(n, ir.Compare) and n.left.type != n.right.type:
@@ -53,6 +57,8 @@ def _fold_node(n: ir.Expr) -> ir.Expr:
             terms[:2] = [_const_value(ir.Sum((terms[0], terms[1])))]
         terms = [t for i, t in enumerate(terms) if not (i > 0 and isinstance(t, ir.Const) and t.value == 0.0)]
         terms = _merge_indicators(terms)
+        if _same(terms, n.terms):
+            return n  # unchanged: the same object, so a later pass sees nothing to redo
         return terms[0] if len(terms) == 1 else ir.Sum(tuple(terms))
     if isinstance(n, ir.IsMissing) and _is_const(n.operand):
         return ir.Const(n.operand.value is None, ir.BOOL)  # type: ignore[attr-defined]
@@ -76,6 +82,8 @@ def _fold_node(n: ir.Expr) -> ir.Expr:
             kept.append(t)
         if not kept:
             return ir.Const(is_and, ir.BOOL)
+        if _same(kept, n.terms):
+            return n
         return kept[0] if len(kept) == 1 else type(n)(tuple(kept))
     if isinstance(n, ir.Case):
         whens = []
@@ -89,6 +97,8 @@ def _fold_node(n: ir.Expr) -> ir.Expr:
             return n.default
         if all(v == n.default for _, v in whens):
             return n.default
+        if len(whens) == len(n.whens):
+            return n
         return ir.Case(tuple(whens), n.default)
     if isinstance(n, ir.Index) and isinstance(n.vector, ir.Vector):
         return n.vector.items[n.i]

@@ -20,7 +20,7 @@ import math
 
 from indb import ir
 from indb.sqlgen.dialects import Target
-from indb.sqlgen.passes.limits import DBL_MAX, EXP_MAX_ARG, EXP_MIN_ARG, last_double
+from indb.sqlgen.passes.limits import DBL_MAX, DBL_TRUE_MIN, EXP_MAX_ARG, EXP_MIN_ARG, last_double
 from indb.sqlgen.passes.ranges import Range, add_ranges, analyse
 
 _C = ir.Const
@@ -81,6 +81,21 @@ def _guard_scaled(x: ir.Expr, op: str, c: float, rx: Range) -> ir.Expr:
         whens.append((ir.And((_cmp("<=", x, under), _cmp(">=", x, -under))), ir.BinOp("*", x, ZERO)))
     body = ir.BinOp(op, x, _C(c))
     return ir.Case(tuple(whens), ir.Lazy(body)) if whens else body
+
+
+def _scaled_leaves_range(op: str, c: float, rx: Range) -> bool:
+    """Whether ``x * c`` / ``x / c`` can overflow or underflow to 0 for ``x`` in ``rx``.
+
+    The same answer as comparing ``rx`` with the limits of ``_mul_const_limits`` /
+    ``_div_const_limits`` (``rx.hi > over`` exactly when ``rx.hi``'s own result is
+    infinite; ``rx.lo <= under`` when its result is 0), without searching for them:
+    an MLP multiplies by thousands of distinct weights.
+    """
+    ac = abs(c)
+    scale = (lambda x: x * ac) if op == "*" else (lambda x: x / ac)
+    over = not math.isfinite(scale(rx.hi))
+    under = scale(DBL_TRUE_MIN) == 0.0 and scale(rx.lo) == 0.0
+    return over or under
 
 
 def _guard_mul(a: ir.Expr, b: ir.Expr) -> ir.Expr:
@@ -212,8 +227,7 @@ def guard(e: ir.Expr, target: Target) -> ir.Expr:
             if isinstance(b, ir.Const) and b.value is not None and not math.isinf(b.value) and b.value != 0.0:
                 if not raise_:
                     return n
-                over, under = (_mul_const_limits if n.op == "*" else _div_const_limits)(b.value)
-                if (ra.hi > over and over < DBL_MAX) or (under > 0 and ra.lo <= under):
+                if _scaled_leaves_range(n.op, b.value, ra):
                     return _guard_scaled(a, n.op, b.value, ra)
                 return n
             if n.op == "*" and a is b and raise_:

@@ -8,6 +8,7 @@ The ``EXP_*`` limits are measured on this machine's libm and numpy, not assumed.
 from __future__ import annotations
 
 import math
+import struct
 from typing import Callable
 
 import numpy as np
@@ -18,17 +19,36 @@ INPUT_MAX = 1e300
 INPUT_MIN = 1e-300
 
 
+def _order(x: float) -> int:
+    """An integer that orders doubles like their values (-0.0 and 0.0 are both 0)."""
+    (i,) = struct.unpack("<q", struct.pack("<d", x))
+    return i if i >= 0 else -(i & 0x7FFFFFFFFFFFFFFF)
+
+
+def _from_order(k: int) -> float:
+    bits = k if k >= 0 else (-k) | -0x8000000000000000
+    return struct.unpack("<d", struct.pack("<q", bits))[0]
+
+
 def last_double(ok: Callable[[float], bool], good: float, bad: float) -> float:
-    """The last double from ``good`` towards ``bad`` for which ``ok`` holds."""
-    for _ in range(2000):
-        mid = (good + bad) / 2
-        if mid in (good, bad):
-            break
-        if ok(mid):
-            good = mid
+    """The last double from ``good`` towards ``bad`` for which ``ok`` holds.
+
+    Bisects the doubles themselves (their ordered bit patterns), so it takes at most
+    64 steps: bisecting values from 0 to 1 towards 5e-324 took over a thousand.
+
+    >>> last_double(lambda x: x * 0.5 == 0.0, 0.0, 1.0)
+    5e-324
+    >>> last_double(lambda x: x < 1.0, 0.0, 2.0) == math.nextafter(1.0, 0.0)
+    True
+    """
+    lo, hi = _order(good), _order(bad)
+    while abs(hi - lo) > 1:
+        mid = (lo + hi) // 2
+        if ok(_from_order(mid)):
+            lo = mid
         else:
-            bad = mid
-    return good
+            hi = mid
+    return _from_order(lo)
 
 
 def _exp_finite(x: float) -> bool:
