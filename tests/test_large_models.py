@@ -1,5 +1,5 @@
 """Issue 3's size point: a RandomForestRegressor(100 trees, depth 8) trained on 100,000 rows
-compiles in under 2 s to under 2 MB of SQL for every executed dialect, and that SQL
+compiles to under 2 MB of SQL for every executed dialect (bench/compile.py measures how fast), and that SQL
 equals the model on PostgreSQL, DuckDB and SQLite (rows on every threshold sampled to
 3,000, NULL/NaN, extremes); GradientBoostingClassifier(200 trees, depth 4) runs on
 PostgreSQL and equals the model there. Issue 14's MLP point: the benchmark's 20 -> 64 ->
