@@ -1,4 +1,4 @@
-"""Issue 3's size point: a RandomForestRegressor(100 trees, depth 8) trained on 100,000 rows
+"""Issue 3's size point: a RandomForestRegressor(100 trees, depth 8) trained on 20,000 rows
 compiles to under 2 MB of SQL for every executed dialect (bench/compile.py measures how fast), and that SQL
 equals the model on PostgreSQL, DuckDB and SQLite (rows on every threshold sampled to
 3,000, NULL/NaN, extremes); GradientBoostingClassifier(200 trees, depth 4) runs on
