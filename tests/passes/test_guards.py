@@ -139,3 +139,32 @@ def test_guard_keeps_values(dialect: str, name: str) -> None:
     the smallest subnormal (5e-324) where IEEE gives 0."""
     e = EXPRESSIONS[name]
     assert_same_values(e, guard(e, target(dialect)), atol=5e-324)
+
+
+def test_long_sums_of_both_signs_are_checked_once() -> None:
+    """Past MIXED_SUM_CHAIN terms a sum of both signs is one test, not one guarded addition
+    per term (which nested the SQL as deep as the sum was long), and it keeps the IEEE
+    value on every edge row except where the finite terms, added left to right, pass
+    DBL_MAX: IEEE says infinity from there on (NaN after an opposite infinity), this says
+    the value of the whole sum (the documented difference)."""
+    from indb.sqlgen.passes.guards import MIXED_SUM_CHAIN
+    from tests.passes.edges import Z, edge_columns, values
+
+    signs = [1.0, -1.0, 1.0]
+    terms = [ir.BinOp("*", v, C(signs[i % 3] * 1e8 * (1 + i / 16))) for i, v in enumerate([X, Y, Z] * 4)]
+    assert len(terms) > MIXED_SUM_CHAIN
+    e = ir.Sum(tuple(terms))
+    g = guard(e, target("postgres"))
+    assert isinstance(g, ir.Case) and len(g.whens) == 1, "one test of the large terms, then the plain sum"
+    assert len(g.default.operand.terms) == len(terms), "not a chain of guarded additions"
+    cols = edge_columns()
+    with np.errstate(all="ignore"):
+        parts = np.column_stack([values(t, cols) for t in terms])
+        finite = np.isfinite(parts)
+        # rows where the finite terms, added left to right, pass DBL_MAX at some point
+        passed = np.isinf(np.cumsum(np.where(finite, parts, 0.0), axis=1)).any(axis=1)
+        want, got = values(e, cols), values(g, cols)
+    same = (want == got) | (np.isnan(want) & np.isnan(got))
+    assert same[~passed].all()
+    assert passed.any() and same[passed].sum() < passed.sum()  # the class is reached, and differs
+    assert np.isfinite(got[passed & finite.all(axis=1) & (np.abs(np.sum(parts / 32, axis=1)) < 1e307)]).all()

@@ -150,6 +150,18 @@ def _guard_square(x: ir.Expr, rx: Range) -> ir.Expr:
     return ir.Case(tuple(whens), ir.Lazy(body)) if whens else body
 
 
+def _large_terms(terms: list[ir.Expr], rs: list[Range]) -> tuple[float, ir.Expr | None]:
+    """(2**k with 2**k >= 2n, the test that some term exceeds DBL_MAX / 2**k, or None when
+    no term can: then no partial sum of the n terms can overflow)."""
+    scale = 2.0 ** (max(1, math.ceil(math.log2(len(terms)))) + 1)
+    limit = DBL_MAX / scale
+    big = [t for t, r in zip(terms, rs) if r.hi > limit]
+    if not big:
+        return scale, None
+    tests = tuple(_cmp(">", ir.Func("abs", (t,)), limit) for t in big)
+    return scale, ir.Or(tests) if len(tests) > 1 else tests[0]
+
+
 def _guard_sum(terms: list[ir.Expr], rs: list[Range]) -> ir.Expr:
     """``t1 + ... + tn`` (terms of one sign) with an IEEE overflow result, checked once.
 
@@ -159,13 +171,9 @@ def _guard_sum(terms: list[ir.Expr], rs: list[Range]) -> ir.Expr:
     with one sign, the additions overflow exactly where this sum exceeds DBL_MAX. NaN
     and NULL fall through both paths unchanged.
     """
-    k = max(1, math.ceil(math.log2(len(terms)))) + 1
-    scale = 2.0**k
-    limit = DBL_MAX / scale
-    big = [t for t, r in zip(terms, rs) if r.hi > limit]
-    if not big:
+    scale, cond = _large_terms(terms, rs)
+    if cond is None:
         return ir.Sum(tuple(terms))
-    cond = ir.Or(tuple(_cmp(">", ir.Func("abs", (t,)), limit) for t in big)) if len(big) > 1 else _cmp(">", ir.Func("abs", (big[0],)), limit)
     # below 1 in magnitude a term cannot change a sum this large, so it counts as 1 (or
     # -1), which keeps its scaled value clear of underflow without a test
     positive = any(r.pos for r in rs)
@@ -177,6 +185,45 @@ def _guard_sum(terms: list[ir.Expr], rs: list[Range]) -> ir.Expr:
     if any(r.neg for r in rs):
         whens.append((_cmp("<", ssum, -DBL_MAX / scale), NEG_INF))
     back = ir.Case(tuple(whens), ir.BinOp("*", ssum, _C(scale)))
+    return ir.Case(((cond, ir.Lazy(back)),), ir.Lazy(ir.Sum(tuple(terms))))
+
+
+#: sums of both signs up to this many terms are guarded addition by addition (exactly as
+#: left-to-right IEEE additions); longer ones are checked once (:func:`_guard_mixed_sum`)
+MIXED_SUM_CHAIN = 8
+
+#: below this magnitude a term is counted as 0 in a scaled sum of both signs (its scaled
+#: value could underflow to 0, which PostgreSQL raises on)
+_TINY = 2.0**-1000
+
+
+def _guard_mixed_sum(terms: list[ir.Expr], rs: list[Range]) -> ir.Expr:
+    """``t1 + ... + tn`` (terms of both signs) with an IEEE overflow result, checked once.
+
+    As :func:`_guard_sum`: with every |t| at most DBL_MAX / 2**k (2**k >= 2n) no partial
+    sum can overflow and the plain sum runs; otherwise the sum is taken of the terms
+    scaled by 2**-k (exact: a power of two) and scaled back, or infinite where that
+    would overflow. One difference from adding left to right: where a partial sum would
+    pass DBL_MAX and later terms bring the total back below it (or an infinite term
+    follows), the sequence of additions says infinity (or NaN) and this says the value of
+    the whole sum: the finite total (or that infinity). A term under 2**-1000 in magnitude
+    counts as 0 on that path (the path runs only with a term above DBL_MAX / 2**k, so it
+    changes nothing unless those terms cancel to within 1e-290). Where the additions were
+    guarded one by one, each partial sum was a value of its own and the SQL nested as
+    deep as the sum was long: a 150-vector polynomial SVM planned for a minute.
+    """
+    scale, cond = _large_terms(terms, rs)
+    if cond is None:
+        return ir.Sum(tuple(terms))
+
+    def scaled(t: ir.Expr, r: Range) -> ir.Expr:
+        down = ir.BinOp("*", t, _C(1.0 / scale))
+        if r.lo < _TINY:
+            return ir.Case(((_cmp("<", ir.Func("abs", (t,)), _TINY), ZERO),), ir.Lazy(down))
+        return down
+
+    ssum = ir.Sum(tuple(scaled(t, r) for t, r in zip(terms, rs)))
+    back = ir.Case(((_cmp(">", ssum, DBL_MAX / scale), INF), (_cmp("<", ssum, -DBL_MAX / scale), NEG_INF)), ir.BinOp("*", ssum, _C(scale)))
     return ir.Case(((cond, ir.Lazy(back)),), ir.Lazy(ir.Sum(tuple(terms))))
 
 
@@ -247,6 +294,8 @@ def guard(e: ir.Expr, target: Target) -> ir.Expr:
                 # one sign: the partial sums grow monotonically, so the sum overflows
                 # exactly where the sequence of additions would
                 return _guard_sum(list(n.terms), rs)
+            if len(n.terms) > MIXED_SUM_CHAIN:
+                return _guard_mixed_sum(list(n.terms), rs)
             acc = n.terms[0]
             racc = rs[0]
             for t, rt in zip(n.terms[1:], rs[1:]):
