@@ -117,8 +117,13 @@ def test_a_catalog_of_the_previous_release_upgrades_with_nothing_lost(previous_r
     with connect(scorer.dsn) as conn:
         scorer_before = conn.execute("SELECT indb.predict('lr', s) FROM src AS s ORDER BY id").fetchall()
 
-    indb.migrate(pg_dsn)
+    upgraded = indb.migrate(pg_dsn)
     indb.migrate(pg_dsn, component="plpython")
+    # the old SQL versions' functions are re-rendered from their IR where this indb renders
+    # them differently, and each gets the generic path's adapter it never had
+    assert {r.split("/")[0] for r in upgraded.refreshed} == {"lr@1", "lr@2"}
+    lr_functions = pg_conn.execute("SELECT count(*) FROM indb.version_functions WHERE model = 'lr'").fetchone()[0]
+    assert sum("adapter" in r for r in upgraded.refreshed) == lr_functions > 0
 
     after = _state(pg_conn)
     assert set(state.pop("migrations")) < set(after.pop("migrations"))  # the old history, and the new files after it

@@ -474,6 +474,8 @@ class MigrateResult:
     sql: str | None = None
     #: the repeatable definitions (re-)created, and the planned ones of a dry run
     definitions: list[Definition] = field(default_factory=list)
+    #: functions of live SQL versions re-rendered from their IR (``name@version/output``)
+    refreshed: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -963,6 +965,11 @@ def migrate(dsn: str | None = None, *, component: str = CORE, to: int | None = N
                 if todo:
                     _apply_definitions(conn, todo, acting_role, say)
                     result.definitions = todo
+                if component == CORE and source is None and (separated or any(m.version == ROLE_SEPARATION for m in plan)):
+                    # versions this indb renders differently (indb.registry.refresh)
+                    from indb.registry.refresh import refresh_sql_versions  # noqa: PLC0415
+
+                    result.refreshed = refresh_sql_versions(conn, say)
                 return result
             finally:
                 if not conn.closed:

@@ -148,22 +148,16 @@ def check_installed_functions(conn) -> list[str]:
                 if body is None:
                     problems.append(f"{ref}: its {f.output} function is missing; redeploy the model")
                     continue
-                if f.language == "sql":
-                    try:
-                        with conn.transaction():
-                            conn.execute(f.create(m, schema="pg_temp"))
-                            want = conn.execute(
-                                "SELECT pg_catalog.pg_get_function_sqlbody(p.oid) FROM pg_catalog.pg_proc AS p"
-                                " WHERE p.pronamespace = pg_catalog.pg_my_temp_schema() AND p.proname = %s", [f.name]).fetchone()[0]
-                    except psycopg.Error as e:
-                        problems.append(f"{ref}: cannot rebuild its {f.output} function to compare it ({e.diag.message_primary})")
-                        continue
-                else:
-                    want = f.body
-                if body != want:
+                try:
+                    differs = f.installed_differs(conn, m, body)
+                except psycopg.Error as e:
+                    problems.append(f"{ref}: cannot rebuild its {f.output} function to compare it ({e.diag.message_primary})")
+                    continue
+                if differs:
                     problems.append(
                         f"{ref}: the installed body of {fn} no longer matches the SQL regenerated from its stored IR "
-                        "(changed after deploy, or deployed by another indb version); redeploy the model")
+                        "(changed after deploy, or deployed by another indb version): a superuser runs `indb migrate`, "
+                        "which re-renders it from the IR, or redeploy the model")
         # the generic path's adapters: body, rights and settings exactly as the server generates them
         if conn.execute("SELECT pg_catalog.to_regprocedure('indb.generic_adapter(regprocedure)') IS NOT NULL").fetchone()[0]:
             for ref, adapter, why in conn.execute(

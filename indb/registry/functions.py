@@ -69,11 +69,14 @@ class VersionFunction:
     #: "sql" (inlinable) or "plpgsql" (shared values in variables: computed once per row)
     language: str = "sql"
 
-    def create(self, model: ir.Model, schema: str = SCHEMA) -> sql.Composed:
+    def create(self, model: ir.Model, schema: str = SCHEMA, replace: bool = False) -> sql.Composed:
         """The DDL, as the server's guard requires it (sql/15_guard.sql): a SQL body is
         SQL-standard (``RETURN expr``: parsed once, its references recorded, inlinable); a
-        PL/pgSQL body runs as indb_versions with a pinned search_path."""
-        head = sql.SQL("CREATE FUNCTION {fn}({params}) RETURNS {rt} LANGUAGE {lang} {vol} PARALLEL SAFE").format(
+        PL/pgSQL body runs as indb_versions with a pinned search_path. ``replace``: CREATE
+        OR REPLACE (the same function, its grants and bindings kept)."""
+        verb = sql.SQL("CREATE OR REPLACE FUNCTION" if replace else "CREATE FUNCTION")
+        head = sql.SQL("{verb} {fn}({params}) RETURNS {rt} LANGUAGE {lang} {vol} PARALLEL SAFE").format(
+            verb=verb,
             fn=sql.Identifier(schema, self.name),
             params=sql.SQL(", ").join(_param_types(model)),
             rt=_sql_type(self.result_type),
@@ -84,6 +87,28 @@ class VersionFunction:
             return head + sql.SQL(" SECURITY DEFINER SET search_path = pg_catalog, indb, pg_temp AS {}").format(sql.Literal(self.body))
         # the expression is sqlglot's rendering of the IR, never text from elsewhere
         return head + sql.SQL(" RETURN ") + sql.SQL(self.body)
+
+    def installed_differs(self, conn, model: ir.Model, body: str) -> bool:
+        """Whether ``body`` (the installed function's, as ``pg_get_function_sqlbody`` or
+        ``prosrc`` gives it) differs from this function's. A SQL-standard body is compared
+        as PostgreSQL parsed it: this one is created as a temporary function in a
+        savepoint that is rolled back (the caller's transaction must allow writes)."""
+        if self.language != "sql":
+            return body != self.body
+
+        class _Undo(Exception):
+            pass
+
+        try:
+            with conn.transaction():
+                conn.execute(self.create(model, schema="pg_temp"))
+                want = conn.execute(
+                    "SELECT pg_catalog.pg_get_function_sqlbody(p.oid) FROM pg_catalog.pg_proc AS p"
+                    " WHERE p.pronamespace = pg_catalog.pg_my_temp_schema() AND p.proname = %s", [self.name]).fetchone()[0]
+                raise _Undo
+        except _Undo:
+            pass
+        return body != want
 
     def signature(self, model: ir.Model) -> sql.Composed:
         return sql.SQL("{fn}({params})").format(fn=sql.Identifier(SCHEMA, self.name), params=sql.SQL(", ").join(_param_types(model)))

@@ -1,0 +1,64 @@
+"""``indb migrate``'s last step: live SQL versions re-rendered from their stored IR.
+
+A version's SQL functions are rendered from its IR by the indb that deployed it. When a
+later indb renders the same IR differently (a guard written once instead of per term,
+every output of a refused row NULL), the installed bodies are re-rendered here, by the
+superuser who migrates: each function is replaced in place (``CREATE OR REPLACE`` as
+``indb_versions``, so the server's guard checks it; its grants, bindings and OID are
+kept), and a version without a generic-path adapter gets one. The IR itself never
+changes, and one whose checksum does not match is left alone (``indb validate`` names
+it). PL/Python versions need nothing: the engine reads the IR when it scores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+from indb import ir
+from indb.catalog.connection import as_versions
+from indb.registry.functions import sql_version_functions
+
+
+def refresh_sql_versions(conn, say: Callable[[str], None] = lambda _msg: None) -> list[str]:
+    """Re-render every live SQL version's functions this indb renders differently; returns
+    ``name@version/output`` of each function replaced (and of each adapter added)."""
+    from psycopg import sql
+
+    ready = conn.execute(
+        "SELECT pg_catalog.to_regprocedure('indb.install_generic_adapter(regprocedure)') IS NOT NULL"
+        " AND pg_catalog.to_regclass('indb.version_functions') IS NOT NULL").fetchone()[0]
+    if not ready:
+        return []
+    done: list[str] = []
+    with conn.transaction():
+        rows = conn.execute(
+            "SELECT v.model, v.version, v.ir, v.ir_sha256 FROM indb.versions AS v"
+            " WHERE v.retired_at IS NULL AND v.engine = 'sql' ORDER BY v.model, v.version").fetchall()
+        installed = {
+            (m, v, out): (fn, src, adapter)
+            for m, v, out, fn, src, adapter in conn.execute(
+                "SELECT f.model, f.version, f.output, f.fn::text,"
+                " CASE WHEN p.prosqlbody IS NULL THEN p.prosrc ELSE pg_catalog.pg_get_function_sqlbody(p.oid) END,"
+                " indb.generic_adapter(f.fn) IS NOT NULL"
+                " FROM indb.version_functions AS f JOIN pg_catalog.pg_proc AS p ON p.oid = f.fn::oid").fetchall()
+        }
+        for model, version, text, sha in rows:
+            if hashlib.sha256(text.encode("utf-8")).hexdigest() != sha:
+                continue  # a changed IR is a finding for indb validate, never re-rendered
+            m = ir.model_from_json(text)
+            for f in sql_version_functions(m, model, version):
+                fn, body, has_adapter = installed.get((model, version, f.output), (None, None, True))
+                if body is None:
+                    continue
+                if f.installed_differs(conn, m, body):
+                    with as_versions(conn):
+                        conn.execute(f.create(m, replace=True))
+                    done.append(f"{model}@{version}/{f.output}")
+                if not has_adapter:
+                    with as_versions(conn):
+                        conn.execute(sql.SQL("SELECT indb.install_generic_adapter({}::regprocedure)").format(sql.Literal(fn)))
+                    done.append(f"{model}@{version}/{f.output} (generic-path adapter)")
+    if done:
+        say(f"core: re-rendered {len(done)} function(s) of live SQL versions from their stored IR: {', '.join(done)}")
+    return done
