@@ -104,7 +104,7 @@ def check_installed_functions(conn) -> list[str]:
     """
     import psycopg
 
-    from indb.registry.functions import sql_version_functions
+    from indb.registry.functions import installed_bodies, sql_version_functions
 
     if conn.execute("SELECT pg_catalog.to_regclass('indb.version_functions') IS NULL").fetchone()[0]:
         return []
@@ -117,16 +117,10 @@ def check_installed_functions(conn) -> list[str]:
         rows = conn.execute(
             "SELECT v.model, v.version, v.ir, v.ir_sha256, v.engine FROM indb.versions AS v"
             " WHERE v.retired_at IS NULL ORDER BY v.model, v.version").fetchall()
-        installed = {
-            (m, v, out): (fn, src)
-            for m, v, out, fn, src in conn.execute(
-                "SELECT f.model, f.version, f.output, f.fn::text,"
-                " CASE WHEN p.prosqlbody IS NULL THEN p.prosrc ELSE pg_catalog.pg_get_function_sqlbody(p.oid) END"
-                " FROM indb.version_functions AS f LEFT JOIN pg_catalog.pg_proc AS p ON p.oid = f.fn::oid").fetchall()
-        }
+        installed = installed_bodies(conn)
         for model, version, text, sha, engine in rows:
             ref = f"{model}@{version}"
-            if hashlib.sha256(text.encode("utf-8")).hexdigest() != sha:
+            if ir.checksum(text) != sha:
                 problems.append(f"{ref}: the stored IR does not match its checksum {sha[:12]}: it was changed after deploy; "
                                 "redeploy the model and find out who changed it")
                 continue

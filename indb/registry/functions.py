@@ -96,22 +96,28 @@ class VersionFunction:
         if self.language != "sql":
             return body != self.body
 
-        class _Undo(Exception):
-            pass
-
-        try:
-            with conn.transaction():
-                conn.execute(self.create(model, schema="pg_temp"))
-                want = conn.execute(
-                    "SELECT pg_catalog.pg_get_function_sqlbody(p.oid) FROM pg_catalog.pg_proc AS p"
-                    " WHERE p.pronamespace = pg_catalog.pg_my_temp_schema() AND p.proname = %s", [self.name]).fetchone()[0]
-                raise _Undo
-        except _Undo:
-            pass
+        with conn.transaction(force_rollback=True):
+            conn.execute(self.create(model, schema="pg_temp"))
+            want = conn.execute(
+                "SELECT pg_catalog.pg_get_function_sqlbody(p.oid) FROM pg_catalog.pg_proc AS p"
+                " WHERE p.pronamespace = pg_catalog.pg_my_temp_schema() AND p.proname = %s", [self.name]).fetchone()[0]
         return body != want
 
     def signature(self, model: ir.Model) -> sql.Composed:
         return sql.SQL("{fn}({params})").format(fn=sql.Identifier(SCHEMA, self.name), params=sql.SQL(", ").join(_param_types(model)))
+
+
+def installed_bodies(conn) -> dict[tuple[str, int, str], tuple[str, str | None]]:
+    """``(model, version, output) -> (function, body)`` of every registered version
+    function: the body as ``installed_differs`` compares it (PostgreSQL's parsed
+    SQL-standard body, else the source), None when the function is gone."""
+    return {
+        (m, v, out): (fn, src)
+        for m, v, out, fn, src in conn.execute(
+            "SELECT f.model, f.version, f.output, f.fn::text,"
+            " CASE WHEN p.prosqlbody IS NULL THEN p.prosrc ELSE pg_catalog.pg_get_function_sqlbody(p.oid) END"
+            " FROM indb.version_functions AS f LEFT JOIN pg_catalog.pg_proc AS p ON p.oid = f.fn::oid").fetchall()
+    }
 
 
 def _params(model: ir.Model) -> dict[str, exp.Expression]:
@@ -214,10 +220,9 @@ def lower_shared(model: ir.Model, dialect: str, kind: str, params, name: str):
     return _lower(model, kind, target(dialect), params, lambda v: exp.column(v), qualify=True, model_name=name, fail_hook=_fail_call)
 
 
-def _plpgsql(shared, shape, decls: list | None = None) -> str:
-    """A PL/pgSQL body: the shared values in variables, then the outputs (``decls``: the
-    variables as :func:`_declarations` rendered them, when the caller has them already)."""
-    decls = _declarations(shared) if decls is None else decls
+def _plpgsql(shared, shape, decls: list) -> str:
+    """A PL/pgSQL body: the shared values in variables (``decls``, as :func:`_declarations`
+    rendered them once for every function of one output kind), then the outputs."""
     ret = sql.SQL(shape([e for _, e in shared.columns]).sql("postgres"))
     body = sql.SQL("\n").join([sql.SQL("DECLARE"), *decls, sql.SQL("BEGIN"), sql.SQL("    RETURN {};").format(ret), sql.SQL("END")])
     return body.as_string(None)

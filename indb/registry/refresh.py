@@ -13,12 +13,11 @@ it), and the migration still succeeds. PL/Python versions need nothing: the engi
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 
 from indb import ir
 from indb.catalog.connection import as_versions
-from indb.registry.functions import sql_version_functions
+from indb.registry.functions import installed_bodies, sql_version_functions
 
 
 def refresh_sql_versions(conn, say: Callable[[str], None] = lambda _msg: None) -> list[str]:
@@ -38,16 +37,11 @@ def refresh_sql_versions(conn, say: Callable[[str], None] = lambda _msg: None) -
         rows = conn.execute(
             "SELECT v.model, v.version, v.ir, v.ir_sha256 FROM indb.versions AS v"
             " WHERE v.retired_at IS NULL AND v.engine = 'sql' ORDER BY v.model, v.version").fetchall()
-        installed = {
-            (m, v, out): (fn, src, adapter)
-            for m, v, out, fn, src, adapter in conn.execute(
-                "SELECT f.model, f.version, f.output, f.fn::text,"
-                " CASE WHEN p.prosqlbody IS NULL THEN p.prosrc ELSE pg_catalog.pg_get_function_sqlbody(p.oid) END,"
-                " indb.generic_adapter(f.fn) IS NOT NULL"
-                " FROM indb.version_functions AS f JOIN pg_catalog.pg_proc AS p ON p.oid = f.fn::oid").fetchall()
-        }
+        installed = installed_bodies(conn)
+        without_adapter = {fn for (fn,) in conn.execute(
+            "SELECT f.fn::text FROM indb.version_functions AS f WHERE indb.generic_adapter(f.fn) IS NULL").fetchall()}
         for model, version, text, sha in rows:
-            if hashlib.sha256(text.encode("utf-8")).hexdigest() != sha:
+            if ir.checksum(text) != sha:
                 continue  # a changed IR is a finding for indb validate, never re-rendered
             try:
                 m = ir.model_from_json(text)
@@ -59,14 +53,14 @@ def refresh_sql_versions(conn, say: Callable[[str], None] = lambda _msg: None) -
             try:
                 with conn.transaction():  # one version at a time: a refusal leaves it as it was
                     for f in expected:
-                        fn, body, has_adapter = installed.get((model, version, f.output), (None, None, True))
+                        fn, body = installed.get((model, version, f.output), (None, None))
                         if body is None:
                             continue
                         if f.installed_differs(conn, m, body):
                             with as_versions(conn):
                                 conn.execute(f.create(m, replace=True))
                             mine.append(f"{model}@{version}/{f.output}")
-                        if not has_adapter:
+                        if fn in without_adapter:
                             with as_versions(conn):
                                 conn.execute(sql.SQL("SELECT indb.install_generic_adapter({}::regprocedure)").format(sql.Literal(fn)))
                             mine.append(f"{model}@{version}/{f.output} (generic-path adapter)")
