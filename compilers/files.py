@@ -175,13 +175,21 @@ def _load_xgboost(data: bytes, path: str) -> Any:
 _LIGHTGBM_PROBE = "import sys, lightgbm; lightgbm.Booster(model_str=sys.stdin.buffer.read().decode('utf-8'))"
 
 
+#: digests of the files a probe read cleanly in this process (a child costs ~2 s of imports)
+_PROBED: set[str] = set()
+
+
 def _probe_lightgbm(data: bytes, path: str) -> None:
+    import hashlib  # noqa: PLC0415
     import subprocess  # noqa: PLC0415
     import sys  # noqa: PLC0415
 
     if not data.startswith(b"tree") or b"end of trees" not in data:
         raise UsageError(f"{path}: not a readable LightGBM model file, truncated or corrupt? (no 'tree' header or "
                          "'end of trees' line); save the model again with Booster.save_model")
+    digest = hashlib.sha256(data).hexdigest()
+    if digest in _PROBED:
+        return  # these very bytes were read without harm already
     try:
         run = subprocess.run([sys.executable, "-c", _LIGHTGBM_PROBE], input=data, capture_output=True, timeout=300)
     except subprocess.TimeoutExpired:
@@ -190,6 +198,7 @@ def _probe_lightgbm(data: bytes, path: str) -> None:
         said = [ln for ln in run.stderr.decode("utf-8", "replace").splitlines() if "[Fatal]" in ln or "Error" in ln]
         detail = said[-1].strip() if said else f"the reader exited with code {run.returncode}"
         raise UsageError(f"{path}: not a readable LightGBM model file, truncated or corrupt? ({detail[:200]}); save the model again")
+    _PROBED.add(digest)
 
 
 def _load_lightgbm(data: bytes, path: str) -> Any:

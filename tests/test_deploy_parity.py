@@ -19,8 +19,8 @@ from psycopg import sql
 
 from indb.ir.evaluate import columns_from_matrix
 from indb.errors import CompileError
-from indb.registry.functions import servable_outputs, sql_version_functions
-from indb.registry.versions import SQL_BYTES_LIMIT, deploy, sql_bytes
+from indb.registry.functions import servable_outputs
+from indb.registry.versions import SQL_BYTES_LIMIT, deploy
 from tests.sql_engines import load_postgres, mismatches, table_rows
 from tests.zoo import all_cases
 
@@ -49,7 +49,7 @@ def catalog(pg_server):
 @pytest.mark.parametrize("engine", ["sql", "plpython"])
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_deployed_model_matches_its_own_answer(case, engine, catalog):
-    dsn, conn = catalog
+    _, conn = catalog
     est, X = case.fitted()
     model = case.compiled()
     table = "t_" + _name(case.id)
@@ -58,12 +58,12 @@ def test_deployed_model_matches_its_own_answer(case, engine, catalog):
     if conn.execute("SELECT to_regclass(%s) IS NULL", [table]).fetchone()[0]:
         load_postgres(conn, table, model, rows)
     try:
-        deploy(model, name, dsn=dsn, engine=engine, for_tables=[table])
+        deploy(model, name, conn=conn, engine=engine, for_tables=[table])
     except CompileError as e:
         # SQL repeats shared subexpressions; past the size limit the SQL engine refuses
         # (auto routes such models to the PL/Python engine, tested in the other half)
         assert engine == "sql" and "cannot take this model" in str(e), e
-        assert sql_bytes(sql_version_functions(model, name, 1)) > SQL_BYTES_LIMIT
+        assert e.sql_bytes is not None and e.sql_bytes > SQL_BYTES_LIMIT, e  # the size it measured, not lowered twice
         return
     for kind in case.outputs:
         ref = case.expected(kind)
@@ -91,12 +91,12 @@ def test_deployed_model_matches_its_own_answer(case, engine, catalog):
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_plpython_chunk_path_matches_the_model(case, catalog):
     """The batch entry point (numpy, or the compiled tree kernel on larger batches) equals the model, chunk by chunk."""
-    dsn, conn = catalog
+    _, conn = catalog
     est, X = case.fitted()
     model = case.compiled()
     name = _name(case.id) + "_py"
     # the version the other test deployed (an identical artifact registers nothing new)
-    assert deploy(model, name, dsn=dsn, engine="plpython").version == 1
+    assert deploy(model, name, conn=conn, engine="plpython").version == 1
     cols = columns_from_matrix(model, X)
     n = len(next(iter(cols.values())))
     nums = [f.name for f in model.features if f.kind == "float"]

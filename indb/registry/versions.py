@@ -189,7 +189,9 @@ def choose_engine(model: ir.Model, requested: str, plpython_available: bool, sql
     big_why = "its SQL cannot be written" if size is None else f"its SQL would be {size / 1e6:.1f} MB (limit {SQL_BYTES_LIMIT / 1e6:.0f} MB)"
     if requested == "sql":
         if too_big:
-            raise errors.CompileError(f"the SQL engine cannot take this model: {big_why}; deploy it with --engine plpython (or auto)")
+            refused = errors.CompileError(f"the SQL engine cannot take this model: {big_why}; deploy it with --engine plpython (or auto)")
+            refused.sql_bytes = size  # what was measured (None: the SQL could not be written)
+            raise refused
         return "sql", "asked for"
     steps = max(tree_steps(e) for _, e in model.outputs)
     if too_big:
