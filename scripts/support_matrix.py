@@ -7,12 +7,13 @@ classes each case exercises, as the model itself or as a step or member of it, a
 which outputs it checks); the cells come from the JUnit XML of a pytest run of the
 parity tests::
 
-    .venv/bin/pytest tests/test_parity.py tests/test_deploy_parity.py --junitxml=parity.xml
+    .venv/bin/pytest tests/test_parity.py tests/test_deploy_parity.py tests/test_parity_spark.py --junitxml=parity.xml
     .venv/bin/python scripts/support_matrix.py parity.xml            # -> docs/support-matrix.md
 
 Columns: the IR evaluated by numpy (the oracle, and the PL/Python engine's code),
 the SQL on PostgreSQL, DuckDB and SQLite (``tests/test_parity.py``), and on
-PostgreSQL the deployed SQL and PL/Python engines (``tests/test_deploy_parity.py``).
+PostgreSQL the deployed SQL and PL/Python engines (``tests/test_deploy_parity.py``), and
+Spark SQL on a local Spark with ANSI mode on and off (``tests/test_parity_spark.py``).
 A cell is "✓ n" when all n zoo cases that exercise the row passed there, "✗ k/n" when
 k of them failed (their ids are listed below the table), "–" when none ran there.
 Registered estimators that no zoo case exercises are listed as untested.
@@ -39,6 +40,7 @@ COLUMNS = [
     ("sqlite", "SQLite SQL"),
     ("deployed-sql", "PostgreSQL deployed SQL"),
     ("plpython", "PostgreSQL PL/Python"),
+    ("spark", "Spark SQL (ANSI on and off)"),
 ]
 
 # JUnit test name -> (column, case id); the engine suffix is part of pytest's id
@@ -47,6 +49,7 @@ PATTERNS = [
     (re.compile(r"^test_sql_matches_model\[(?P<case>.+)-(?P<engine>postgres|duckdb|sqlite)\]$"), lambda m: (m["engine"], m["case"])),
     (re.compile(r"^test_deployed_model_matches_its_own_answer\[(?P<case>.+)-sql\]$"), lambda m: ("deployed-sql", m["case"])),
     (re.compile(r"^test_deployed_model_matches_its_own_answer\[(?P<case>.+)-plpython\]$"), lambda m: ("plpython", m["case"])),
+    (re.compile(r"^test_spark_matches_model\[(?P<case>.+)\]$"), lambda m: ("spark", m["case"])),
 ]
 
 MEMBER = "as a step or member"

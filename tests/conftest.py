@@ -32,15 +32,14 @@ def pytest_sessionfinish(session, exitstatus):
 
 def pytest_collection_modifyitems(config, items):
     # Under pytest-xdist (--dist loadgroup) every test of one zoo case runs on the same
-    # worker, so each case is fitted and compiled once per run, not once per worker; every
-    # test that uses Spark runs on one worker, so one Spark is started, not one per worker.
+    # worker, its Spark parity test included, so each case is fitted and compiled once per
+    # run, not once per worker; every other test that uses Spark runs on one worker.
     from tests.zoo import ZooCase
 
     for item in items:
-        if "spark" in getattr(item, "fixturenames", ()) or "spark" in item.nodeid.split("::")[0]:
-            item.add_marker(pytest.mark.xdist_group("spark"))
-            continue
         params = getattr(item, "callspec", None)
         case = params.params.get("case") if params else None
         if isinstance(case, ZooCase):
             item.add_marker(pytest.mark.xdist_group(case.id))
+        elif "spark" in getattr(item, "fixturenames", ()) or "spark" in item.nodeid.split("::")[0]:
+            item.add_marker(pytest.mark.xdist_group("spark"))

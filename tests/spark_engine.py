@@ -61,7 +61,12 @@ def load_spark(spark, table: str, model: ir.Model, rows: list[tuple]) -> None:
     spark.createDataFrame(pa.table(arrays, names=names)).createOrReplaceTempView(table)
 
 
-def run_spark(spark, query: str, ansi: bool) -> list[tuple]:
+def run_spark(spark, query: str, ansi: bool, codegen: bool = True) -> list[tuple]:
+    """``query``'s rows with ANSI mode on or off; ``codegen=False`` evaluates interpreted
+    (no whole-stage or expression code generation: Spark's fallback for generated code
+    that grows too big)."""
     spark.conf.set(ANSI, "true" if ansi else "false")
+    spark.conf.set("spark.sql.codegen.wholeStage", "true" if codegen else "false")
+    spark.conf.set("spark.sql.codegen.factoryMode", "FALLBACK" if codegen else "NO_CODEGEN")
     return [tuple(r) for r in spark.sql(query).collect()]
 
