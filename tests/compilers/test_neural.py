@@ -12,7 +12,7 @@ from indb import ir
 from indb.compilers import compile_model
 from indb.errors import UnsupportedModelError
 from indb.ir.evaluate import columns_from_matrix, evaluate
-from tests.compilers.parity import check_parity
+from tests.compilers.parity import check_docstring_examples, check_parity, check_zoo_case
 from tests.zoo import neural as zoo
 from tests.zoo.linear import _data, _labels, _with_edges
 from tests.zoo.preprocessing import _fit
@@ -154,15 +154,10 @@ def test_multi_output_regressor_is_refused():
 
 @pytest.mark.parametrize("case", zoo.CASES, ids=lambda c: c.id)
 def test_zoo_case(case):
-    est, X = case.fitted()
-    check_parity(est, X, case.outputs, rtol=case.rtol, atol=case.atol)
+    check_zoo_case(case)
 
 
 def test_docstring_examples():
-    import doctest
-
     from indb.compilers import neural as module
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        assert doctest.testmod(module).failed == 0
+    check_docstring_examples(module, ignore_warnings=True)

@@ -14,7 +14,7 @@ from indb.compilers.converters import Context
 from indb.compilers.svm import _powi, _vote_label, kernel_values, libsvm_scores, ovr_decision
 from indb.errors import UnsupportedModelError
 from indb.ir.evaluate import evaluate
-from tests.compilers.parity import assert_close, check_parity
+from tests.compilers.parity import assert_close, check_docstring_examples, check_parity, check_zoo_case
 from tests.zoo import svm as zoo
 from tests.zoo.linear import _data, _labels, _with_edges
 from tests.zoo.preprocessing import _fit
@@ -180,16 +180,13 @@ def test_break_ties_with_ovo_is_refused():
 
 @pytest.mark.parametrize("case", zoo.CASES, ids=lambda c: c.id)
 def test_zoo_case(case):
-    est, X = case.fitted()
-    check_parity(est, X, case.outputs, rtol=case.rtol, atol=case.atol)
+    check_zoo_case(case)
 
 
 def test_docstring_examples():
-    import doctest
-
     from indb.compilers import svm as module
 
-    assert doctest.testmod(module).failed == 0
+    check_docstring_examples(module)
 
 
 def test_libsvm_score_of_a_regressor_is_its_prediction():
