@@ -497,12 +497,17 @@ def lock_key(schema: str = SCHEMA) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-def _catalog_installed(conn) -> bool:
+def _has_table(conn, name: str) -> bool:
+    """Whether the catalog schema has table ``name``."""
     # pg_class is readable by everyone; to_regclass would need USAGE on the schema.
     row = conn.execute(
         "SELECT EXISTS (SELECT FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-        " WHERE n.nspname = %s AND c.relname = 'schema_migrations')", [SCHEMA]).fetchone()
+        " WHERE n.nspname = %s AND c.relname = %s)", [SCHEMA, name]).fetchone()
     return bool(row[0])
+
+
+def _catalog_installed(conn) -> bool:
+    return _has_table(conn, "schema_migrations")
 
 
 def read_history(conn) -> dict[str, dict[int, Applied]]:
@@ -518,16 +523,9 @@ def read_history(conn) -> dict[str, dict[int, Applied]]:
     return history
 
 
-def _definitions_installed(conn) -> bool:
-    row = conn.execute(
-        "SELECT EXISTS (SELECT FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-        " WHERE n.nspname = %s AND c.relname = 'schema_definitions')", [SCHEMA]).fetchone()
-    return bool(row[0])
-
-
 def read_definitions(conn) -> dict[str, dict[str, AppliedDefinition]]:
     """The latest history row of every repeatable definition, by component and name."""
-    if not _definitions_installed(conn):
+    if not _has_table(conn, "schema_definitions"):
         return {}
     rows = conn.execute(
         "SELECT DISTINCT ON (component, name) component, name, sha256, applied_at, applied_by, execution_ms"
