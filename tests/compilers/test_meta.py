@@ -32,14 +32,9 @@ from tests.compilers.parity import assert_close, check_docstring_examples, check
 from tests.sql_engines import is_missing, mismatches
 from tests.reference import evaluator_output, reference
 from tests.zoo import meta as zoo
-from tests.zoo.linear import _data, _labels, _with_edges
+from tests.zoo.linear import _classes, _data, _with_edges
 from tests.zoo.preprocessing import _fit
 
-
-
-def _classes(y, names):
-    labels = _labels(y, names, [i / len(names) for i in range(1, len(names))])
-    return labels if isinstance(names[0], str) else labels.astype(type(names[0]))
 
 
 def parity_where_accepted(est, X, kinds):

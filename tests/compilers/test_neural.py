@@ -14,16 +14,11 @@ from indb.errors import UnsupportedModelError
 from indb.ir.evaluate import columns_from_matrix, evaluate
 from tests.compilers.parity import check_docstring_examples, check_parity, check_zoo_case
 from tests.zoo import neural as zoo
-from tests.zoo.linear import _data, _labels, _with_edges
+from tests.zoo.linear import _classes, _data, _with_edges
 from tests.zoo.preprocessing import _fit
 
 ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
 
-
-
-def _classes(y, names):
-    labels = _labels(y, names, [i / len(names) for i in range(1, len(names))])
-    return labels if isinstance(names[0], str) else labels.astype(type(names[0]))
 
 
 # ------------------------------------------------------------------ structure

@@ -16,7 +16,7 @@ from indb.errors import UnsupportedModelError
 from indb.ir.evaluate import evaluate
 from tests.compilers.parity import assert_close, check_docstring_examples, check_parity, check_zoo_case
 from tests.zoo import svm as zoo
-from tests.zoo.linear import _data, _labels, _with_edges
+from tests.zoo.linear import _classes, _data, _with_edges
 from tests.zoo.preprocessing import _fit
 
 KERNELS = ("linear", "poly", "rbf", "sigmoid")
@@ -26,11 +26,6 @@ KERNELS = ("linear", "poly", "rbf", "sigmoid")
 def _standard(n=250, d=20, k=0):
     X, y = _data(n, d, k)
     return (X - X.mean(axis=0)) / X.std(axis=0), y
-
-
-def _classes(y, names):
-    labels = _labels(y, names, [i / len(names) for i in range(1, len(names))])
-    return labels if isinstance(names[0], str) else labels.astype(type(names[0]))
 
 
 def _names(n):
