@@ -225,11 +225,9 @@ def parse_migration(component: str, filename: str, raw: str) -> Migration:
     if not match:
         raise errors.MigrationError(f"{component} migration file {filename!r} is not named NNNN_name.sql (lower case)")
     text = normalise(raw)
-    transactional, requires, superuser = _directives(text, f"{component} migration {filename}")
-    try:
-        statements = tuple(split_statements(text))
-    except SplitError as e:
-        raise errors.MigrationError(f"{component} migration {filename}: {e}") from None
+    where = f"{component} migration {filename}"
+    transactional, requires, superuser = _directives(text, where)
+    statements = _statements(text, where)
     if not transactional and len(statements) != 1:
         raise errors.MigrationError(
             f"{component} migration {filename} is marked indb:no-transaction but holds {len(statements)} statements: "
@@ -237,6 +235,14 @@ def parse_migration(component: str, filename: str, raw: str) -> Migration:
         )
     return Migration(component, int(match.group(1)), match.group(2), filename, text, sha256_of(text),
                      transactional, tuple(requires), statements, superuser)
+
+
+def _statements(text: str, where: str) -> tuple[Statement, ...]:
+    """The file's statements; a text that cannot be split is an error naming ``where``."""
+    try:
+        return tuple(split_statements(text))
+    except SplitError as e:
+        raise errors.MigrationError(f"{where}: {e}") from None
 
 
 def _directives(text: str, where: str) -> tuple[bool, list[tuple[str, int]], bool]:
@@ -330,15 +336,11 @@ def parse_definition(component: str, filename: str, raw: str) -> Definition:
         raise errors.MigrationError(
             f"{component} definition file {filename!r} is not named NN_name.sql or name.sql (lower case)")
     text = normalise(raw)
-    transactional, requires, superuser = _directives(text, f"{component} definition {filename}")
+    where = f"{component} definition {filename}"
+    transactional, requires, superuser = _directives(text, where)
     if not transactional:
-        raise errors.MigrationError(
-            f"{component} definition {filename}: definitions always run in one transaction; "
-            "remove '-- indb:no-transaction'")
-    try:
-        statements = tuple(split_statements(text))
-    except SplitError as e:
-        raise errors.MigrationError(f"{component} definition {filename}: {e}") from None
+        raise errors.MigrationError(f"{where}: definitions always run in one transaction; remove '-- indb:no-transaction'")
+    statements = _statements(text, where)
     return Definition(component, match.group(2), filename, text, sha256_of(text), tuple(requires), statements, superuser)
 
 
