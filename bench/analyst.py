@@ -26,7 +26,6 @@ import argparse
 import json
 import platform
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -42,13 +41,8 @@ def _jit_total(conn, statement: str) -> float:
 
 
 def _best(run, repeat: int) -> float:
-    run()
-    runs = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        run()
-        runs.append(time.perf_counter() - t0)
-    return min(runs)
+    """The fastest of ``repeat`` runs after a warm-up."""
+    return min(B.time_runs(run, repeat))
 
 
 def _statements(conn, key: str, generic_rows: int) -> dict:

@@ -25,11 +25,9 @@ Results go to bench/predict.json and the Markdown table to stdout.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -43,16 +41,6 @@ CHUNK_BLOCKS = 1024
 
 #: models whose `indb score` with `--engine auto` is measured against the round trip
 AUTO = ("gb200", "rf100", "hgb", "xgb200", "mlp")
-
-
-def _timed(fn, repeat):
-    fn()
-    runs = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        runs.append(time.perf_counter() - t0)
-    return {"median": statistics.median(runs), "runs": runs}
 
 
 def _chunked_sql(name: str, output: str, n_features: int) -> str:
@@ -111,10 +99,10 @@ def run(args) -> dict:
             from indb.sqlgen.compile import lower_model
 
             inline = lower_model(est, dialect="postgres", output="predict").columns[0][1].sql("postgres")
-            rec["inline"] = _timed(lambda: conn.execute(f"SELECT sum({inline}) FROM {B.TABLE}").fetchone(), args.repeat)
-            rec["bound"] = _timed(lambda: conn.execute(f"SELECT sum(indb.predict('{name}', t)) FROM {B.TABLE} t").fetchone(), args.repeat)
+            rec["inline"] = B.timed(lambda: conn.execute(f"SELECT sum({inline}) FROM {B.TABLE}").fetchone(), args.repeat)
+            rec["bound"] = B.timed(lambda: conn.execute(f"SELECT sum(indb.predict('{name}', t)) FROM {B.TABLE} t").fetchone(), args.repeat)
             sample = 20_000
-            generic = _timed(
+            generic = B.timed(
                 lambda: conn.execute(
                     f"SELECT sum(indb.predict('{name}', s)) FROM (SELECT {', '.join(B.FEATURES)}, c0 FROM {B.TABLE} LIMIT {sample}) s"
                 ).fetchone(),
@@ -126,9 +114,9 @@ def run(args) -> dict:
         deploy(est, py, dsn=dsn, engine="plpython", for_tables=[B.TABLE] if b.key == "gb100" else ())
         conn.execute(_chunked_sql(py, output, B.N_FEATURES))
         if not b.uses_category:
-            rec["plpython"] = _timed(lambda: conn.execute("SELECT pg_temp.indb_bench_chunks(%s, 1, %s)", [py, output]).fetchone(), args.repeat)
+            rec["plpython"] = B.timed(lambda: conn.execute("SELECT pg_temp.indb_bench_chunks(%s, 1, %s)", [py, output]).fetchone(), args.repeat)
             print(f"   plpython chunks {rec['plpython']['median']:.3f}s", file=sys.stderr)
-        rec["roundtrip"] = _timed(B.roundtrip(conn, b, est), args.repeat)
+        rec["roundtrip"] = B.timed(B.roundtrip(conn, b, est), args.repeat)
         print(f"   roundtrip {rec['roundtrip']['median']:.3f}s", file=sys.stderr)
         if b.key in AUTO:
             # `indb score` (every row logged) of the version `--engine auto` deploys; the
@@ -141,7 +129,7 @@ def run(args) -> dict:
                 score(auto, B.TABLE, "indb_bench_scored", keep=["id"], key="id", replace=True, dsn=dsn)
                 conn.execute("TRUNCATE indb.prediction_log")
 
-            rec["score_auto"] = _timed(score_all, args.repeat)
+            rec["score_auto"] = B.timed(score_all, args.repeat)
             conn.execute("DROP TABLE IF EXISTS indb_bench_scored")
             print(f"   indb score, engine {rec['auto_engine']}: {rec['score_auto']['median']:.3f}s", file=sys.stderr)
         if b.key == "gb100":
@@ -187,21 +175,9 @@ def markdown(res: dict) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dsn")
-    ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap = B.arguments(__doc__, "predict.json")
     ap.add_argument("--models", help="comma-separated keys of bench/run.py's models")
-    ap.add_argument("--out", default=str(HERE / "predict.json"))
-    ap.add_argument("--markdown", action="store_true")
-    args = ap.parse_args(argv)
-    if args.markdown:
-        print(markdown(json.loads(Path(args.out).read_text())))
-        return 0
-    res = run(args)
-    Path(args.out).write_text(json.dumps(res, indent=2))
-    print(markdown(res))
-    return 0
+    return B.report(ap.parse_args(argv), run, markdown)
 
 
 if __name__ == "__main__":

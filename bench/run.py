@@ -167,13 +167,19 @@ def own_scores(b: Bench, est, X) -> np.ndarray:
 # ------------------------------------------------------------------------ contenders
 
 
-def timed(conn, fn: Callable[[], Any], repeat: int) -> dict:
-    fn()  # warm-up (and the result check)
+def time_runs(fn: Callable[[], Any], repeat: int) -> list[float]:
+    """The seconds of ``repeat`` calls of ``fn``, after one warm-up call (and the result check)."""
+    fn()
     runs = []
     for _ in range(repeat):
         t0 = time.perf_counter()
         fn()
         runs.append(time.perf_counter() - t0)
+    return runs
+
+
+def timed(fn: Callable[[], Any], repeat: int) -> dict:
+    runs = time_runs(fn, repeat)
     return {"median": statistics.median(runs), "runs": runs}
 
 
@@ -302,7 +308,7 @@ def run(args) -> dict:
     print(f"PostgreSQL {server}; {settings}", file=sys.stderr)
     load_table(conn, args.rows)
     bare_sql = "SELECT sum(" + " + ".join(FEATURES) + f") FROM {TABLE}"
-    bare = timed(conn, _sql_sum(conn, bare_sql), args.repeat)
+    bare = timed(_sql_sum(conn, bare_sql), args.repeat)
     print(f"bare scan {bare['median']:.3f}s", file=sys.stderr)
     chosen = set(args.models.split(",")) if args.models else None
     results = {"rows": args.rows, "server": server, "settings": settings, "machine": platform.platform(), "bare_scan": bare, "models": {}}
@@ -319,11 +325,11 @@ def run(args) -> dict:
         rec["indb"]["check"] = _check(conn, b, est, query, sample)
         select = query(TABLE)
         total = f"SELECT sum(score) FROM ({select}) AS s"
-        rec["indb"]["sum"] = timed(conn, _sql_sum(conn, total), args.repeat)
-        rec["indb"]["ctas"] = timed(conn, _sql_ctas(conn, select), args.repeat)
+        rec["indb"]["sum"] = timed(_sql_sum(conn, total), args.repeat)
+        rec["indb"]["ctas"] = timed(_sql_ctas(conn, select), args.repeat)
         if args.jit_off:
             conn.execute("SET jit = off")
-            rec["indb"]["sum_jit_off"] = timed(conn, _sql_sum(conn, total), args.repeat)
+            rec["indb"]["sum_jit_off"] = timed(_sql_sum(conn, total), args.repeat)
             conn.execute("RESET jit")
         print(f"   indb   sum {rec['indb']['sum']['median']:.3f}s  ctas {rec['indb']['ctas']['median']:.3f}s  ({rec['indb']['sql_bytes']:,} bytes, {secs:.2f}s compile)", file=sys.stderr)
         q, osecs, why = orbital_sql(b, est)
@@ -335,8 +341,8 @@ def run(args) -> dict:
             col = '"output_probability.1"' if b.classifier else '"variable"'
             conn.execute("SELECT set_config('statement_timeout', %s, false)", [f"{args.orbital_timeout}s"])
             try:
-                rec["orbital"]["sum"] = timed(conn, _sql_sum(conn, f"SELECT sum({col}) FROM ({q}) AS o"), args.repeat)
-                rec["orbital"]["ctas"] = timed(conn, _sql_ctas(conn, q), args.repeat)
+                rec["orbital"]["sum"] = timed(_sql_sum(conn, f"SELECT sum({col}) FROM ({q}) AS o"), args.repeat)
+                rec["orbital"]["ctas"] = timed(_sql_ctas(conn, q), args.repeat)
             except Exception as e:  # noqa: BLE001 - PostgreSQL's refusal is a result
                 rec["orbital"]["error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
                 if "statement timeout" in str(e):
@@ -344,7 +350,7 @@ def run(args) -> dict:
             finally:
                 conn.execute("RESET statement_timeout")
         print(f"   orbital {rec['orbital'].get('sum', {}).get('median', rec['orbital'].get('error'))}", file=sys.stderr)
-        rec["roundtrip"] = timed(conn, roundtrip(conn, b, est), args.repeat)
+        rec["roundtrip"] = timed(roundtrip(conn, b, est), args.repeat)
         print(f"   roundtrip {rec['roundtrip']['median']:.3f}s", file=sys.stderr)
         results["models"][b.key] = rec
         Path(args.out).write_text(json.dumps(results, indent=2))  # what is done so far survives an interruption
@@ -410,24 +416,37 @@ def markdown(res: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dsn", help="PostgreSQL to measure on (default: INDB_DSN / the private cluster)")
+# ------------------------------------------------------------- the command line
+
+
+def arguments(doc: str, out: str, dsn_help: str = "PostgreSQL to measure on (default: INDB_DSN / the private cluster)") -> argparse.ArgumentParser:
+    """The options every measuring script takes: --dsn, --rows, --repeat, --out (a file in bench/), --markdown."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dsn", help=dsn_help)
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--models", help="comma-separated keys: lr,scaler_lr,onehot_linear,rf20,gb100,gb200,hgb,rf100,xgb200,mlp")
-    ap.add_argument("--orbital-timeout", type=int, default=300, help="cancel an orbital statement after this many seconds (default 300)")
-    ap.add_argument("--jit-off", action="store_true", help="also time indb's sum with jit = off (for the notes)")
-    ap.add_argument("--out", default=str(HERE / "results.json"))
+    ap.add_argument("--out", default=str(HERE / out))
     ap.add_argument("--markdown", action="store_true", help="print the Markdown table of --out and exit")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def report(args, measure: Callable[[Any], dict], markdown: Callable[[dict], str]) -> int:
+    """With --markdown, print the table of --out; else ``measure(args)``, write it to --out and print its table."""
     if args.markdown:
         print(markdown(json.loads(Path(args.out).read_text())))
         return 0
-    res = run(args)
+    res = measure(args)
     Path(args.out).write_text(json.dumps(res, indent=2))
     print(markdown(res))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = arguments(__doc__, "results.json")
+    ap.add_argument("--models", help="comma-separated keys: lr,scaler_lr,onehot_linear,rf20,gb100,gb200,hgb,rf100,xgb200,mlp")
+    ap.add_argument("--orbital-timeout", type=int, default=300, help="cancel an orbital statement after this many seconds (default 300)")
+    ap.add_argument("--jit-off", action="store_true", help="also time indb's sum with jit = off (for the notes)")
+    return report(ap.parse_args(argv), run, markdown)
 
 
 if __name__ == "__main__":

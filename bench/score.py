@@ -23,8 +23,6 @@ Reported: medians, logged / unlogged, and the cost per logged row
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import statistics
 import sys
@@ -161,23 +159,16 @@ def markdown(res: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dsn", help="PostgreSQL to measure on, as a superuser (default: INDB_DSN / the private cluster)")
-    ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap = base.arguments(__doc__, "score_results.json", "PostgreSQL to measure on, as a superuser (default: INDB_DSN / the private cluster)")
     ap.add_argument("--models", default="lr,gb100", help="comma-separated: lr,gb100")
-    ap.add_argument("--out", default=str(HERE / "score_results.json"))
-    ap.add_argument("--markdown", action="store_true", help="print the Markdown table of --out and exit")
     args = ap.parse_args(argv)
-    if args.markdown:
-        print(markdown(json.loads(Path(args.out).read_text())))
-        return 0
-    from indb.catalog.connection import resolve_dsn
 
-    res = measure(resolve_dsn(args.dsn).conninfo, args.rows, args.models.split(","), args.repeat)
-    Path(args.out).write_text(json.dumps(res, indent=2))
-    print(markdown(res))
-    return 0
+    def run(args) -> dict:
+        from indb.catalog.connection import resolve_dsn
+
+        return measure(resolve_dsn(args.dsn).conninfo, args.rows, args.models.split(","), args.repeat)
+
+    return base.report(args, run, markdown)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ front end, so the ONNX operators, the boosters and scikit-learn's trees can all 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -334,19 +334,7 @@ def ensemble(trees: Sequence[ir.Tree], inputs: Sequence[ir.Expr], n_outputs: int
     """One ``ir.TreeEnsemble`` over the inputs the trees split on (features renumbered)."""
     used = sorted({f for t in trees for f in t.feature if f >= 0})
     pos = {f: i for i, f in enumerate(used)}
-    out = []
-    for t in trees:
-        out.append(
-            ir.Tree(
-                feature=tuple(pos[f] if f >= 0 else -1 for f in t.feature),
-                threshold=t.threshold,
-                left=t.left,
-                right=t.right,
-                missing_left=t.missing_left,
-                value=t.value,
-                categories=t.categories,
-            )
-        )
+    out = [replace(t, feature=tuple(pos[f] if f >= 0 else -1 for f in t.feature)) for t in trees]
     return ir.TreeEnsemble(tuple(inputs[f] for f in used), tuple(out), n_outputs, tuple(float(b) for b in base))
 
 

@@ -69,13 +69,8 @@ def read_version(ref: str, *, dsn: str | None = None, conn=None) -> Version:
             model, version = c.execute("SELECT r.model, r.version FROM indb.resolve(%s) AS r", [ref]).fetchone()
             row = c.execute("SELECT v.ir, v.ir_sha256, v.retired_at FROM indb.versions AS v WHERE v.model = %s AND v.version = %s",
                             [model, version]).fetchone()
-        except psycopg.errors.InsufficientPrivilege as e:
-            if (e.diag.message_primary or "").startswith("indb: "):
-                raise server_error(e) from None
-            raise errors.PermissionError(
-                f"{ref}: reading a version's IR needs the indb_auditor or indb_deployer role: a DBA runs indb grant auditor <user>") from None
         except psycopg.Error as e:
-            raise server_error(e) from None
+            raise server_error(e, about=ref, denied="reading a version's IR needs the indb_auditor or indb_deployer role: a DBA runs indb grant auditor <user>") from None
     finally:
         if own:
             c.close()

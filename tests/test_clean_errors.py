@@ -27,3 +27,33 @@ def test_a_target_that_is_not_a_table_name_is_one_line(model, migrated_dsn, migr
         indb.score("m", "src", target, dsn=migrated_dsn)
     with pytest.raises(psycopg.errors.InvalidName, match="indb: target .* is not a table name"):
         migrated_conn.execute("SELECT * FROM indb.score('m', 'src'::regclass, %s)", [target])
+
+
+def test_a_refused_privilege_says_what_the_command_needs(migrated_conn):
+    """``server_error(denied=...)``: a privilege the server refuses outside indb's own SQL
+    is a PermissionError naming what the command needs (after the server's message, or
+    after ``about``); without ``denied`` it gets ``translate``'s general advice."""
+    from indb.catalog.connection import server_error
+
+    migrated_conn.execute("CREATE TABLE IF NOT EXISTS denied_src (x float8)")
+    migrated_conn.execute("REVOKE ALL ON denied_src FROM PUBLIC")
+    migrated_conn.execute("DROP ROLE IF EXISTS denied_reader")
+    migrated_conn.execute("CREATE ROLE denied_reader NOLOGIN")
+    try:
+        with migrated_conn.transaction(force_rollback=True):
+            migrated_conn.execute("SET LOCAL ROLE denied_reader")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege) as refused:
+                migrated_conn.execute("SELECT x FROM public.denied_src")
+    finally:
+        migrated_conn.execute("DROP TABLE denied_src")
+        migrated_conn.execute("DROP ROLE denied_reader")
+    e = refused.value
+    got = server_error(e, denied="this command reads the table with your own privileges")
+    assert isinstance(got, errors.PermissionError)
+    assert str(got) == "permission denied for table denied_src: this command reads the table with your own privileges"
+    got = server_error(e, about="m@1", denied="reading needs a role")
+    assert isinstance(got, errors.PermissionError)
+    assert str(got) == "m@1: reading needs a role"
+    got = server_error(e)
+    assert isinstance(got, errors.PermissionError)
+    assert "need a member of indb_deployer" in str(got)

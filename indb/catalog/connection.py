@@ -257,13 +257,21 @@ def session(dsn, conn, purpose: str, *, read_only: bool = False):
 
 
 
-def server_error(error) -> errors.IndbError:
-    """An error raised by indb's own SQL functions (``indb: ...``) as the matching IndbError, with its hint."""
+def server_error(error, *, denied: str | None = None, about: str | None = None) -> errors.IndbError:
+    """An error raised by indb's own SQL functions (``indb: ...``) as the matching IndbError, with its hint.
+
+    Any other error goes through ``translate``, except that with ``denied`` a refused
+    privilege becomes the PermissionError ``"{about}: {denied}"`` (``about`` defaults to
+    the server's message; ``denied`` says what the caller's command needs) instead of
+    ``translate``'s general advice.
+    """
     import psycopg
 
     diag = getattr(error, "diag", None)
     message = one_line(getattr(diag, "message_primary", None) or error)
     if not message.startswith("indb: "):
+        if denied is not None and isinstance(error, psycopg.errors.InsufficientPrivilege):
+            return errors.PermissionError(f"{error.diag.message_primary if about is None else about}: {denied}")
         return translate(error)
     text = message[len("indb: "):]
     hint = getattr(diag, "message_hint", None)

@@ -225,11 +225,9 @@ def parse_migration(component: str, filename: str, raw: str) -> Migration:
     if not match:
         raise errors.MigrationError(f"{component} migration file {filename!r} is not named NNNN_name.sql (lower case)")
     text = normalise(raw)
-    transactional, requires, superuser = _directives(text, f"{component} migration {filename}")
-    try:
-        statements = tuple(split_statements(text))
-    except SplitError as e:
-        raise errors.MigrationError(f"{component} migration {filename}: {e}") from None
+    where = f"{component} migration {filename}"
+    transactional, requires, superuser = _directives(text, where)
+    statements = _statements(text, where)
     if not transactional and len(statements) != 1:
         raise errors.MigrationError(
             f"{component} migration {filename} is marked indb:no-transaction but holds {len(statements)} statements: "
@@ -237,6 +235,14 @@ def parse_migration(component: str, filename: str, raw: str) -> Migration:
         )
     return Migration(component, int(match.group(1)), match.group(2), filename, text, sha256_of(text),
                      transactional, tuple(requires), statements, superuser)
+
+
+def _statements(text: str, where: str) -> tuple[Statement, ...]:
+    """The file's statements; a text that cannot be split is an error naming ``where``."""
+    try:
+        return tuple(split_statements(text))
+    except SplitError as e:
+        raise errors.MigrationError(f"{where}: {e}") from None
 
 
 def _directives(text: str, where: str) -> tuple[bool, list[tuple[str, int]], bool]:
@@ -330,15 +336,11 @@ def parse_definition(component: str, filename: str, raw: str) -> Definition:
         raise errors.MigrationError(
             f"{component} definition file {filename!r} is not named NN_name.sql or name.sql (lower case)")
     text = normalise(raw)
-    transactional, requires, superuser = _directives(text, f"{component} definition {filename}")
+    where = f"{component} definition {filename}"
+    transactional, requires, superuser = _directives(text, where)
     if not transactional:
-        raise errors.MigrationError(
-            f"{component} definition {filename}: definitions always run in one transaction; "
-            "remove '-- indb:no-transaction'")
-    try:
-        statements = tuple(split_statements(text))
-    except SplitError as e:
-        raise errors.MigrationError(f"{component} definition {filename}: {e}") from None
+        raise errors.MigrationError(f"{where}: definitions always run in one transaction; remove '-- indb:no-transaction'")
+    statements = _statements(text, where)
     return Definition(component, match.group(2), filename, text, sha256_of(text), tuple(requires), statements, superuser)
 
 
@@ -497,12 +499,17 @@ def lock_key(schema: str = SCHEMA) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-def _catalog_installed(conn) -> bool:
+def _has_table(conn, name: str) -> bool:
+    """Whether the catalog schema has table ``name``."""
     # pg_class is readable by everyone; to_regclass would need USAGE on the schema.
     row = conn.execute(
         "SELECT EXISTS (SELECT FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-        " WHERE n.nspname = %s AND c.relname = 'schema_migrations')", [SCHEMA]).fetchone()
+        " WHERE n.nspname = %s AND c.relname = %s)", [SCHEMA, name]).fetchone()
     return bool(row[0])
+
+
+def _catalog_installed(conn) -> bool:
+    return _has_table(conn, "schema_migrations")
 
 
 def read_history(conn) -> dict[str, dict[int, Applied]]:
@@ -518,16 +525,9 @@ def read_history(conn) -> dict[str, dict[int, Applied]]:
     return history
 
 
-def _definitions_installed(conn) -> bool:
-    row = conn.execute(
-        "SELECT EXISTS (SELECT FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-        " WHERE n.nspname = %s AND c.relname = 'schema_definitions')", [SCHEMA]).fetchone()
-    return bool(row[0])
-
-
 def read_definitions(conn) -> dict[str, dict[str, AppliedDefinition]]:
     """The latest history row of every repeatable definition, by component and name."""
-    if not _definitions_installed(conn):
+    if not _has_table(conn, "schema_definitions"):
         return {}
     rows = conn.execute(
         "SELECT DISTINCT ON (component, name) component, name, sha256, applied_at, applied_by, execution_ms"

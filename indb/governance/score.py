@@ -112,13 +112,8 @@ def score(
             if isinstance(e.__context__, KeyboardInterrupt):
                 raise KeyboardInterrupt from None
             raise server_error(e) from None
-        except psycopg.errors.InsufficientPrivilege as e:
-            if (e.diag.message_primary or "").startswith("indb: "):
-                raise server_error(e) from None
-            raise errors.PermissionError(
-                f"{e.diag.message_primary}: indb score reads --from and creates --into with your own privileges") from None
         except psycopg.Error as e:
-            raise server_error(e) from None
+            raise server_error(e, denied="indb score reads --from and creates --into with your own privileges") from None
         finally:
             if not c.closed:
                 c.isolation_level = previous

@@ -56,39 +56,35 @@ def as_float_array(values: Any) -> np.ndarray:
     return a.astype(np.float64, copy=False)
 
 
+#: the IR's one-argument functions that are a numpy ufunc as they stand
+_UFUNCS = {
+    "abs": np.abs,
+    "exp": np.exp,
+    "log": np.log,
+    "sqrt": np.sqrt,
+    "tanh": np.tanh,
+    "floor": np.floor,
+    "ceil": np.ceil,
+    "sign": np.sign,
+}
+
+
 def _func(name: str, args: list) -> np.ndarray:
     """A function of the IR, elementwise over arrays of any shape."""
+    ufunc = _UFUNCS.get(name)
+    if ufunc is not None:
+        return ufunc(args[0])
     if name == "neg":
         return -args[0]
-    if name == "abs":
-        return np.abs(args[0])
-    if name == "exp":
-        return np.exp(args[0])
-    if name == "log":
-        return np.log(args[0])
-    if name == "sqrt":
-        return np.sqrt(args[0])
-    if name == "tanh":
-        return np.tanh(args[0])
     if name == "expit":
         return 1.0 / (1.0 + np.exp(-args[0]))
-    if name == "floor":
-        return np.floor(args[0])
-    if name == "ceil":
-        return np.ceil(args[0])
-    if name == "sign":
-        return np.sign(args[0])
     if name == "pow":
         return np.power(args[0], args[1])
-    if name == "min":
+    if name in ("min", "max"):
+        pick = np.minimum if name == "min" else np.maximum
         out = args[0]
         for a in args[1:]:
-            out = np.minimum(out, a)
-        return out
-    if name == "max":
-        out = args[0]
-        for a in args[1:]:
-            out = np.maximum(out, a)
+            out = pick(out, a)
         return out
     raise ValueError(f"unknown function {name}")  # pragma: no cover
 

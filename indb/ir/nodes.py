@@ -61,10 +61,14 @@ class Expr:
 
     #: names of the fields that hold child nodes, in ``children()`` order
     child_fields: ClassVar[tuple[str, ...]] = ()
+    #: the value type of every node of the class (FLOAT, BOOL, "vector"); a class that
+    #: leaves it empty has a ``kind`` field or its own ``type``
+    result_type: ClassVar[str] = ""
 
     @property
-    def type(self) -> str:  # pragma: no cover - overridden
-        raise NotImplementedError
+    def type(self) -> str:
+        """FLOAT, TEXT, BOOL or "vector": ``result_type``, else the node's ``kind``."""
+        return self.result_type or self.kind  # type: ignore[attr-defined]
 
     def children(self) -> tuple["Expr", ...]:
         """The child nodes, field by field in ``child_fields`` order (a pair's two in order)."""
@@ -123,10 +127,6 @@ class Feature(Expr):
     name: str
     kind: str = FLOAT
 
-    @property
-    def type(self) -> str:
-        return self.kind
-
 
 @dataclass(frozen=True)
 class Const(Expr):
@@ -150,10 +150,6 @@ class Const(Expr):
         if self.kind == FLOAT and self.value is not None:
             object.__setattr__(self, "value", float(self.value))
 
-    @property
-    def type(self) -> str:
-        return self.kind
-
 
 # ----------------------------------------------------------------------- arithmetic
 
@@ -161,22 +157,29 @@ ARITH_OPS = ("+", "-", "*", "/")
 
 
 @dataclass(frozen=True)
-class BinOp(Expr):
-    """``left op right`` for op in + - * /."""
+class _Binary(Expr):
+    """``left op right``, ``op`` one of the subclass's ``ops`` (named ``op_name`` in errors)."""
 
     child_fields = ("left", "right")
+    ops: ClassVar[tuple[str, ...]] = ()
+    op_name: ClassVar[str] = ""
 
     op: str
     left: Expr
     right: Expr
 
     def __post_init__(self) -> None:
-        if self.op not in ARITH_OPS:
-            raise ValueError(f"unknown arithmetic operator {self.op!r}")
+        if self.op not in self.ops:
+            raise ValueError(f"unknown {self.op_name} {self.op!r}")
 
-    @property
-    def type(self) -> str:
-        return FLOAT
+
+@dataclass(frozen=True)
+class BinOp(_Binary):
+    """``left op right`` for op in + - * /."""
+
+    ops = ARITH_OPS
+    op_name = "arithmetic operator"
+    result_type = FLOAT
 
 
 @dataclass(frozen=True)
@@ -184,12 +187,9 @@ class Sum(Expr):
     """``terms[0] + terms[1] + ...``, added left to right."""
 
     child_fields = ("terms",)
+    result_type = FLOAT
 
     terms: tuple[Expr, ...]
-
-    @property
-    def type(self) -> str:
-        return FLOAT
 
 
 # name -> arity (None: variadic). Every backend implements exactly these.
@@ -215,6 +215,7 @@ class Func(Expr):
     """An elementwise mathematical function from ``FUNCTIONS``."""
 
     child_fields = ("args",)
+    result_type = FLOAT
 
     name: str
     args: tuple[Expr, ...]
@@ -226,10 +227,6 @@ class Func(Expr):
         if arity is not None and len(self.args) != arity:
             raise ValueError(f"{self.name} takes {arity} argument(s), got {len(self.args)}")
 
-    @property
-    def type(self) -> str:
-        return FLOAT
-
 
 # -------------------------------------------------------------------------- logic
 
@@ -237,22 +234,12 @@ COMPARE_OPS = ("<", "<=", ">", ">=", "==", "!=")
 
 
 @dataclass(frozen=True)
-class Compare(Expr):
+class Compare(_Binary):
     """``left op right``; false when either side is missing (so ``!=`` too)."""
 
-    child_fields = ("left", "right")
-
-    op: str
-    left: Expr
-    right: Expr
-
-    def __post_init__(self) -> None:
-        if self.op not in COMPARE_OPS:
-            raise ValueError(f"unknown comparison {self.op!r}")
-
-    @property
-    def type(self) -> str:
-        return BOOL
+    ops = COMPARE_OPS
+    op_name = "comparison"
+    result_type = BOOL
 
 
 @dataclass(frozen=True)
@@ -260,13 +247,10 @@ class InSet(Expr):
     """``operand`` is one of ``values`` (a sorted tuple); false when missing."""
 
     child_fields = ("operand",)
+    result_type = BOOL
 
     operand: Expr
     values: tuple
-
-    @property
-    def type(self) -> str:
-        return BOOL
 
 
 @dataclass(frozen=True)
@@ -274,45 +258,33 @@ class IsMissing(Expr):
     """True when ``operand`` is NULL or NaN."""
 
     child_fields = ("operand",)
+    result_type = BOOL
 
     operand: Expr
-
-    @property
-    def type(self) -> str:
-        return BOOL
 
 
 @dataclass(frozen=True)
 class And(Expr):
     child_fields = ("terms",)
+    result_type = BOOL
 
     terms: tuple[Expr, ...]
-
-    @property
-    def type(self) -> str:
-        return BOOL
 
 
 @dataclass(frozen=True)
 class Or(Expr):
     child_fields = ("terms",)
+    result_type = BOOL
 
     terms: tuple[Expr, ...]
-
-    @property
-    def type(self) -> str:
-        return BOOL
 
 
 @dataclass(frozen=True)
 class Not(Expr):
     child_fields = ("operand",)
+    result_type = BOOL
 
     operand: Expr
-
-    @property
-    def type(self) -> str:
-        return BOOL
 
 
 @dataclass(frozen=True)
@@ -355,10 +327,6 @@ class Fail(Expr):
     message: str
     kind: str = FLOAT
 
-    @property
-    def type(self) -> str:
-        return self.kind
-
 
 # ------------------------------------------------------------------ vectors, reuse
 
@@ -368,12 +336,9 @@ class Vector(Expr):
     """Several values side by side (class scores, probabilities, transformed columns)."""
 
     child_fields = ("items",)
+    result_type = "vector"
 
     items: tuple[Expr, ...]
-
-    @property
-    def type(self) -> str:
-        return "vector"
 
 
 @dataclass(frozen=True)
@@ -425,10 +390,6 @@ class Var(Expr):
 
     name: str
     kind: str = FLOAT
-
-    @property
-    def type(self) -> str:
-        return self.kind
 
 
 # --------------------------------------------------------------------- tree ensembles
@@ -488,6 +449,7 @@ class TreeEnsemble(Expr):
     """A vector of ``n_outputs`` sums: ``base[k] + leaf_0[k] + leaf_1[k] + ...`` (left to right)."""
 
     child_fields = ("inputs",)
+    result_type = "vector"
 
     inputs: tuple[Expr, ...]
     trees: tuple[Tree, ...]
@@ -498,10 +460,6 @@ class TreeEnsemble(Expr):
     def __post_init__(self) -> None:
         if len(self.base) != self.n_outputs:
             raise ValueError("TreeEnsemble.base needs one value per output")
-
-    @property
-    def type(self) -> str:
-        return "vector"
 
 
 # ------------------------------------------------------------------- the whole model

@@ -124,3 +124,21 @@ def check_parity(est: Any, X: Any, kinds: tuple[str, ...] = ("predict",), *, rto
         got = evaluate(m.output(kind), cols, n=len(X))
         assert_close(got, expected(est, X, kind), rtol=rtol, atol=atol, what=f"{type(est).__name__}.{kind}")
     return m
+
+
+def check_zoo_case(case: Any) -> ir.Model:
+    """``check_parity`` for a zoo case (``tests.zoo.ZooCase``): its model on its rows, its output kinds, its tolerances."""
+    est, X = case.fitted()
+    return check_parity(est, X, case.outputs, rtol=case.rtol, atol=case.atol)
+
+
+def check_docstring_examples(module: Any, *, optionflags: int = 0, ignore_warnings: bool = False) -> None:
+    """Every docstring example of ``module`` holds, with ``optionflags`` (default: none,
+    stricter than tests/test_docs.py's ELLIPSIS)."""
+    import doctest  # noqa: PLC0415
+
+    with warnings.catch_warnings():
+        if ignore_warnings:
+            warnings.simplefilter("ignore")
+        result = doctest.testmod(module, optionflags=optionflags)
+    assert result.failed == 0, f"{module.__name__}: {result.failed} of {result.attempted} examples failed"

@@ -13,7 +13,7 @@ from indb import ir
 from indb.compilers import compile_model
 from indb.errors import UnsupportedModelError
 from indb.ir.evaluate import columns_from_matrix, evaluate
-from tests.compilers.parity import check_parity
+from tests.compilers.parity import check_docstring_examples, check_parity, check_zoo_case
 from tests.zoo import cluster as zoo
 from tests.zoo.linear import _data, _with_edges
 from tests.zoo.preprocessing import _fit
@@ -142,13 +142,10 @@ def test_bisecting_kmeans_is_refused_by_name():
 
 @pytest.mark.parametrize("case", zoo.CASES, ids=lambda c: c.id)
 def test_zoo_case(case):
-    est, X = case.fitted()
-    check_parity(est, X, case.outputs, rtol=case.rtol, atol=case.atol)
+    check_zoo_case(case)
 
 
 def test_docstring_examples():
-    import doctest
-
     from indb.compilers import cluster as module
 
-    assert doctest.testmod(module).failed == 0
+    check_docstring_examples(module)

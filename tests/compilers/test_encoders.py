@@ -14,7 +14,7 @@ from indb import ir
 from indb.compilers import compile_model
 from indb.errors import UnsupportedModelError
 from indb.ir.evaluate import columns_from_matrix, evaluate
-from tests.compilers.parity import check_parity
+from tests.compilers.parity import check_docstring_examples, check_parity, check_zoo_case
 from tests.zoo import encoders as zoo
 from tests.zoo.preprocessing import _fit
 
@@ -129,8 +129,7 @@ def test_none_and_nan_as_two_categories_are_refused():
 
 @pytest.mark.parametrize("case", zoo.CASES, ids=lambda c: c.id)
 def test_zoo_case(case):
-    est, X = case.fitted()
-    check_parity(est, X, case.outputs, rtol=case.rtol, atol=case.atol)
+    check_zoo_case(case)
 
 
 def test_zoo_pipeline_is_not_toy():
@@ -139,8 +138,6 @@ def test_zoo_pipeline_is_not_toy():
 
 
 def test_docstring_examples():
-    import doctest
-
     from indb.compilers import encoders as module
 
-    assert doctest.testmod(module).failed == 0
+    check_docstring_examples(module)

@@ -29,7 +29,7 @@ from indb import ir
 from indb.compilers import compile_model
 from indb.errors import UnsupportedModelError
 from indb.ir.evaluate import columns_from_matrix, evaluate
-from tests.compilers.parity import assert_close, check_parity, expected, refused_rows
+from tests.compilers.parity import assert_close, check_docstring_examples, check_parity, check_zoo_case, expected, refused_rows
 from tests.zoo import linear as zoo
 
 x0, x1 = ir.Feature("x0"), ir.Feature("x1")
@@ -263,8 +263,8 @@ def test_text_input_to_a_linear_model_is_refused():
 
 @pytest.mark.parametrize("case", zoo.CASES, ids=lambda c: c.id)
 def test_zoo_case(case):
-    est, X = case.fitted()
-    m = check_parity(est, X, case.outputs, rtol=case.rtol, atol=case.atol)
+    m = check_zoo_case(case)
+    _, X = case.fitted()
     got = evaluate(m.output(case.outputs[0]), columns_from_matrix(m, X))
     missing = np.array([v is None or (isinstance(v, float) and np.isnan(v)) for v in np.asarray(got).reshape(len(X), -1)[:, 0]])
     # most rows are scored, and the rows include missing inputs
@@ -284,4 +284,4 @@ def test_docstring_examples():
 
     from indb.compilers import linear as module
 
-    assert doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE).failed == 0
+    check_docstring_examples(module, optionflags=doctest.NORMALIZE_WHITESPACE)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 from sklearn.calibration import CalibratedClassifierCV
@@ -30,18 +28,13 @@ from indb.compilers.meta import _average, _isotonic, convert_calibrated_classifi
 from indb.compilers.converters import Context
 from indb.errors import UnsupportedModelError
 from indb.ir.evaluate import evaluate
-from tests.compilers.parity import assert_close, check_parity
+from tests.compilers.parity import assert_close, check_docstring_examples, check_parity
 from tests.sql_engines import is_missing, mismatches
 from tests.reference import evaluator_output, reference
 from tests.zoo import meta as zoo
-from tests.zoo.linear import _data, _labels, _with_edges
+from tests.zoo.linear import _classes, _data, _with_edges
 from tests.zoo.preprocessing import _fit
 
-
-
-def _classes(y, names):
-    labels = _labels(y, names, [i / len(names) for i in range(1, len(names))])
-    return labels if isinstance(names[0], str) else labels.astype(type(names[0]))
 
 
 def parity_where_accepted(est, X, kinds):
@@ -276,13 +269,9 @@ def test_zoo_case(case):
 
 
 def test_docstring_examples():
-    import doctest
-
     from indb.compilers import meta as module
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        assert doctest.testmod(module).failed == 0
+    check_docstring_examples(module, ignore_warnings=True)
 
 
 def test_assert_close_is_strict_enough():

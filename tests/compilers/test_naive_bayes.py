@@ -10,7 +10,7 @@ from indb import ir
 from indb.compilers import compile_model
 from indb.errors import UnsupportedModelError
 from indb.ir.evaluate import columns_from_matrix, evaluate
-from tests.compilers.parity import check_parity
+from tests.compilers.parity import check_docstring_examples, check_parity, check_zoo_case
 from tests.zoo import naive_bayes as zoo
 from tests.zoo.linear import _data, _labels, _with_edges
 
@@ -160,8 +160,8 @@ def test_categorical_nb_is_refused_by_name():
 
 @pytest.mark.parametrize("case", zoo.CASES, ids=lambda c: c.id)
 def test_zoo_case(case):
-    est, X = case.fitted()
-    m = check_parity(est, X, case.outputs, rtol=case.rtol, atol=case.atol)
+    m = check_zoo_case(case)
+    _, X = case.fitted()
     labels = evaluate(m.output("predict"), columns_from_matrix(m, X))
     missing = np.array([v is None or (isinstance(v, float) and np.isnan(v)) for v in labels])
     assert missing.any() and (~missing).sum() > len(X) // 2
@@ -173,8 +173,6 @@ def test_zoo_is_not_toy():
 
 
 def test_docstring_examples():
-    import doctest
-
     from indb.compilers import naive_bayes as module
 
-    assert doctest.testmod(module).failed == 0
+    check_docstring_examples(module)

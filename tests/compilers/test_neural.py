@@ -12,18 +12,13 @@ from indb import ir
 from indb.compilers import compile_model
 from indb.errors import UnsupportedModelError
 from indb.ir.evaluate import columns_from_matrix, evaluate
-from tests.compilers.parity import check_parity
+from tests.compilers.parity import check_docstring_examples, check_parity, check_zoo_case
 from tests.zoo import neural as zoo
-from tests.zoo.linear import _data, _labels, _with_edges
+from tests.zoo.linear import _classes, _data, _with_edges
 from tests.zoo.preprocessing import _fit
 
 ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
 
-
-
-def _classes(y, names):
-    labels = _labels(y, names, [i / len(names) for i in range(1, len(names))])
-    return labels if isinstance(names[0], str) else labels.astype(type(names[0]))
 
 
 # ------------------------------------------------------------------ structure
@@ -154,15 +149,10 @@ def test_multi_output_regressor_is_refused():
 
 @pytest.mark.parametrize("case", zoo.CASES, ids=lambda c: c.id)
 def test_zoo_case(case):
-    est, X = case.fitted()
-    check_parity(est, X, case.outputs, rtol=case.rtol, atol=case.atol)
+    check_zoo_case(case)
 
 
 def test_docstring_examples():
-    import doctest
-
     from indb.compilers import neural as module
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        assert doctest.testmod(module).failed == 0
+    check_docstring_examples(module, ignore_warnings=True)

@@ -15,7 +15,7 @@ from indb.compilers import compile_model
 from indb.compilers.outlier import iforest_score_samples, ocsvm_score_samples
 from indb.compilers.converters import Context
 from indb.ir.evaluate import columns_from_matrix, evaluate
-from tests.compilers.parity import assert_close, check_parity
+from tests.compilers.parity import assert_close, check_docstring_examples, check_parity, check_zoo_case
 from tests.zoo import outlier as zoo
 from tests.zoo.outlier import _extremes, split_probes
 from tests.zoo.preprocessing import _fit
@@ -124,13 +124,10 @@ def test_one_class_svm_parity(kernel):
 
 @pytest.mark.parametrize("case", zoo.CASES, ids=lambda c: c.id)
 def test_zoo_case(case):
-    est, X = case.fitted()
-    check_parity(est, X, case.outputs, rtol=case.rtol, atol=case.atol)
+    check_zoo_case(case)
 
 
 def test_docstring_examples():
-    import doctest
-
     from indb.compilers import outlier as module
 
-    assert doctest.testmod(module).failed == 0
+    check_docstring_examples(module)

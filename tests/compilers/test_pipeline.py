@@ -18,7 +18,7 @@ from indb import ir
 from indb.compilers import compile_model
 from indb.errors import UnsupportedModelError
 from indb.ir.evaluate import columns_from_matrix, evaluate
-from tests.compilers.parity import check_parity, refused_rows
+from tests.compilers.parity import check_docstring_examples, check_parity, refused_rows
 from tests.zoo import linear as zoo_linear
 from tests.zoo import preprocessing as zoo_pre
 
@@ -206,4 +206,4 @@ def test_docstring_examples():
 
     from indb.compilers import pipeline as module
 
-    assert doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE).failed == 0
+    check_docstring_examples(module, optionflags=doctest.NORMALIZE_WHITESPACE)

@@ -29,7 +29,7 @@ from indb import ir
 from indb.compilers import compile_model
 from indb.errors import CompileError, UnsupportedModelError
 from indb.ir.evaluate import columns_from_matrix, evaluate
-from tests.compilers.parity import check_parity, refused_rows
+from tests.compilers.parity import check_docstring_examples, check_parity, check_zoo_case, refused_rows
 from tests.zoo import preprocessing as zoo
 from tests.zoo.linear import edge_rows
 
@@ -329,8 +329,8 @@ def test_text_and_number_on_one_feature_is_an_error():
 
 @pytest.mark.parametrize("case", zoo.CASES, ids=lambda c: c.id)
 def test_zoo_case(case):
-    est, X = case.fitted()
-    m = check_parity(est, X, case.outputs, rtol=case.rtol, atol=case.atol)
+    m = check_zoo_case(case)
+    _, X = case.fitted()
     out = evaluate(m.output("transform"), columns_from_matrix(m, X))
     missing = np.array([[v is None or (isinstance(v, float) and np.isnan(v)) for v in row] for row in out])
     assert missing.all(axis=1).sum() <= len(X) // 2  # most rows are scored
@@ -356,4 +356,4 @@ def test_docstring_examples():
 
     from indb.compilers import preprocessing as module
 
-    assert doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE).failed == 0
+    check_docstring_examples(module, optionflags=doctest.NORMALIZE_WHITESPACE)

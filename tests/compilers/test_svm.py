@@ -14,9 +14,9 @@ from indb.compilers.converters import Context
 from indb.compilers.svm import _powi, _vote_label, kernel_values, libsvm_scores, ovr_decision
 from indb.errors import UnsupportedModelError
 from indb.ir.evaluate import evaluate
-from tests.compilers.parity import assert_close, check_parity
+from tests.compilers.parity import assert_close, check_docstring_examples, check_parity, check_zoo_case
 from tests.zoo import svm as zoo
-from tests.zoo.linear import _data, _labels, _with_edges
+from tests.zoo.linear import _classes, _data, _with_edges
 from tests.zoo.preprocessing import _fit
 
 KERNELS = ("linear", "poly", "rbf", "sigmoid")
@@ -26,11 +26,6 @@ KERNELS = ("linear", "poly", "rbf", "sigmoid")
 def _standard(n=250, d=20, k=0):
     X, y = _data(n, d, k)
     return (X - X.mean(axis=0)) / X.std(axis=0), y
-
-
-def _classes(y, names):
-    labels = _labels(y, names, [i / len(names) for i in range(1, len(names))])
-    return labels if isinstance(names[0], str) else labels.astype(type(names[0]))
 
 
 def _names(n):
@@ -180,16 +175,13 @@ def test_break_ties_with_ovo_is_refused():
 
 @pytest.mark.parametrize("case", zoo.CASES, ids=lambda c: c.id)
 def test_zoo_case(case):
-    est, X = case.fitted()
-    check_parity(est, X, case.outputs, rtol=case.rtol, atol=case.atol)
+    check_zoo_case(case)
 
 
 def test_docstring_examples():
-    import doctest
-
     from indb.compilers import svm as module
 
-    assert doctest.testmod(module).failed == 0
+    check_docstring_examples(module)
 
 
 def test_libsvm_score_of_a_regressor_is_its_prediction():

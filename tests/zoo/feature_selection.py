@@ -9,21 +9,13 @@ unseen categories and NULL text in the ColumnTransformer case.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 
 from tests.zoo import ZooCase
-from tests.zoo.linear import _data, _labels, customer_edge_rows, customers, edge_rows
+from tests.zoo.linear import _data, _fit, _labels, customer_edge_rows, customers, edge_rows
 
 SEED = 20240614
-
-
-def _fit(est, X, y=None):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return est.fit(X, y)
 
 
 def _xy(kind: str, d: int = 10, k: int = 0, nan_rate: float = 0.0):

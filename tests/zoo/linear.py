@@ -51,15 +51,25 @@ def _labels(y: np.ndarray, names: list, cuts: list[float]) -> np.ndarray:
     return np.asarray(names, dtype=object)[np.digitize(y, np.quantile(y, cuts))]
 
 
+def _classes(y: np.ndarray, names: list) -> np.ndarray:
+    """``y`` cut at even quantiles into the classes ``names`` (numeric names keep their type)."""
+    labels = _labels(y, names, [i / len(names) for i in range(1, len(names))])
+    return labels if isinstance(names[0], str) else labels.astype(type(names[0]))
+
+
+def _fit(est, X, y=None):
+    """``est.fit(X, y)`` with scikit-learn's warnings (convergence, ...) silenced."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return est.fit(X, y)
+
+
 def _regressor(est_factory, d: int = 6, target=None, k: int = 0):
     def make():
         X, y = _data(240, d, k)
         if target is not None:
             y = target(y)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            est = est_factory().fit(X, y)
-        return est, _with_edges(X)
+        return _fit(est_factory(), X, y), _with_edges(X)
 
     return make
 
@@ -67,14 +77,7 @@ def _regressor(est_factory, d: int = 6, target=None, k: int = 0):
 def _classifier(est_factory, names: list, d: int = 6, k: int = 0):
     def make():
         X, y = _data(300, d, k)
-        cuts = [i / len(names) for i in range(1, len(names))]
-        labels = _labels(y, names, cuts)
-        if all(isinstance(v, (int, float)) for v in names):
-            labels = labels.astype(type(names[0]))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            est = est_factory().fit(X, labels)
-        return est, _with_edges(X)
+        return _fit(est_factory(), X, _classes(y, names)), _with_edges(X)
 
     return make
 

@@ -11,20 +11,14 @@ from __future__ import annotations
 import warnings
 
 from tests.zoo import ZooCase
-from tests.zoo.linear import _data, _labels, _with_edges
+from tests.zoo.linear import _classes, _data, _labels, _with_edges
+from tests.zoo.linear import _fit as _fit_quietly
 
 
 def _fit(make_est, names: list | None, d: int, k: int):
     def make():
         X, y = _data(300, d, k)
-        if names is not None:
-            y = _labels(y, names, [i / len(names) for i in range(1, len(names))])
-            if not isinstance(names[0], str):
-                y = y.astype(type(names[0]))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            est = make_est().fit(X, y)
-        return est, _with_edges(X)
+        return _fit_quietly(make_est(), X, y if names is None else _classes(y, names)), _with_edges(X)
 
     return make
 

@@ -10,13 +10,11 @@ back entirely NULL. Infinite inputs are left out: every transformer here refuses
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 
 from tests.zoo import ZooCase
-from tests.zoo.linear import customer_edge_rows, customers, edge_rows, frame_edge_rows, lazy
+from tests.zoo.linear import _fit, customer_edge_rows, customers, edge_rows, frame_edge_rows, lazy
 
 SEED = 20240612
 
@@ -28,12 +26,6 @@ def _numeric(n: int = 200, d: int = 5, k: int = 0, nan_rate: float = 0.0) -> np.
     if nan_rate:
         X[rng.random(X.shape) < nan_rate] = np.nan
     return X
-
-
-def _fit(est, X, y=None):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return est.fit(X, y)
 
 
 def _transformer(factory, k: int = 0, nan_rate: float = 0.0, d: int = 5, extra=None):

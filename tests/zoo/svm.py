@@ -10,24 +10,15 @@ Infinite inputs are left out: libsvm models refuse them. The training sets are s
 
 from __future__ import annotations
 
-import warnings
-
 from tests.zoo import ZooCase
-from tests.zoo.linear import _data, _labels, _with_edges, lazy
+from tests.zoo.linear import _classes, _data, _fit, _with_edges, lazy
 
 
 def _svm(name: str, names: list | None, d: int, k: int, **kw):
     def make():
         X, y = _data(150, d, k)
         X = (X - X.mean(axis=0)) / X.std(axis=0)
-        if names is not None:
-            y = _labels(y, names, [i / len(names) for i in range(1, len(names))])
-            if not isinstance(names[0], str):
-                y = y.astype(type(names[0]))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            est = lazy("sklearn.svm", name)(**kw)().fit(X, y)
-        return est, _with_edges(X)
+        return _fit(lazy("sklearn.svm", name)(**kw)(), X, y if names is None else _classes(y, names)), _with_edges(X)
 
     return make
 
