@@ -54,80 +54,51 @@ ALTER FUNCTION indb.versions_stamp() OWNER TO indb_owner;
 CREATE OR REPLACE TRIGGER versions_stamp BEFORE UPDATE ON indb.versions
     FOR EACH ROW EXECUTE FUNCTION indb.versions_stamp();
 
-CREATE OR REPLACE FUNCTION indb.audit_alias_history()
+-- One trigger function for every audited table: the row the trigger sees, as the audit
+-- row of its table's change (TG_TABLE_NAME says which).
+CREATE OR REPLACE FUNCTION indb.audit_row()
 RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 BEGIN
-    INSERT INTO indb.audit (action, model, version, detail)
-    VALUES (NEW.action, NEW.model, NEW.to_version,
-            pg_catalog.jsonb_build_object('alias', NEW.alias, 'from', NEW.from_version, 'to', NEW.to_version));
-    RETURN NULL;
-END
-$fn$;
-
-CREATE OR REPLACE FUNCTION indb.audit_versions()
-RETURNS trigger
-LANGUAGE plpgsql
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $fn$
-BEGIN
-    IF TG_OP OPERATOR(pg_catalog.=) 'INSERT' THEN
+    IF TG_TABLE_NAME OPERATOR(pg_catalog.=) 'alias_history' THEN
+        INSERT INTO indb.audit (action, model, version, detail)
+        VALUES (NEW.action, NEW.model, NEW.to_version,
+                pg_catalog.jsonb_build_object('alias', NEW.alias, 'from', NEW.from_version, 'to', NEW.to_version));
+    ELSIF TG_TABLE_NAME OPERATOR(pg_catalog.=) 'versions' AND TG_OP OPERATOR(pg_catalog.=) 'INSERT' THEN
         INSERT INTO indb.audit (action, model, version, detail)
         VALUES ('deploy', NEW.model, NEW.version, pg_catalog.jsonb_build_object(
             'created', true, 'engine', NEW.engine, 'ir_sha256', NEW.ir_sha256, 'artifact_sha256', NEW.artifact_sha256,
             'source_uri', NEW.source_uri, 'run_id', NEW.run_id));
-        RETURN NULL;
-    END IF;
-    IF OLD.retired_at IS NULL AND NEW.retired_at IS NOT NULL THEN
-        INSERT INTO indb.audit (action, model, version, detail)
-        VALUES ('retire', NEW.model, NEW.version, '{}');
-    END IF;
-    IF NEW.baseline IS DISTINCT FROM OLD.baseline THEN
-        INSERT INTO indb.audit (action, model, version, detail)
-        VALUES ('baseline', NEW.model, NEW.version, pg_catalog.jsonb_build_object(
-            'replaced', OLD.baseline IS NOT NULL,
-            'sha256', pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(NEW.baseline::text, 'UTF8')), 'hex')));
-    END IF;
-    RETURN NULL;
-END
-$fn$;
-
-CREATE OR REPLACE FUNCTION indb.audit_bindings()
-RETURNS trigger
-LANGUAGE plpgsql
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $fn$
-BEGIN
-    IF TG_OP OPERATOR(pg_catalog.=) 'INSERT' THEN
+    ELSIF TG_TABLE_NAME OPERATOR(pg_catalog.=) 'versions' THEN
+        IF OLD.retired_at IS NULL AND NEW.retired_at IS NOT NULL THEN
+            INSERT INTO indb.audit (action, model, version, detail)
+            VALUES ('retire', NEW.model, NEW.version, '{}');
+        END IF;
+        IF NEW.baseline IS DISTINCT FROM OLD.baseline THEN
+            INSERT INTO indb.audit (action, model, version, detail)
+            VALUES ('baseline', NEW.model, NEW.version, pg_catalog.jsonb_build_object(
+                'replaced', OLD.baseline IS NOT NULL,
+                'sha256', pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(NEW.baseline::text, 'UTF8')), 'hex')));
+        END IF;
+    ELSIF TG_TABLE_NAME OPERATOR(pg_catalog.=) 'bindings' AND TG_OP OPERATOR(pg_catalog.=) 'INSERT' THEN
         INSERT INTO indb.audit (action, model, detail)
         VALUES ('bind', NEW.model, pg_catalog.jsonb_build_object('rowtype', NEW.rowtype::text));
-    ELSE
+    ELSIF TG_TABLE_NAME OPERATOR(pg_catalog.=) 'bindings' THEN
         INSERT INTO indb.audit (action, model, detail)
         VALUES ('unbind', OLD.model, pg_catalog.jsonb_build_object('rowtype', OLD.rowtype::oid::text));
-    END IF;
-    RETURN NULL;
-END
-$fn$;
-
-CREATE OR REPLACE FUNCTION indb.audit_migrations()
-RETURNS trigger
-LANGUAGE plpgsql
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $fn$
-BEGIN
-    IF TG_TABLE_NAME OPERATOR(pg_catalog.=) 'schema_definitions' THEN
+    ELSIF TG_TABLE_NAME OPERATOR(pg_catalog.=) 'schema_definitions' THEN
         INSERT INTO indb.audit (action, detail)
         VALUES ('migrate', pg_catalog.jsonb_build_object('component', NEW.component, 'definition', NEW.name, 'sha256', NEW.sha256));
-    ELSE
+    ELSIF TG_TABLE_NAME OPERATOR(pg_catalog.=) 'schema_migrations' THEN
         INSERT INTO indb.audit (action, detail)
         VALUES ('migrate', pg_catalog.jsonb_build_object('component', NEW.component, 'version', NEW.version, 'name', NEW.name,
                                                          'success', NEW.success));
+    ELSE
+        RAISE EXCEPTION 'indb: indb.audit_row has no audit record for table %.%', TG_TABLE_SCHEMA, TG_TABLE_NAME
+            USING ERRCODE = 'feature_not_supported';
     END IF;
     RETURN NULL;
 END
@@ -170,8 +141,7 @@ DO $owners$
 DECLARE
     fn text;
 BEGIN
-    FOREACH fn IN ARRAY ARRAY['indb.audit_alias_history()', 'indb.audit_versions()', 'indb.audit_bindings()',
-                              'indb.audit_migrations()', 'indb.audit_grant(text, text, text, text)']
+    FOREACH fn IN ARRAY ARRAY['indb.audit_row()', 'indb.audit_grant(text, text, text, text)']
     LOOP
         EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', fn);
         EXECUTE pg_catalog.format('ALTER FUNCTION %s OWNER TO indb_log_writer', fn);
@@ -182,12 +152,14 @@ $owners$;
 GRANT EXECUTE ON FUNCTION indb.audit_grant(text, text, text, text) TO indb_deployer;
 
 CREATE OR REPLACE TRIGGER audit_alias_history AFTER INSERT ON indb.alias_history
-    FOR EACH ROW EXECUTE FUNCTION indb.audit_alias_history();
+    FOR EACH ROW EXECUTE FUNCTION indb.audit_row();
 CREATE OR REPLACE TRIGGER audit_versions AFTER INSERT OR UPDATE ON indb.versions
-    FOR EACH ROW EXECUTE FUNCTION indb.audit_versions();
+    FOR EACH ROW EXECUTE FUNCTION indb.audit_row();
 CREATE OR REPLACE TRIGGER audit_bindings AFTER INSERT OR DELETE ON indb.bindings
-    FOR EACH ROW EXECUTE FUNCTION indb.audit_bindings();
+    FOR EACH ROW EXECUTE FUNCTION indb.audit_row();
 CREATE OR REPLACE TRIGGER audit_migrations AFTER INSERT OR UPDATE ON indb.schema_migrations
-    FOR EACH ROW EXECUTE FUNCTION indb.audit_migrations();
+    FOR EACH ROW EXECUTE FUNCTION indb.audit_row();
 CREATE OR REPLACE TRIGGER audit_definitions AFTER INSERT ON indb.schema_definitions
-    FOR EACH ROW EXECUTE FUNCTION indb.audit_migrations();
+    FOR EACH ROW EXECUTE FUNCTION indb.audit_row();
+-- the per-table trigger functions audit_row replaced
+DROP FUNCTION IF EXISTS indb.audit_alias_history(), indb.audit_versions(), indb.audit_bindings(), indb.audit_migrations();
