@@ -66,19 +66,7 @@ CREATE OR REPLACE VIEW indb.drift_bins WITH (security_invoker=true) AS
             (c.called_at AT TIME ZONE 'UTC'::text)::date AS day,
             b.subject,
             b.name,
-                CASE
-                    WHEN b.kind = 'numeric'::text THEN
-                    CASE
-                        WHEN v.num IS NULL OR v.num = 'NaN'::double precision THEN 'missing'::text
-                        ELSE width_bucket(v.num, b.edges)::text
-                    END
-                    ELSE
-                    CASE
-                        WHEN v.txt IS NULL THEN 'missing'::text
-                        WHEN (b.base -> 'categories'::text) ? v.txt THEN 'c:'::text || v.txt
-                        ELSE 'other'::text
-                    END
-                END AS bin,
+            x.bin,
             count(*) AS n
            FROM indb.prediction_log r
              JOIN indb.scoring_calls c ON c.call_id = r.call_id AND c.called_at = r.logged_at
@@ -92,20 +80,21 @@ CREATE OR REPLACE VIEW indb.drift_bins WITH (security_invoker=true) AS
                             WHEN b."position" = 0 THEN COALESCE(r.label, r.prediction::text)
                             ELSE r.features_text[b."position"]
                         END AS txt) v
-          GROUP BY c.model, c.version, ((c.called_at AT TIME ZONE 'UTC'::text)::date), b.subject, b.name, (
-                CASE
-                    WHEN b.kind = 'numeric'::text THEN
-                    CASE
-                        WHEN v.num IS NULL OR v.num = 'NaN'::double precision THEN 'missing'::text
-                        ELSE width_bucket(v.num, b.edges)::text
-                    END
-                    ELSE
-                    CASE
-                        WHEN v.txt IS NULL THEN 'missing'::text
-                        WHEN (b.base -> 'categories'::text) ? v.txt THEN 'c:'::text || v.txt
-                        ELSE 'other'::text
-                    END
-                END)
+             CROSS JOIN LATERAL ( SELECT
+                        CASE
+                            WHEN b.kind = 'numeric'::text THEN
+                            CASE
+                                WHEN v.num IS NULL OR v.num = 'NaN'::double precision THEN 'missing'::text
+                                ELSE width_bucket(v.num, b.edges)::text
+                            END
+                            ELSE
+                            CASE
+                                WHEN v.txt IS NULL THEN 'missing'::text
+                                WHEN (b.base -> 'categories'::text) ? v.txt THEN 'c:'::text || v.txt
+                                ELSE 'other'::text
+                            END
+                        END AS bin) x
+          GROUP BY c.model, c.version, ((c.called_at AT TIME ZONE 'UTC'::text)::date), b.subject, b.name, x.bin
         ), totals AS (
          SELECT o_1.model,
             o_1.version,
@@ -129,9 +118,6 @@ CREATE OR REPLACE VIEW indb.drift_bins WITH (security_invoker=true) AS
      JOIN expected e ON e.model = t.model AND e.version = t.version AND e.subject = t.subject AND e.name = t.name
      LEFT JOIN observed o ON o.model = t.model AND o.version = t.version AND o.day = t.day AND o.subject = t.subject AND o.name = t.name AND o.bin = e.bin;
 COMMENT ON VIEW indb.drift_bins IS 'Expected (baseline) and actual (logged) fraction of each bin, per model version, day and feature/prediction.';
-ALTER VIEW indb.drift_bins OWNER TO indb_log_writer;
-REVOKE ALL ON indb.drift_bins FROM PUBLIC;
-GRANT SELECT ON indb.drift_bins TO indb_auditor;
 
 CREATE OR REPLACE VIEW indb.drift_features WITH (security_invoker=true) AS
  SELECT d.model,
@@ -143,9 +129,6 @@ CREATE OR REPLACE VIEW indb.drift_features WITH (security_invoker=true) AS
     d.status
    FROM indb.drift d
   WHERE d.subject = 'feature'::text;
-ALTER VIEW indb.drift_features OWNER TO indb_log_writer;
-REVOKE ALL ON indb.drift_features FROM PUBLIC;
-GRANT SELECT ON indb.drift_features TO indb_auditor;
 
 CREATE OR REPLACE VIEW indb.drift_prediction WITH (security_invoker=true) AS
  SELECT d.model,
@@ -156,9 +139,6 @@ CREATE OR REPLACE VIEW indb.drift_prediction WITH (security_invoker=true) AS
     d.status
    FROM indb.drift d
   WHERE d.subject = 'prediction'::text;
-ALTER VIEW indb.drift_prediction OWNER TO indb_log_writer;
-REVOKE ALL ON indb.drift_prediction FROM PUBLIC;
-GRANT SELECT ON indb.drift_prediction TO indb_auditor;
 
 CREATE OR REPLACE VIEW indb.drift WITH (security_invoker=true) AS
  SELECT x.model,
@@ -183,6 +163,10 @@ CREATE OR REPLACE VIEW indb.drift WITH (security_invoker=true) AS
            FROM indb.drift_bins b
           GROUP BY b.model, b.version, b.day, b.subject, b.name, b.rows) x;
 COMMENT ON VIEW indb.drift IS 'PSI per model version, day (UTC) and feature or prediction; status ok < 0.1 <= watch < 0.25 <= act.';
+
+ALTER VIEW indb.drift_bins OWNER TO indb_log_writer;
+ALTER VIEW indb.drift_features OWNER TO indb_log_writer;
+ALTER VIEW indb.drift_prediction OWNER TO indb_log_writer;
 ALTER VIEW indb.drift OWNER TO indb_log_writer;
-REVOKE ALL ON indb.drift FROM PUBLIC;
-GRANT SELECT ON indb.drift TO indb_auditor;
+REVOKE ALL ON indb.drift_bins, indb.drift_features, indb.drift_prediction, indb.drift FROM PUBLIC;
+GRANT SELECT ON indb.drift_bins, indb.drift_features, indb.drift_prediction, indb.drift TO indb_auditor;
