@@ -180,6 +180,23 @@ ALTER FUNCTION indb.packed_sql(numargs text[]) OWNER TO indb_log_writer;
 REVOKE ALL ON FUNCTION indb.packed_sql(numargs text[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION indb.packed_sql(numargs text[]) TO indb_scorer_base;
 
+CREATE OR REPLACE FUNCTION indb.compute_check_role(acting_role name)
+ RETURNS void
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+-- The session user may act as acting_role, the role whose rights indb_compute's functions
+-- check on the caller's behalf (an argument they never take on trust).
+BEGIN
+    IF acting_role IS NULL OR NOT pg_catalog.pg_has_role(session_user, acting_role, 'MEMBER') THEN
+        RAISE EXCEPTION 'indb: % cannot act as role %', session_user, acting_role USING ERRCODE = 'insufficient_privilege';
+    END IF;
+END
+$function$;
+ALTER FUNCTION indb.compute_check_role(acting_role name) OWNER TO indb_compute;
+REVOKE ALL ON FUNCTION indb.compute_check_role(acting_role name) FROM PUBLIC;
+
 CREATE OR REPLACE FUNCTION indb.compute_prepare(model text, version integer, acting_role name, OUT ir_sha256 text, OUT engine text, OUT predict_output text)
  RETURNS record
  LANGUAGE plpgsql
@@ -192,9 +209,7 @@ DECLARE
     v  record;
     fn oid;
 BEGIN
-    IF acting_role IS NULL OR NOT pg_catalog.pg_has_role(session_user, acting_role, 'MEMBER') THEN
-        RAISE EXCEPTION 'indb: % cannot act as role %', session_user, acting_role USING ERRCODE = 'insufficient_privilege';
-    END IF;
+    PERFORM indb.compute_check_role(acting_role);
     SELECT x.ir_sha256, x.engine, x.retired_at INTO v FROM indb.versions AS x
     WHERE x.model = compute_prepare.model AND x.version = compute_prepare.version;
     IF NOT FOUND THEN
@@ -301,9 +316,7 @@ DECLARE
     has_text boolean := false;
     pred_out text;
 BEGIN
-    IF acting_role IS NULL OR NOT pg_catalog.pg_has_role(session_user, acting_role, 'MEMBER') THEN
-        RAISE EXCEPTION 'indb: % cannot act as role %', session_user, acting_role USING ERRCODE = 'insufficient_privilege';
-    END IF;
+    PERFORM indb.compute_check_role(acting_role);
     FOR f IN SELECT e.ordinality AS i, e.value ->> 1 AS kind
              FROM indb.versions AS v, pg_catalog.jsonb_array_elements(v.features) WITH ORDINALITY AS e
              WHERE v.model = compute_row.model AND v.version = compute_row.version

@@ -69,9 +69,7 @@ BEGIN
     IF sample IS NULL OR NOT (sample > 0 AND sample <= 1) THEN
         RAISE EXCEPTION 'indb: sample must be in (0, 1], not %', sample USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF acting_role IS NULL OR NOT pg_catalog.pg_has_role(session_user, acting_role, 'MEMBER') THEN
-        RAISE EXCEPTION 'indb: % cannot act as role %', session_user, acting_role USING ERRCODE = 'insufficient_privilege';
-    END IF;
+    PERFORM indb.compute_check_role(acting_role);
     base := indb.compute_check_view(source_view);
     source := base::text;
     SELECT * INTO STRICT args, numargs, textargs, nullargs FROM indb.feature_inputs(source_view, model, version, what);
