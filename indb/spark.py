@@ -100,10 +100,20 @@ def output_kinds(m: ir.Model) -> list[str]:
     return kinds
 
 
+#: tree comparisons per row above which Spark SQL loses to the IR evaluator in mapInPandas:
+#: Spark's code generation gives up on a large CASE tree (a method over 64 KB) and
+#: interprets it, or runs out of heap compiling it (bench/spark.py, 1M rows: a
+#: GradientBoosting 200×d4 took 7.8 s as SQL against 2.2 s for scikit-learn in
+#: mapInPandas; a RandomForest 100×d8 failed); the evaluator's compiled tree kernel is
+#: below scikit-learn's time
+SPARK_STEPS_LIMIT = 100
+
+
 def choose_engine(m: ir.Model, requested: str) -> tuple[str, str]:
-    """(engine, reason): Spark SQL unless the model is large, by the thresholds of
-    ``indb deploy --engine auto`` (tree comparisons and operations per row)."""
-    from indb.registry.versions import SQL_OPS_LIMIT, SQL_STEPS_LIMIT, arithmetic_ops, tree_steps
+    """(engine, reason): Spark SQL unless the model is large: more tree comparisons per
+    row than ``SPARK_STEPS_LIMIT``, or more operations than ``indb deploy --engine auto``
+    puts in SQL."""
+    from indb.registry.versions import SQL_OPS_LIMIT, arithmetic_ops, tree_steps
 
     if requested not in ENGINES:
         raise errors.UsageError(f"engine must be one of {', '.join(ENGINES)}, not {requested!r}")
@@ -111,8 +121,9 @@ def choose_engine(m: ir.Model, requested: str) -> tuple[str, str]:
         return requested, "asked for"
     steps = max(tree_steps(e) for _, e in m.outputs)
     ops = max(arithmetic_ops(e) for _, e in m.outputs)
-    if steps > SQL_STEPS_LIMIT:
-        return "python", f"{steps:,} tree comparisons per row (SQL above {SQL_STEPS_LIMIT:,} is slow for Spark to plan)"
+    if steps > SPARK_STEPS_LIMIT:
+        return "python", (f"{steps:,} tree comparisons per row (above {SPARK_STEPS_LIMIT:,}, Spark's code generation "
+                          "gives up on the SQL; the evaluator's tree kernel is faster)")
     if ops > SQL_OPS_LIMIT:
         return "python", f"{ops:,} operations per row; numpy's matrix products beat SQL above {SQL_OPS_LIMIT:,}"
     return "sql", f"{steps:,} tree comparisons and {ops:,} operations per row"
@@ -190,18 +201,26 @@ def _score_python(df, v: Version, names: list[tuple[str, str, int]], keep: Seque
         import numpy as np
         import pandas as pd
 
-        from indb.ir.evaluate import evaluate_model
+        from indb.ir import kernels
+        from indb.ir.evaluate import evaluate
 
         m = ir.model_from_json(model_json, share=True)
+        # one cache per output for the whole partition, as the PL/Python engine keeps one
+        # per backend: tree ensembles and dense layers run on the compiled kernels (numba,
+        # when installed) once the rows counted pass kernels.COMPILE_AFTER, one thread per
+        # Python worker (Spark runs one per core)
+        caches = {kind: {"threads": 1} for kind in dict.fromkeys(k for k, _, _ in names)}
         for pdf in batches:
+            kernels.count(len(pdf))
             cols = {}
             for f in m.features:
                 s = pdf[f.name]
                 cols[f.name] = s.to_numpy(dtype=object) if f.kind == ir.TEXT else s.to_numpy(dtype=np.float64, na_value=np.nan)
             out = {k: pdf[k] for k in keep}
-            for kind in dict.fromkeys(k for k, _, _ in names):
+            state: dict = {}  # subtrees the outputs of one batch share
+            for kind, cache in caches.items():
                 with np.errstate(all="ignore"):
-                    res = np.asarray(evaluate_model(m, cols, kind))
+                    res = np.asarray(evaluate(m.output(kind), cols, len(pdf), cache=cache, state=state))
                 res = res.reshape(len(pdf), -1)
                 for k2, name, j in names:
                     if k2 == kind:

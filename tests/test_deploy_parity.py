@@ -33,16 +33,12 @@ def _name(case_id: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def catalog(pg_server):
-    from indb.catalog.migrator import migrate
-
+def catalog(pg_server, pg_migrated_template):
+    """A copy of the migrated template (core and plpython) for the module."""
     name = pg_server.new_name("deploy_parity", prefix="dp")
-    pg_server.create_database(name)
-    dsn = pg_server.dsn(name)
-    migrate(dsn)
-    migrate(dsn, component="plpython")
+    pg_server.create_database(name, template=pg_migrated_template)
     with pg_server.connect(name) as conn:
-        yield dsn, conn
+        yield pg_server.dsn(name), conn
     pg_server.drop_database(name)
 
 

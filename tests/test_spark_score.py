@@ -120,3 +120,23 @@ def test_spark_score_command_writes_parquet(spark, deployed, tmp_path, capsys):
     assert main(argv) != 0
     err = capsys.readouterr().err
     assert f"--into {target}:" in err and "(--replace overwrites it)" in err and "Traceback" not in err
+
+
+def test_auto_takes_the_evaluator_for_large_tree_ensembles():
+    """Spark SQL for linear models and small trees; the IR evaluator (mapInPandas) past
+    SPARK_STEPS_LIMIT tree comparisons per row, where Spark's code generation gives up."""
+    import numpy as np
+    from sklearn.ensemble import GradientBoostingRegressor
+    from sklearn.linear_model import LinearRegression
+
+    from indb.compilers import compile_model
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(300, 4)), rng.normal(size=300)
+    small = compile_model(GradientBoostingRegressor(n_estimators=5, max_depth=2, random_state=0).fit(X, y))
+    large = compile_model(GradientBoostingRegressor(n_estimators=60, max_depth=3, random_state=0).fit(X, y))
+    assert ispark.choose_engine(compile_model(LinearRegression().fit(X, y)), "auto")[0] == "sql"
+    assert ispark.choose_engine(small, "auto")[0] == "sql"
+    engine, why = ispark.choose_engine(large, "auto")
+    assert engine == "python" and "tree comparisons per row" in why, why
+    assert ispark.choose_engine(large, "sql") == ("sql", "asked for")
