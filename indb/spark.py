@@ -31,7 +31,6 @@ superuser); recording the call needs scorer rights on the model (``indb grant sc
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -164,23 +163,27 @@ def _output_names(m: ir.Model, kinds: Sequence[str], keep: Sequence[str]) -> lis
 
 
 def _score_sql(df, v: Version, kinds: Sequence[str], keep: Sequence[str]):
-    """One Spark SQL projection per output kind, each over the previous one's result."""
+    """Each output kind's Spark SQL as projections of ``df`` (``selectExpr``): one per
+    step of shared subexpressions (the query's CTEs), then the outputs, each kind over the
+    previous one's result. No temporary view is created: a view in the caller's catalog
+    costs nothing to read but about a second to plan around (measured with a cached frame,
+    bench/spark.py), and its name could collide with theirs."""
     from indb.sqlgen.compile import lower_model
 
-    spark = df.sparkSession
     needed = list(dict.fromkeys([*keep, *v.ir.feature_names]))
     current = df.select(*needed)
     done: list[str] = []
     for kind in kinds:
-        view = "indb_spark_" + uuid.uuid4().hex[:12]
-        current.createOrReplaceTempView(view)
-        try:
-            compiled = lower_model(v.ir, dialect="spark", output=kind, share=True, model_name=v.ref)
-            carry = list(dict.fromkeys([*needed, *done]))
-            current = spark.sql(compiled.select(view, keep=carry).sql("spark"))
-        finally:
-            # the query is analysed already: the view's name is no longer needed
-            spark.catalog.dropTempView(view)
+        compiled = lower_model(v.ir, dialect="spark", output=kind, share=True, model_name=v.ref)
+        carry = list(dict.fromkeys([*needed, *done]))
+        query = compiled.select("indb_source", keep=carry)
+        # the CTE chain reads the source, each step the one before: the same projections in order
+        steps = [cte.this for cte in query.ctes] + [query]
+        for step in steps:
+            extra = [k for k, a in step.args.items() if a and k not in ("expressions", "from_", "with_")]
+            if extra:  # a projection is all Spark is handed: anything more would be lost
+                raise errors.CompileError(f"{v.ref}: its Spark query has a {extra[0]} clause indb cannot run as a projection")
+            current = current.selectExpr(*[e.sql("spark") for e in step.expressions])
         done += [name for name, _ in compiled.columns]
     return current.select(*keep, *done)
 
