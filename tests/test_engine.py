@@ -195,3 +195,40 @@ def test_the_pipelined_batch_entry_returns_each_chunks_answers_one_call_later(mi
         assert conn.execute(nxt, [packed[1], len(chunks[1]), 3]).fetchone()[0] == []
         assert conn.execute(nxt, [None, 0, 3]).fetchone()[0] == want[1]
         assert conn.execute(nxt, [None, 0, 3]).fetchone()[0] == []
+
+
+def test_the_single_row_path_scores_a_large_ensemble_on_the_kernel_bitwise(migrated_dsn):
+    """A large ensemble's row code switches to the compiled tree kernel once the backend has
+    scored engine_compile_after rows: the same answers, bit for bit, as its Python code
+    (NaN rows, thresholds, extremes), row by row through the bound-path entry point."""
+    from sklearn.ensemble import RandomForestRegressor
+
+    from indb.plpython.rowcode import KERNEL_MIN_NODES
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(400, 4))
+    est = RandomForestRegressor(n_estimators=30, max_depth=6, random_state=0).fit(X, X[:, 0] - 2 * X[:, 1] + X[:, 2] * X[:, 3])
+    assert sum(t.tree_.node_count for t in est.estimators_) >= KERNEL_MIN_NODES  # large enough for the kernel
+    deploy(est, "row_kernel", dsn=migrated_dsn, engine="plpython")
+    rows = X[:150].copy()
+    rows[::9, 1] = np.nan
+    rows[3] = [1e300, -1e300, 0.0, np.inf]
+    rows[4, 0] = est.estimators_[0].tree_.threshold[0]  # exactly on a split
+    query = "SELECT indb.engine_float('row_kernel', 1, 'predict', ARRAY[a, b, c, d], NULL) FROM unnest(%s::float8[], %s::float8[], %s::float8[], %s::float8[]) AS r(a, b, c, d)"
+    args = [list(rows[:, j]) for j in range(4)]
+    compiled = """
+        CREATE FUNCTION pg_temp.compiled() RETURNS text[] LANGUAGE plpython3u AS $$
+        import sys
+        return sorted(sys.modules["indb.ir.kernels"]._compiled) if "indb.ir.kernels" in sys.modules else []
+        $$"""
+    answers = {}
+    for after in ("100000000", "0"):  # Python code only; the kernel from the first row
+        with psycopg.connect(migrated_dsn, autocommit=True) as conn:
+            conn.execute(compiled)
+            conn.execute(f"SET indb.engine_compile_after = '{after}'")
+            answers[after] = np.asarray([r[0] for r in conn.execute(query, args).fetchall()], dtype=float)
+            used = conn.execute("SELECT pg_temp.compiled()").fetchone()[0]
+        assert used == (["tree"] if after == "0" and _system_has_numba() else []), (after, used)
+    assert np.array_equal(answers["0"], answers["100000000"], equal_nan=True)
+    plain = (np.abs(np.nan_to_num(rows, nan=np.inf)) < 1e30).all(axis=1)  # rows scikit-learn accepts
+    np.testing.assert_allclose(answers["0"][plain], est.predict(rows[plain]), rtol=1e-12)

@@ -460,6 +460,17 @@ def tree_sums(te: "ir.TreeEnsemble", flat: Flat, inputs: list[np.ndarray], threa
     return out
 
 
+def tree_row(te: "ir.TreeEnsemble", flat: Flat, values) -> tuple[float, ...]:
+    """One row's sums (the ensemble's inputs as floats, NaN or None missing) by the
+    compiled kernel: the single-row path's answer for a large ensemble, the same
+    additions in the same order as its Python code."""
+    X = np.array([values], dtype=np.float64)
+    out = np.empty((1, te.n_outputs))
+    _tree_kernel()(X, flat.feat, flat.thr, flat.kids, flat.nan_right, flat.values, flat.roots, flat.depths,
+                   flat.base, flat.strict, out, 0, 1)
+    return tuple(out[0].tolist())
+
+
 def _matrix(inputs: list[np.ndarray]) -> np.ndarray:
     """The inputs as the columns of a C-ordered matrix: the matrix they are the columns
     of, in order, when there is one (the engine's unpacked chunk), else a copy."""

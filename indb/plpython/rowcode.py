@@ -23,8 +23,10 @@ from typing import Callable, Sequence
 
 try:
     from indb import ir
+    from indb.ir import kernels
 except ImportError:  # pragma: no cover - loaded stand-alone inside PL/Python
     import ir  # type: ignore[no-redef]
+    import kernels  # type: ignore[no-redef]
 
 NAN = float("nan")
 INF = float("inf")
@@ -167,6 +169,30 @@ def _walk_trees(inputs, trees, base, strict):
             out[k] = out[k] + v[k]
     return tuple(out)
 
+
+class _KernelTrees:
+    """A large tree ensemble of the row code: its Python code (``fallback``) until this
+    process has scored ``kernels.COMPILE_AFTER`` rows, then the compiled tree kernel
+    (numba, when installed), whose additions are the code's, in the same order. Each
+    call counts one row, as the batch path counts its chunks."""
+
+    __slots__ = ("te", "flat")
+
+    def __init__(self, te: ir.TreeEnsemble) -> None:
+        self.te = te
+        self.flat = None
+
+    def __call__(self, v: tuple, fallback: Callable) -> tuple:
+        kernels.count(1)
+        if not kernels.worth("tree"):
+            return fallback(v)
+        if self.flat is None:
+            self.flat = kernels.Flat(self.te)
+        return kernels.tree_row(self.te, self.flat, v)
+
+
+#: ensembles with fewer nodes than this stay Python code (a kernel call costs a few µs)
+KERNEL_MIN_NODES = 1_000
 
 _RUNTIME = {
     "_exp": _exp, "_log": _log, "_sqrt": _sqrt, "_div": _div, "_expit": _expit, "_floor": _floor,
@@ -339,6 +365,8 @@ class _Writer:
         nodes = sum(t.n_nodes for t in te.trees)
         depth = max((t.depth() for t in te.trees), default=0)
         var = self.fresh("_te")
+        # a large ensemble of numeric splits runs on the compiled kernel once it pays
+        fast = self.const(_KernelTrees(te)) if nodes >= KERNEL_MIN_NODES and kernels.supported(te) else None
         if nodes > MAX_CODE_NODES or depth > MAX_CODE_DEPTH:
             trees = self.const(tuple(
                 (t.feature, t.threshold, t.left, t.right, t.missing_left, t.value,
@@ -346,7 +374,9 @@ class _Writer:
                 for t in te.trees))
             base = self.const(tuple(float(b) for b in te.base))
             strict = "True" if te.strict else "False"
-            self.lines.append(f"    {var} = _walk_trees(({', '.join(inputs)},), {trees}, {base}, {strict})")
+            walk = f"lambda v: _walk_trees(v, {trees}, {base}, {strict})"
+            call = f"{fast}(({', '.join(inputs)},), {walk})" if fast else f"_walk_trees(({', '.join(inputs)},), {trees}, {base}, {strict})"
+            self.lines.append(f"    {var} = {call}")
             return var
         fn = self.fresh("_ens")
         k = te.n_outputs
@@ -378,7 +408,8 @@ class _Writer:
             emit(0, 1)
         code.append(f"    return ({', '.join(acc)},)")
         self.functions.append("\n".join(code))
-        self.lines.append(f"    {var} = {fn}(({', '.join(inputs)},))")
+        call = f"{fast}(({', '.join(inputs)},), {fn})" if fast else f"{fn}(({', '.join(inputs)},))"
+        self.lines.append(f"    {var} = {call}")
         return var
 
     functions: list[str]
