@@ -38,14 +38,14 @@ def catalog(pg_server, pg_migrated_template):
     name = pg_server.new_name("deploy_parity", prefix="dp")
     pg_server.create_database(name, template=pg_migrated_template)
     with pg_server.connect(name) as conn:
-        yield pg_server.dsn(name), conn
+        yield conn
     pg_server.drop_database(name)
 
 
 @pytest.mark.parametrize("engine", ["sql", "plpython"])
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_deployed_model_matches_its_own_answer(case, engine, catalog):
-    _, conn = catalog
+    conn = catalog
     est, X = case.fitted()
     model = case.compiled()
     table = "t_" + _name(case.id)
@@ -87,7 +87,7 @@ def test_deployed_model_matches_its_own_answer(case, engine, catalog):
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_plpython_chunk_path_matches_the_model(case, catalog):
     """The batch entry point (numpy, or the compiled tree kernel on larger batches) equals the model, chunk by chunk."""
-    _, conn = catalog
+    conn = catalog
     est, X = case.fitted()
     model = case.compiled()
     name = _name(case.id) + "_py"

@@ -426,6 +426,10 @@ class Flat:
         self.strict = bool(te.strict)
         self.work = int(self.depths.sum()) + len(roots) + 1  # steps per row
 
+    def args(self, X: np.ndarray, out: np.ndarray) -> tuple:
+        """The tree kernel's arguments for rows ``X`` into ``out`` (the row range follows)."""
+        return (X, self.feat, self.thr, self.kids, self.nan_right, self.values, self.roots, self.depths, self.base, self.strict, out)
+
 
 def _depth(t: "ir.Tree") -> int:
     """The longest root-to-leaf path of a tree, in splits."""
@@ -455,8 +459,7 @@ def tree_sums(te: "ir.TreeEnsemble", flat: Flat, inputs: list[np.ndarray], threa
     out = np.empty((X.shape[0], te.n_outputs))
     if X.shape[0] == 0:
         return out
-    args = (X, flat.feat, flat.thr, flat.kids, flat.nan_right, flat.values, flat.roots, flat.depths, flat.base, flat.strict, out)
-    _split(_tree_kernel(), X.shape[0], threads, *args, cost=flat.work)
+    _split(_tree_kernel(), X.shape[0], threads, *flat.args(X, out), cost=flat.work)
     return out
 
 
@@ -464,10 +467,8 @@ def tree_row(te: "ir.TreeEnsemble", flat: Flat, values) -> tuple[float, ...]:
     """One row's sums (the ensemble's inputs as floats, NaN or None missing) by the
     compiled kernel: the single-row path's answer for a large ensemble, the same
     additions in the same order as its Python code."""
-    X = np.array([values], dtype=np.float64)
     out = np.empty((1, te.n_outputs))
-    _tree_kernel()(X, flat.feat, flat.thr, flat.kids, flat.nan_right, flat.values, flat.roots, flat.depths,
-                   flat.base, flat.strict, out, 0, 1)
+    _tree_kernel()(*flat.args(np.array([values], dtype=np.float64), out), 0, 1)
     return tuple(out[0].tolist())
 
 

@@ -285,6 +285,7 @@ class Engine:
             (math.nan if nums[i] is None else float(nums[i])) if k == ir.FLOAT else texts[i]
             for i, k in enumerate(L.kinds)
         )
+        kernels.count(1)  # once per row, however many ensembles the row code holds
         try:
             out = L.row_fn(output)(values)
         except Exception as e:  # an on_missing='error' Fail node (ValueError), a cancel

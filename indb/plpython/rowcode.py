@@ -171,10 +171,11 @@ def _walk_trees(inputs, trees, base, strict):
 
 
 class _KernelTrees:
-    """A large tree ensemble of the row code: its Python code (``fallback``) until this
-    process has scored ``kernels.COMPILE_AFTER`` rows, then the compiled tree kernel
-    (numba, when installed), whose additions are the code's, in the same order. Each
-    call counts one row, as the batch path counts its chunks."""
+    """A large tree ensemble of the row code: its Python code (``fallback``) until the
+    rows this process has scored (``kernels.count``: the engine counts each row it
+    scores, as it counts each chunk) reach ``kernels.COMPILE_AFTER``, then the compiled
+    tree kernel (numba, when installed), whose additions are the code's, in the same
+    order."""
 
     __slots__ = ("te", "flat")
 
@@ -183,7 +184,6 @@ class _KernelTrees:
         self.flat = None
 
     def __call__(self, v: tuple, fallback: Callable) -> tuple:
-        kernels.count(1)
         if not kernels.worth("tree"):
             return fallback(v)
         if self.flat is None:
