@@ -162,6 +162,18 @@ def _output_names(m: ir.Model, kinds: Sequence[str], keep: Sequence[str]) -> lis
     return out
 
 
+def _col(name: str):
+    """Column ``name`` exactly as written: quoted, so a dot, a space or a backtick in a
+    user's column name is part of the name, never a nested field or a syntax error."""
+    from pyspark.sql import functions as F
+
+    return F.col("`" + name.replace("`", "``") + "`")
+
+
+def _cols(names: Sequence[str]) -> list:
+    return [_col(n) for n in dict.fromkeys(names)]
+
+
 def _score_sql(df, v: Version, kinds: Sequence[str], keep: Sequence[str]):
     """Each output kind's Spark SQL as projections of ``df`` (``selectExpr``): one per
     step of shared subexpressions (the query's CTEs), then the outputs, each kind over the
@@ -171,7 +183,7 @@ def _score_sql(df, v: Version, kinds: Sequence[str], keep: Sequence[str]):
     from indb.sqlgen.compile import lower_model
 
     needed = list(dict.fromkeys([*keep, *v.ir.feature_names]))
-    current = df.select(*needed)
+    current = df.select(*_cols(needed))
     done: list[str] = []
     for kind in kinds:
         compiled = lower_model(v.ir, dialect="spark", output=kind, share=True, model_name=v.ref)
@@ -185,7 +197,7 @@ def _score_sql(df, v: Version, kinds: Sequence[str], keep: Sequence[str]):
                 raise errors.CompileError(f"{v.ref}: its Spark query has a {extra[0]} clause indb cannot run as a projection")
             current = current.selectExpr(*[e.sql("spark") for e in step.expressions])
         done += [name for name, _ in compiled.columns]
-    return current.select(*keep, *done)
+    return current.select(*_cols([*keep, *done]))
 
 
 def _score_python(df, v: Version, names: list[tuple[str, str, int]], keep: Sequence[str]):
@@ -198,7 +210,10 @@ def _score_python(df, v: Version, names: list[tuple[str, str, int]], keep: Seque
         text = kind == "predict" and v.ir.output("predict").type == ir.TEXT
         schema.append(T.StructField(name, T.StringType() if text else T.DoubleType()))
     model_json = ir.model_to_json(v.ir)
-    features = list(v.ir.feature_names)
+    # the columns travel under names indb makes (pyspark's mapInPandas looks every input
+    # column up by its bare name, which a backtick in a user's column name breaks)
+    inputs = list(dict.fromkeys([*keep, *v.ir.feature_names]))
+    alias = {name: f"_indb_in{i}" for i, name in enumerate(inputs)}
 
     def run(batches):
         import numpy as np
@@ -217,9 +232,9 @@ def _score_python(df, v: Version, names: list[tuple[str, str, int]], keep: Seque
             kernels.count(len(pdf))
             cols = {}
             for f in m.features:
-                s = pdf[f.name]
+                s = pdf[alias[f.name]]
                 cols[f.name] = s.to_numpy(dtype=object) if f.kind == ir.TEXT else s.to_numpy(dtype=np.float64, na_value=np.nan)
-            out = {k: pdf[k] for k in keep}
+            out = {k: pdf[alias[k]] for k in keep}
             state: dict = {}  # subtrees the outputs of one batch share
             for kind, cache in caches.items():
                 with np.errstate(all="ignore"):
@@ -232,7 +247,7 @@ def _score_python(df, v: Version, names: list[tuple[str, str, int]], keep: Seque
                             if col.dtype == object else col.astype(np.float64)
             yield pd.DataFrame(out)
 
-    return df.select(*dict.fromkeys([*keep, *features])).mapInPandas(run, T.StructType(schema))
+    return df.select(*[_col(n).alias(alias[n]) for n in inputs]).mapInPandas(run, T.StructType(schema))
 
 
 def score(
@@ -264,7 +279,7 @@ def score(
     scored = _score_sql(df, v, kinds, [*keep, *extra]) if chosen == "sql" else _score_python(df, v, names, [*keep, *extra])
     if not log_to:
         _record(v, scored.count(), None, dsn, conn)
-        return scored.select(*keep, *[n for _, n, _ in names])
+        return scored.select(*_cols([*keep, *[n for _, n, _ in names]]))
     log = _log_rows(scored, v, names, key).cache()
     try:
         call_id = _record(v, log.count(), log_to, dsn, conn)
@@ -277,7 +292,7 @@ def score(
             writer.saveAsTable(log_to)
     finally:
         log.unpersist()
-    return scored.select(*keep, *[n for _, n, _ in names])
+    return scored.select(*_cols([*keep, *[n for _, n, _ in names]]))
 
 
 def _log_rows(scored, v: Version, names, key):
@@ -285,17 +300,17 @@ def _log_rows(scored, v: Version, names, key):
     from pyspark.sql import functions as F
 
     feats = v.ir.features
-    nums = F.array(*[F.lit(None).cast("double") if f.kind == ir.TEXT else F.col(f"`{f.name}`").cast("double") for f in feats])
-    texts = F.array(*[F.col(f"`{f.name}`") if f.kind == ir.TEXT else F.lit(None).cast("string") for f in feats]) \
+    nums = F.array(*[F.lit(None).cast("double") if f.kind == ir.TEXT else _col(f.name).cast("double") for f in feats])
+    texts = F.array(*[_col(f.name) if f.kind == ir.TEXT else F.lit(None).cast("string") for f in feats]) \
         if any(f.kind == ir.TEXT for f in feats) else F.lit(None).cast("array<string>")
     pred = [n for k, n, _ in names if k == "predict"]
     text_label = bool(pred) and v.ir.output("predict").type == ir.TEXT
-    prediction = F.lit(None).cast("double") if not pred or text_label else F.col(pred[0]).cast("double")
-    label = F.col(pred[0]).cast("string") if pred else F.lit(None).cast("string")
+    prediction = F.lit(None).cast("double") if not pred or text_label else _col(pred[0]).cast("double")
+    label = _col(pred[0]).cast("string") if pred else F.lit(None).cast("string")
     return scored.select(
         F.current_timestamp().alias("logged_at"),
         F.lit(None).cast("bigint").alias("call_id"),
-        (F.col(f"`{key}`").cast("string") if key else F.lit(None).cast("string")).alias("row_key"),
+        (_col(key).cast("string") if key else F.lit(None).cast("string")).alias("row_key"),
         nums.alias("features"), texts.alias("features_text"), prediction.alias("prediction"), label.alias("label"),
     )
 

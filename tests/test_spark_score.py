@@ -140,3 +140,28 @@ def test_auto_takes_the_evaluator_for_large_tree_ensembles():
     engine, why = ispark.choose_engine(large, "auto")
     assert engine == "python" and "tree comparisons per row" in why, why
     assert ispark.choose_engine(large, "sql") == ("sql", "asked for")
+
+
+@pytest.mark.parametrize("engine", ["sql", "python"])
+def test_awkward_column_names_score_on_both_engines(spark, engine):
+    """Feature and kept columns named like SQL keywords, with spaces, dots, mixed case or a
+    backtick reach Spark as columns, never as SQL: both engines give the model's answers."""
+    import numpy as np
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    from indb.compilers import compile_model
+
+    names = ["select", "Order Total", "a.b", "MixedCase", "tick`name"]
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(60, len(names)))
+    est = GradientBoostingRegressor(n_estimators=30, max_depth=3, random_state=0).fit(X, X[:, 0] - X[:, 2] * X[:, 4])
+    m = compile_model(est, features=names)
+    v = ispark.Version("awkward", 1, "", m)
+    table = pa.table([pa.array(np.arange(60)), *[pa.array(X[:, j]) for j in range(len(names))]], names=["from", *names])
+    df = spark.createDataFrame(table)
+    keep = ["from"]
+    kinds = ispark.output_kinds(m)
+    scored = ispark._score_sql(df, v, kinds, keep) if engine == "sql" else ispark._score_python(df, v, ispark._output_names(m, kinds, keep), keep)
+    got = sorted(tuple(r) for r in scored.collect())
+    assert [r[0] for r in got] == list(range(60))
+    np.testing.assert_allclose([r[1] for r in got], est.predict(X), rtol=1e-12)
