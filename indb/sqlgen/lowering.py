@@ -632,7 +632,9 @@ class Lowering:
     # ------------------------------------------------------------------ trees
     def tree_sum(self, te: ir.TreeEnsemble, k: int) -> exp.Expression:
         inputs = [self._lower(i).sql(self.target.name) for i in te.inputs]
-        nan_inputs = [self.range(i).nan and i.type == ir.FLOAT for i in te.inputs]
+        # an input an enclosing WHEN has tested for missing (a model that refuses NaN
+        # returns NULL first) is present here: its splits need no NaN test
+        nan_inputs = [self.range(i).nan and i.type == ir.FLOAT and id(i) not in self._present for i in te.inputs]
         emit = TreeText(self, inputs, nan_inputs, te.strict)
         terms: list[exp.Expression] = []
         if te.base[k] != 0.0 or not te.trees:

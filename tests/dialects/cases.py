@@ -36,6 +36,10 @@ TREE = ir.TreeEnsemble(
     base=(0.0,),
 )
 
+#: the tree behind a NULL for any missing input (a GradientBoosting model, which refuses
+#: NaN, is lowered so): inside the ELSE both inputs are present, so no split tests for NaN
+GUARDED_TREE = ir.case([(ir.Or((ir.IsMissing(X0), ir.IsMissing(X1))), ir.const(None))], ir.Index(TREE, 0))
+
 #: the label of the larger of two scores (a linear classifier's predict; a softmax keeps
 #: the order, so its argmax is this): labels "no" / "yes", missing if a score is missing
 ARGMAX = ir.ArgMax((ir.add(ir.mul(ir.const(0.5), X0), ir.const(1.0)), X1), ("no", "yes"))

@@ -26,6 +26,11 @@ def test_tree():
     validate(C.TREE, write={'duckdb': "CASE WHEN x0<=0.5 THEN 0.0 ELSE CASE WHEN x1>-1.5 AND x1<'NaN' THEN 30.0 ELSE 20.0::DOUBLE END END"}, rows=C.ROWS_2)
 
 
+def test_guarded_tree_splits_compare_once():
+    # the rows run: a NaN or NULL in either input gives NULL, present ones the tree's leaf
+    validate(C.GUARDED_TREE, write={'duckdb': "CASE WHEN ((NOT (x0 < CAST('NaN' AS DOUBLE)) IS TRUE) OR (NOT (x1 < CAST('NaN' AS DOUBLE)) IS TRUE)) THEN CAST(NULL AS DOUBLE) ELSE CASE WHEN x0<=0.5 THEN 0.0 ELSE CASE WHEN x1>-1.5 THEN 30.0 ELSE 20.0::DOUBLE END END END"}, rows=C.ROWS_2)
+
+
 def test_argmax():
     # the label is NULL when a score is missing (NULL or NaN)
     validate(C.ARGMAX, write={'duckdb': "CASE WHEN NOT (((CAST(0.5 AS DOUBLE) * x0) + CAST(1.0 AS DOUBLE)) < CAST('NaN' AS DOUBLE)) IS TRUE OR NOT (x1 < CAST('NaN' AS DOUBLE)) IS TRUE THEN CAST(NULL AS TEXT) WHEN ((CAST(0.5 AS DOUBLE) * x0) + CAST(1.0 AS DOUBLE)) >= x1 THEN 'no' ELSE 'yes' END"}, rows=C.ROWS_2)

@@ -26,6 +26,11 @@ def test_tree():
     validate(C.TREE, write={'postgres': "CASE WHEN x0<=0.5 THEN 0.0 ELSE CASE WHEN x1>-1.5 AND x1<'NaN' THEN 30.0 ELSE 20.0::float8 END END"})
 
 
+def test_guarded_tree_splits_compare_once():
+    # after WHEN x0 or x1 is missing THEN NULL, the split on x1 is one comparison (no x1 < 'NaN')
+    validate(C.GUARDED_TREE, write={'postgres': "CASE WHEN ((NOT (x0 < CAST('NaN' AS DOUBLE PRECISION)) IS TRUE) OR (NOT (x1 < CAST('NaN' AS DOUBLE PRECISION)) IS TRUE)) THEN CAST(NULL AS DOUBLE PRECISION) ELSE CASE WHEN x0<=0.5 THEN 0.0 ELSE CASE WHEN x1>-1.5 THEN 30.0 ELSE 20.0::float8 END END END"})
+
+
 def test_argmax():
     # the label is NULL when a score is missing (NULL or NaN), else the first largest wins ties
     validate(C.ARGMAX, write={'postgres': "CASE WHEN NOT (((CAST(0.5 AS DOUBLE PRECISION) * x0) + CAST(1.0 AS DOUBLE PRECISION)) < CAST('NaN' AS DOUBLE PRECISION)) IS TRUE OR NOT (x1 < CAST('NaN' AS DOUBLE PRECISION)) IS TRUE THEN CAST(NULL AS TEXT) WHEN ((CAST(0.5 AS DOUBLE PRECISION) * x0) + CAST(1.0 AS DOUBLE PRECISION)) >= x1 THEN 'no' ELSE 'yes' END"})
