@@ -555,6 +555,9 @@ class Lowering:
         return self._not_true(self._lower(e.operand))
 
     def _l_Case(self, e: ir.Case) -> exp.Expression:
+        bucket = self._bucket_case(e)
+        if bucket is not None:
+            return bucket
         # after WHEN missing(x) THEN ..., later branches know x is present: its NaN
         # guards can go (a label chosen by comparing a score needs none then)
         saved = set(self._present)
@@ -567,6 +570,41 @@ class Lowering:
         finally:
             self._present = saved
         return exp.Case(ifs=ifs, default=default)
+
+    def _bucket_case(self, e: ir.Case) -> exp.Expression | None:
+        """``CASE WHEN missing(a) THEN NULL WHEN a > c THEN v ELSE w END`` reading ``a`` once.
+
+        A binary linear classifier's label has this shape, and ``a`` is its whole score:
+        written as a CASE, the score is computed twice per row (its missing test, then
+        the comparison). ``width_bucket(a, ARRAY[t, 'NaN'])`` counts the thresholds at or
+        below ``a`` in one C call: 0 below ``t``, 1 from ``t`` on, 2 for NaN (PostgreSQL
+        orders NaN above every number), NULL for NULL; it picks from ``ARRAY[below,
+        above, NULL]``. ``a > c`` is ``a >= nextafter(c, +inf)`` on doubles, and ``a <= c``
+        is ``a < nextafter(c, +inf)``, so every comparison is exact. Any other shape:
+        None (the CASE as written).
+        """
+        if not self.target.bucket_lookup or len(e.whens) != 2:
+            return None
+        (miss, v_miss), (cmp, v_cmp) = e.whens
+        if not (isinstance(miss, ir.IsMissing) and isinstance(cmp, ir.Compare) and cmp.op in ("<", "<=", ">", ">=")):
+            return None
+        a, c = miss.operand, cmp.right
+        if a.type != ir.FLOAT or not (cmp.left is a or cmp.left == a) or not isinstance(c, ir.Const):
+            return None
+        values = (v_miss, v_cmp, e.default)
+        if not all(isinstance(v, ir.Const) for v in values) or v_miss.value is not None:  # type: ignore[union-attr]
+            return None
+        if v_cmp.value is None or e.default.value is None or not isinstance(c.value, float) or not math.isfinite(c.value):  # type: ignore[union-attr]
+            return None
+        t = c.value if cmp.op in (">=", "<") else math.nextafter(c.value, math.inf)
+        if not math.isfinite(t):
+            return None
+        below, above = (e.default, v_cmp) if cmp.op in (">", ">=") else (v_cmp, e.default)
+        kind = e.type
+        labels = exp.Array(expressions=[self._lower(below), self._lower(above), self._label(None, kind)])
+        thresholds = exp.Array(expressions=[self.float_const(t, cast=True), self.nan_const()])
+        index = self._op("+", self._fn("width_bucket", self._lower(a), thresholds), exp.Literal.number(1))
+        return exp.Bracket(this=exp.Paren(this=labels), expressions=[index], offset=1)
 
     def _l_Lazy(self, e: ir.Lazy) -> exp.Expression:
         return self._lower(e.operand)

@@ -51,6 +51,10 @@ class Target:
     #: "none" for the model's own constants; an infinite *result* that the guards compute
     #: for an overflow, a division by zero or ln(0) is NULL: T-SQL)
     inf_literal: str = "cast"
+    #: ``width_bucket(x, float8[])`` and 1-based array subscripts (PostgreSQL): a label
+    #: chosen by one comparison of a score after its missing test reads the score once
+    #: (``Lowering._bucket_case``)
+    bucket_lookup: bool = False
     #: a strict two-argument float max (NULL in, NULL out) that orders NaN above numbers,
     #: the IR's own max: used for max/min and for clamping exp's argument
     strict_max: str | None = None

@@ -11,6 +11,8 @@ TARGET = Target(
     # float8 overflow, exp/ln/sqrt domain errors and x/0 raise "value out of range" etc.
     float_errors_raise=True,
     strict_max="float8larger",
+    # width_bucket(x, ARRAY[t, 'NaN']) sorts NaN last, as the btree does
+    bucket_lookup=True,
     # the bison parser grows its stack to 10,000 states; max_stack_depth guards recursion
     max_depth=None,
     # "target lists can have at most 1664 entries"
