@@ -589,7 +589,7 @@ class Lowering:
         if not (isinstance(miss, ir.IsMissing) and isinstance(cmp, ir.Compare) and cmp.op in ("<", "<=", ">", ">=")):
             return None
         a, c = miss.operand, cmp.right
-        if a.type != ir.FLOAT or not (cmp.left is a or cmp.left == a) or not isinstance(c, ir.Const):
+        if a.type != ir.FLOAT or cmp.left is not a or not isinstance(c, ir.Const):
             return None
         values = (v_miss, v_cmp, e.default)
         if not all(isinstance(v, ir.Const) for v in values) or v_miss.value is not None:  # type: ignore[union-attr]
