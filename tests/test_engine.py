@@ -197,6 +197,32 @@ def test_the_pipelined_batch_entry_returns_each_chunks_answers_one_call_later(mi
         assert conn.execute(nxt, [None, 0, 3]).fetchone()[0] == []
 
 
+def _row_by_row(dsn: str, call: str, rows: np.ndarray, kernel: str) -> dict[str, np.ndarray]:
+    """``indb.<call>, ARRAY[a, b, c, d], NULL)`` for each of ``rows`` (four features), one
+    call per row, in a new backend that runs the row code's Python only ("100000000") and
+    in one that compiles its kernels from the first row ("0"); checks that the second
+    compiled ``kernel`` (where numba is installed) and that both answered alike, bit for
+    bit."""
+    query = (f"SELECT indb.{call}, ARRAY[a, b, c, d], NULL) FROM "
+             "unnest(%s::float8[], %s::float8[], %s::float8[], %s::float8[]) AS r(a, b, c, d)")
+    args = [list(rows[:, j]) for j in range(4)]
+    compiled = """
+        CREATE FUNCTION pg_temp.compiled() RETURNS text[] LANGUAGE plpython3u AS $$
+        import sys
+        return sorted(sys.modules["indb.ir.kernels"]._compiled) if "indb.ir.kernels" in sys.modules else []
+        $$"""
+    answers = {}
+    for after in ("100000000", "0"):  # Python code only; the kernel from the first row
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(compiled)
+            conn.execute(f"SET indb.engine_compile_after = '{after}'")
+            answers[after] = np.asarray([r[0] for r in conn.execute(query, args).fetchall()], dtype=float)
+            used = conn.execute("SELECT pg_temp.compiled()").fetchone()[0]
+        assert used == ([kernel] if after == "0" and _system_has_numba() else []), (after, used)
+    assert np.array_equal(answers["0"], answers["100000000"], equal_nan=True)
+    return answers
+
+
 def test_the_single_row_path_scores_a_large_ensemble_on_the_kernel_bitwise(migrated_dsn):
     """A large ensemble's row code switches to the compiled tree kernel once the backend has
     scored engine_compile_after rows: the same answers, bit for bit, as its Python code
@@ -214,21 +240,68 @@ def test_the_single_row_path_scores_a_large_ensemble_on_the_kernel_bitwise(migra
     rows[::9, 1] = np.nan
     rows[3] = [1e300, -1e300, 0.0, np.inf]
     rows[4, 0] = est.estimators_[0].tree_.threshold[0]  # exactly on a split
-    query = "SELECT indb.engine_float('row_kernel', 1, 'predict', ARRAY[a, b, c, d], NULL) FROM unnest(%s::float8[], %s::float8[], %s::float8[], %s::float8[]) AS r(a, b, c, d)"
-    args = [list(rows[:, j]) for j in range(4)]
-    compiled = """
-        CREATE FUNCTION pg_temp.compiled() RETURNS text[] LANGUAGE plpython3u AS $$
-        import sys
-        return sorted(sys.modules["indb.ir.kernels"]._compiled) if "indb.ir.kernels" in sys.modules else []
-        $$"""
-    answers = {}
-    for after in ("100000000", "0"):  # Python code only; the kernel from the first row
-        with psycopg.connect(migrated_dsn, autocommit=True) as conn:
-            conn.execute(compiled)
-            conn.execute(f"SET indb.engine_compile_after = '{after}'")
-            answers[after] = np.asarray([r[0] for r in conn.execute(query, args).fetchall()], dtype=float)
-            used = conn.execute("SELECT pg_temp.compiled()").fetchone()[0]
-        assert used == (["tree"] if after == "0" and _system_has_numba() else []), (after, used)
-    assert np.array_equal(answers["0"], answers["100000000"], equal_nan=True)
+    answers = _row_by_row(migrated_dsn, "engine_float('row_kernel', 1, 'predict'", rows, "tree")
     plain = (np.abs(np.nan_to_num(rows, nan=np.inf)) < 1e30).all(axis=1)  # rows scikit-learn accepts
     np.testing.assert_allclose(answers["0"][plain], est.predict(rows[plain]), rtol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["regressor", "classifier"])
+def test_the_single_row_path_scores_an_mlp_on_the_chain_kernel_bitwise(migrated_dsn, kind):
+    """An MLP's dense layers in the row code switch to one call of the compiled chain
+    kernel once the backend has scored engine_compile_after rows: the same answers, bit
+    for bit, as its Python code (NaN rows, extremes, both relu sides), row by row
+    through the bound-path entry point, and the model's own answers."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(400, 4))
+    y = X[:, 0] - 2 * X[:, 1] * X[:, 2] + X[:, 3]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        if kind == "regressor":
+            est = MLPRegressor(hidden_layer_sizes=(32, 24), max_iter=60, random_state=0).fit(X, y)
+        else:
+            est = MLPClassifier(hidden_layer_sizes=(32, 24), max_iter=60, random_state=0).fit(X, np.digitize(y, [-1, 1]))
+    name = f"row_chain_{kind}"
+    deploy(est, name, dsn=migrated_dsn, engine="plpython")
+    rows = X[:120].copy()
+    rows[::9, 1] = np.nan
+    rows[3] = [1e150, -1e150, 0.0, 1e-300]
+    rows[5] = [-1e6, 1e6, -1e6, 1e6]
+    call = f"engine_float('{name}', 1, 'predict'" if kind == "regressor" else f"engine_array('{name}', 1, 'proba'"
+    answers = _row_by_row(migrated_dsn, call, rows, "layers")
+    plain = ~np.isnan(rows).any(axis=1)
+    want = est.predict(rows[plain]) if kind == "regressor" else est.predict_proba(rows[plain])
+    np.testing.assert_allclose(answers["0"][plain], want, rtol=1e-9, atol=1e-12)
+    assert np.isnan(answers["0"][~plain]).all()  # a NaN feature: NaN (regressor) / NULL (classifier) rows
+
+
+def test_the_row_code_hands_an_mlp_s_layers_to_one_kernel_call():
+    """The row code finds the chain of dense layers (the same evaluate.dense_layers the
+    batch path uses) and writes one kernel call with its Python code as the fallback; a
+    small chain stays Python code."""
+    from indb.plpython import rowcode
+    from indb.sqlgen.compile import to_ir
+
+    est = _mlp()  # 3 -> 16 -> 8 -> 1: 184 multiply-adds, under KERNEL_MIN_MACS
+    m = to_ir(est, features=["x0", "x1", "x2"])
+    f = rowcode.compile_row(m.output("predict"), m.feature_names)
+    assert not [v for v in f.__globals__.values() if isinstance(v, rowcode._KernelChain)]
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPRegressor
+
+    X = np.random.default_rng(1).normal(size=(200, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        big = MLPRegressor(hidden_layer_sizes=(32, 32), max_iter=20, random_state=0).fit(X, X[:, 0])
+    m = to_ir(big, features=["x0", "x1", "x2"])
+    f = rowcode.compile_row(m.output("predict"), m.feature_names)
+    chains = [v for v in f.__globals__.values() if isinstance(v, rowcode._KernelChain)]
+    assert len(chains) == 1 and len(chains[0].layers) == 3
+    row = (0.5, -1.0, float("nan"))
+    assert np.isnan(f(row)) and f((0.5, -1.0, 2.0)) == pytest.approx(big.predict([[0.5, -1.0, 2.0]])[0], rel=1e-12)

@@ -256,6 +256,20 @@ def plus(o, w):
 
 
 @njit(nogil=True)
+def clip(r, m, act, k):
+    # r[:m] = max(r, k) (act 1) or min(r, k) (act 2), as numpy's maximum/minimum give
+    # it (NaN stays NaN)
+    if act == 1:
+        for i in range(m):
+            x = r[i]
+            r[i] = x if (x > k or x != x) else k
+    else:
+        for i in range(m):
+            x = r[i]
+            r[i] = x if (x < k or x != x) else k
+
+
+@njit(nogil=True)
 def dense(AT, W, b, has_b, out, row0, row1):
     K = AT.shape[0]
     J = W.shape[1]
@@ -288,18 +302,8 @@ def chain(AT, Wf, woff, shapes, bf, boff, has_b, acts, kconst, out, row0, row1):
             K = shapes[l, 0]
             J = shapes[l, 1]
             if l > 0:
-                # the activation, as numpy's maximum/minimum give it (NaN stays NaN)
-                k = kconst[l]
                 for c in range(K):
-                    r = cur[c]
-                    if acts[l] == 1:
-                        for i in range(m):
-                            x = r[i]
-                            r[i] = x if (x > k or x != x) else k
-                    else:
-                        for i in range(m):
-                            x = r[i]
-                            r[i] = x if (x < k or x != x) else k
+                    clip(cur[c], m, acts[l], kconst[l])
             for j in range(J):
                 o = out[j, s:e] if l == L - 1 else nxt[j, :m]
                 w = woff[l] + j
@@ -314,6 +318,37 @@ def chain(AT, Wf, woff, shapes, bf, boff, has_b, acts, kconst, out, row0, row1):
                 if has_b[l]:
                     plus(o, bf[boff[l] + j])
             cur, nxt = nxt, cur
+
+
+@njit(nogil=True)
+def chain_row(x, Wf, woff, shapes, bf, boff, has_b, acts, kconst, out):
+    # chain for one row (the single-row path): the same additions in the same order,
+    # without the loops over a block of rows that one row would pay for on every term
+    L = shapes.shape[0]
+    width = 1
+    for l in range(L):
+        width = max(width, shapes[l, 0], shapes[l, 1])
+    cur = np.empty(width)
+    nxt = np.empty(width)
+    for c in range(shapes[0, 0]):
+        cur[c] = x[c]
+    for l in range(L):
+        K = shapes[l, 0]
+        J = shapes[l, 1]
+        if l > 0:
+            clip(cur, K, acts[l], kconst[l])
+        for j in range(J):
+            w = woff[l] + j
+            o = cur[0] * Wf[w]
+            for c in range(1, K):
+                o += cur[c] * Wf[w + c * J]
+            if has_b[l]:
+                o += bf[boff[l] + j]
+            if l == L - 1:
+                out[j] = o
+            else:
+                nxt[j] = o
+        cur, nxt = nxt, cur
 """
 
 def _module():
@@ -340,6 +375,10 @@ def _dense_kernel():
 
 def _chain_kernel():
     return _module().chain
+
+
+def _chain_row_kernel():
+    return _module().chain_row
 
 
 class Chain:
@@ -372,6 +411,15 @@ class Chain:
                      np.asarray(acts, dtype=np.int64), np.asarray(consts, dtype=np.float64))
         self.units = shapes[-1][1]
         self.work = sum(int(a) * int(b) for a, b in shapes) + 1  # multiply-adds per row
+
+
+def chain_row(values, ch: Chain) -> list[float]:
+    """The last layer of ``ch`` for one row (its first layer's inputs, as floats), by the
+    compiled kernel: the single-row path's answer for an MLP's layers, the same
+    additions in the same order as the row code's and :func:`chain`'s."""
+    out = np.empty(ch.units)
+    _chain_row_kernel()(np.array(values, dtype=np.float64), *ch.args, out)
+    return out.tolist()
 
 
 def chain(AT: np.ndarray, ch: Chain, threads: int = 1) -> np.ndarray:

@@ -159,6 +159,7 @@ class Loaded:
         self.xmin = xmin
         self.kinds = [f.kind for f in model.features]
         self.n_num = sum(1 for k in self.kinds if k == ir.FLOAT)
+        self.all_float = self.n_num == len(self.kinds)
         self.rows: dict[str, object] = {}
         self.caches: dict[str, dict] = {}
         self.batch: tuple | None = None  # (n, nums, texts, evaluator state) of the last chunk
@@ -186,6 +187,9 @@ class Engine:
         self.plpy = plpy
         self.loaded: dict[tuple[str, int], Loaded] = {}
         self.threads = 1
+        # (model, version) -> (statement start, transaction start, session user) of the
+        # last statement whose entry point checked the version (see admit)
+        self.admits: dict[tuple[str, int], tuple] = {}
         self.pending: dict[tuple, object] = {}  # (token, model, version, output) -> Future
         self._background = None
         # PL/Python code is not interrupted by a cancel or statement_timeout: long loops
@@ -250,6 +254,7 @@ class Engine:
     def load(self, model: str, version: int, text: str, sha: str, xmin: str) -> None:
         """Parse and keep a version's IR, after checking its SHA-256 against the registry's."""
         self.loaded.pop((model, version), None)
+        self.admits.pop((model, version), None)
         actual = hashlib.sha256(text.encode("utf-8")).hexdigest()
         if actual != sha:
             raise ModelError(
@@ -263,6 +268,17 @@ class Engine:
                              f" ({_validate.show(str(e)) if not isinstance(e, ValueError) else e};"
                              " redeploy the model, and find out who wrote this IR)") from None
         self.loaded[(model, version)] = Loaded(model_ir, actual, xmin)
+
+    def admit(self, model: str, version: int, key: tuple) -> None:
+        """Remember that an entry point checked ``(model, version)`` (the version is live,
+        the session user may score it, this backend holds its current IR) for ``key``:
+        (statement start, transaction start, session user)."""
+        self.admits[(model, version)] = key
+
+    def admitted(self, model: str, version: int, key: tuple) -> bool:
+        """Whether :meth:`admit` was called for this version with this ``key``, with its
+        IR still loaded."""
+        return self.admits.get((model, version)) == key and (model, version) in self.loaded
 
     def get(self, model: str, version: int) -> Loaded:
         """The version as :meth:`load` left it (the SQL entry points load it first)."""
@@ -281,10 +297,15 @@ class Engine:
         texts = texts or [None] * n
         if len(nums) != n or len(texts) != n:
             raise ModelError(f"{model}@{version} takes {n} features, got {len(nums)}")
-        values = tuple(
-            (math.nan if nums[i] is None else float(nums[i])) if k == ir.FLOAT else texts[i]
-            for i, k in enumerate(L.kinds)
-        )
+        if L.all_float:  # the common case, without a look at each feature's kind
+            null_in = None in nums
+            values = tuple([math.nan if v is None else float(v) for v in nums] if null_in else map(float, nums))
+        else:
+            values = tuple(
+                (math.nan if nums[i] is None else float(nums[i])) if k == ir.FLOAT else texts[i]
+                for i, k in enumerate(L.kinds)
+            )
+            null_in = any(nums[i] is None for i, k in enumerate(L.kinds) if k == ir.FLOAT)
         kernels.count(1)  # once per row, however many ensembles the row code holds
         try:
             out = L.row_fn(output)(values)
@@ -297,7 +318,7 @@ class Engine:
         # NULL in, NULL out (the SQL engine's answer): a NaN that a NULL input caused is
         # NULL; a NaN input gives NaN, as numpy, except for a classifier, whose every
         # output is NULL on a row it refuses (one row, one rule: lowering.no_nan)
-        null_in = L.model.classes is not None or any(nums[i] is None for i, k in enumerate(L.kinds) if k == ir.FLOAT)
+        null_in = null_in or L.model.classes is not None
         if isinstance(out, list):
             return [None if v is None or (null_in and v != v) else float(v) for v in out]
         return None if out is None or (null_in and out != out) else float(out)

@@ -23,8 +23,10 @@ from typing import Callable, Sequence
 
 try:
     from indb import ir
+    from indb.ir import evaluate as _evaluate
     from indb.ir import kernels
 except ImportError:  # pragma: no cover - loaded stand-alone inside PL/Python
+    import evaluate as _evaluate  # type: ignore[no-redef]
     import ir  # type: ignore[no-redef]
     import kernels  # type: ignore[no-redef]
 
@@ -191,8 +193,31 @@ class _KernelTrees:
         return kernels.tree_row(self.te, self.flat, v)
 
 
+class _KernelChain:
+    """An MLP's dense layers (``evaluate.dense_layers``: layers that each read the one
+    before through ``max(z, k)`` or ``min(z, k)``) in the row code: their Python code
+    (``fallback``, the last layer's units as a list) until the rows this process has
+    scored reach ``kernels.COMPILE_AFTER``, then one call of the compiled chain kernel
+    for the row, whose additions are the code's, in the same order."""
+
+    __slots__ = ("layers", "flat")
+
+    def __init__(self, layers: list) -> None:
+        self.layers = layers
+        self.flat = None
+
+    def __call__(self, a: tuple, fallback: Callable) -> list:
+        if not kernels.worth("layers"):
+            return fallback()
+        if self.flat is None:
+            self.flat = kernels.Chain(self.layers)
+        return kernels.chain_row(a, self.flat)
+
+
 #: ensembles with fewer nodes than this stay Python code (a kernel call costs a few µs)
 KERNEL_MIN_NODES = 1_000
+#: layer chains with fewer multiply-adds than this stay Python code
+KERNEL_MIN_MACS = 500
 
 _RUNTIME = {
     "_exp": _exp, "_log": _log, "_sqrt": _sqrt, "_div": _div, "_expit": _expit, "_floor": _floor,
@@ -233,6 +258,9 @@ class _Writer:
         self.counter = 0
         self.env: dict[str, str] = {}
         self.parents: dict[int, int] = {}
+        # the units of the last layer of each dense chain: id(unit) -> (layer, index)
+        self.chains: dict[int, tuple] = {}
+        self.layers: list = []  # keeps the layers (and so the ids above) alive
 
     def fresh(self, prefix: str) -> str:
         self.counter += 1
@@ -253,6 +281,9 @@ class _Writer:
         got = self.names.get(id(e))
         if got is not None:
             return got
+        if id(e) in self.chains and not self.env:
+            layer, j = self.chains[id(e)]
+            return f"{self._chain(layer)}[{j}]"
         code = self._expr(e)
         if self.parents.get(id(e), 0) > 1 and e.children() and not isinstance(e, (ir.Case, ir.Fail)):
             var = self.fresh("_v")
@@ -341,6 +372,42 @@ class _Writer:
             return self._ensemble(e)
         raise TypeError(f"rowcode: unknown IR node {type(e).__name__}")
 
+    def find_chains(self, e: ir.Expr) -> None:
+        """Note the dense chains of ``e`` worth the compiled kernel (an MLP's layers)."""
+        for layer in _evaluate.dense_layers(e):
+            if layer.chain is not None and sum(x.weights.size for x in layer.chain) >= KERNEL_MIN_MACS:
+                self.layers.append(layer)
+                for j, unit in enumerate(layer.units):
+                    self.chains[id(unit)] = (layer, j)
+
+    def _chain(self, layer) -> str:
+        """A variable holding the last layer of ``layer.chain`` for the row (a list):
+        the kernel's answer once it pays, until then the units' own code, written in a
+        local function."""
+        var = self.names.get(id(layer))
+        if var is not None:
+            return var
+        inputs = [self.expr(x) for x in layer.chain[0].inputs]
+        saved = len(self.lines)
+        known = set(self.names)
+        chains, self.chains = self.chains, {}
+        try:
+            codes = [self.expr(u) for u in layer.units]
+        finally:
+            self.chains = chains
+        body = self.lines[saved:]
+        del self.lines[saved:]
+        for key in set(self.names) - known:  # defined inside the local function
+            del self.names[key]
+        fn = self.fresh("_fb")
+        self.lines.append(f"    def {fn}():")
+        self.lines.extend("    " + line for line in body)
+        self.lines.append(f"        return [{', '.join(codes)}]")
+        var = self.fresh("_ch")
+        self.lines.append(f"    {var} = {self.const(_KernelChain(layer.chain))}(({', '.join(inputs)},), {fn})")
+        self.names[id(layer)] = var
+        return var
+
     def _lazy(self, e: ir.Expr) -> str:
         """An expression for a Case branch, evaluated only when the branch is taken."""
         saved = len(self.lines)
@@ -421,6 +488,7 @@ def compile_row(e: ir.Expr, features: Sequence[str]) -> Callable:
     w = _Writer(features)
     w.functions = []
     w.count_parents(e)
+    w.find_chains(e)
     result = w.expr(e)
     src = "\n\n".join(w.functions + ["def score(x):\n" + "\n".join(w.lines + [f"    return {result}"])])
     namespace: dict[str, object] = dict(_RUNTIME)
