@@ -272,11 +272,12 @@ DECLARE
     selector text := CASE WHEN at_sign = 0 THEN 'champion' ELSE pg_catalog.substr(ref, at_sign + 1) END;
     r        record;
     what     text;
+    casts    text;
     result   want%TYPE;
 BEGIN
     SELECT v.version, v.retired_at, vf.fn, vf.result_type,
            'SELECT indb.' || pg_catalog.quote_ident(ad.proname) || '($1)' AS adapter_call,
-           pg_catalog.to_regprocedure('indb.engine_generic_notice(timestamp with time zone, text, text)') IS NOT NULL AS notice
+           pg_catalog.to_regprocedure('indb.engine_generic_first(timestamp with time zone, text)') IS NOT NULL AS notice
       INTO r
       FROM indb.versions AS v
       LEFT JOIN indb.version_functions AS vf ON vf.model = v.model AND vf.version = v.version AND vf.output = call_version.output
@@ -301,9 +302,18 @@ BEGIN
             HINT = CASE WHEN r.result_type = 'text' THEN 'its labels are text: use indb.predict_label' ELSE '' END;
     END IF;
     -- the query left the fast path: said once per statement and backend (PL/Python's
-    -- memory is the only one a parallel worker may write), with the PL/Python component
-    IF r.notice THEN
-        r.notice := indb.engine_generic_notice(pg_catalog.statement_timestamp(), ref, what);
+    -- memory is the only one a parallel worker may write), with the PL/Python component,
+    -- naming the bound tables whose rows a subquery or CTE may cast to keep the fast path
+    IF r.notice AND indb.engine_generic_first(pg_catalog.statement_timestamp(), ref) THEN
+        SELECT pg_catalog.string_agg(pg_catalog.format('indb.%s(%L, s::%s)',
+                   CASE output WHEN 'proba' THEN 'predict_proba' WHEN 'label' THEN 'predict_label'
+                               WHEN 'decision' THEN 'decision_function' ELSE output END, ref, b.rowtype), ', ' ORDER BY b.rowtype::text)
+          INTO casts FROM indb.bindings AS b WHERE b.model = name;
+        RAISE NOTICE 'indb: % scores rows that are not of a bound table''s type (a subquery, a CTE, an unbound table) through the generic path, one planned call per row; %for many rows use indb.predict_batch(%, ''schema.table'', key => ''id''), or bind the table (indb bind % TABLE)',
+            what,
+            CASE WHEN casts IS NULL THEN ''
+                 ELSE 'a subquery or CTE of every column of a bound table keeps the fast path when its row is cast to the table''s type: ' || casts || '; ' END,
+            pg_catalog.quote_literal(ref), name;
     END IF;
     IF r.adapter_call IS NULL THEN
         -- a version deployed before adapters existed: its whole call, planned on every row

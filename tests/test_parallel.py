@@ -72,12 +72,16 @@ CALLS = {
     "transform": ("indb.transform('sc', {row})", lambda gb, sc, X: sc.transform(X)),
     "predict_array": ("indb.predict_array('gb', ARRAY[s.a, s.b, s.c])", lambda gb, sc, X: gb.predict(X).astype(float)),
 }
-# the row shapes: a bound table's row (the inlined overload), the same table wrapped in a
-# subquery (a record: the generic path), a table bound to nothing (the generic path)
+# the row shapes, (FROM clause, the row): a bound table's row (the inlined overload), the
+# same table wrapped in a subquery (a record: the generic path), a table bound to nothing
+# (the generic path), and a subquery or a CTE of the bound table whose row is cast back to
+# the table's type (the bound overload again)
 SHAPES = {
-    "bound": "FROM src AS s",
-    "subquery": "FROM (SELECT * FROM src WHERE id >= 0) AS s",
-    "unbound": "FROM other AS s",
+    "bound": ("FROM src AS s", "s"),
+    "subquery": ("FROM (SELECT * FROM src WHERE id >= 0) AS s", "s"),
+    "unbound": ("FROM other AS s", "s"),
+    "subquery-cast": ("FROM (SELECT * FROM src WHERE id >= 0) AS s", "s::src"),
+    "cte-cast": ("FROM (WITH w AS (SELECT * FROM src) SELECT * FROM w) AS s", "s::src"),
 }
 
 
@@ -88,14 +92,14 @@ def _same(got: list, want) -> None:
         np.testing.assert_allclose(np.asarray(got, dtype=float), np.asarray(want, dtype=float), rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.parametrize("shape", sorted(SHAPES))
-@pytest.mark.parametrize("entry", sorted(CALLS))
+# predict_array takes an array, not a row: one shape is enough for it
+@pytest.mark.parametrize("entry, shape", [(entry, shape) for entry in sorted(CALLS) for shape in sorted(SHAPES)
+                                          if entry != "predict_array" or shape == "bound"])
 def test_every_entry_point_runs_in_parallel_workers_and_equals_the_model(scored, entry, shape):
     engine, conn, X, gb, scaler = scored
     call, model_says = CALLS[entry]
-    if entry == "predict_array" and shape != "bound":
-        pytest.skip("predict_array takes an array, not a row: one shape is enough")
-    rows = _run_in_workers(conn, f"SELECT s.id, {call.format(row='s')} AS out {SHAPES[shape]}")
+    source, row = SHAPES[shape]
+    rows = _run_in_workers(conn, f"SELECT s.id, {call.format(row=row)} AS out {source}")
     assert [r[0] for r in rows] == list(range(N))
     _same([r[1] for r in rows], model_says(gb, scaler, X))
 

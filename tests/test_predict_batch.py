@@ -179,3 +179,29 @@ def test_leaving_the_fast_path_is_said_once_per_statement(batch):
         conn.remove_notice_handler(heard)
     assert len(notices) == 2, notices
     assert "generic path" in notices[0] and "indb.predict_batch('gb', 'schema.table', key => 'id')" in notices[0]
+    # it names the cast that keeps such a subquery on the fast path: gb is bound to src
+    assert "indb.predict('gb', s::public.src)" in notices[0], notices[0]
+
+
+@pytest.mark.parametrize("entry", ["predict", "predict_proba", "predict_label"])
+def test_a_wrapped_row_cast_to_its_bound_table_keeps_the_fast_path(batch, entry):
+    """The cast the NOTICE names: a subquery's or a CTE's row of the bound table, cast to
+    the table's type, takes the bound overload (the version's own function in the plan,
+    no NOTICE) and answers what the table's own rows answer, NULL and NaN rows included;
+    an unbound model's NOTICE names no cast."""
+    _, _, conn, *_ = batch
+    notices: list[str] = []
+    conn.add_notice_handler(lambda d: notices.append(d.message_primary))
+    bound = conn.execute(f"SELECT s.id, indb.{entry}('gb', s) FROM src AS s ORDER BY s.id").fetchall()
+    for query in (f"SELECT s.id, indb.{entry}('gb', s::src) FROM (SELECT * FROM src WHERE id > -100) AS s ORDER BY s.id",
+                  f"WITH w AS (SELECT * FROM src) SELECT w.id, indb.{entry}('gb', w::src) FROM w ORDER BY w.id"):
+        plan = "\n".join(r[0] for r in conn.execute("EXPLAIN (VERBOSE) " + query).fetchall())
+        assert f"indb.{entry}(" not in plan, plan  # the generic path: indb.predict('gb'::text, ROW(...))
+        got = conn.execute(query).fetchall()
+        assert len(got) == len(bound) and [r[0] for r in got] == [r[0] for r in bound]
+        for (_, a), (_, b) in zip(got, bound):
+            np.testing.assert_array_equal(np.asarray(a, dtype=object if entry == "predict_label" else float),
+                                          np.asarray(b, dtype=object if entry == "predict_label" else float))
+    assert notices == []
+    conn.execute("SELECT count(indb.predict_label('txt', s)) FROM (SELECT * FROM texts) AS s").fetchone()
+    assert len(notices) == 1 and "s::" not in notices[0] and "indb bind txt TABLE" in notices[0], notices
