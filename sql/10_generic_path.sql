@@ -256,31 +256,44 @@ ALTER FUNCTION indb.install_generic_adapter(fn regprocedure) OWNER TO indb_owner
 REVOKE ALL ON FUNCTION indb.install_generic_adapter(fn regprocedure) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION indb.install_generic_adapter(fn regprocedure) TO indb_deployer, indb_versions;
 
--- The generic path: a row of any type, as jsonb. One query resolves the reference and
+-- The generic path's call of a version for a reference: the statement that scores one
+-- row's jsonb ($1), 'SELECT indb."m@3/predict"($1)' (the version's adapter; a version
+-- deployed before adapters existed: its whole call). One query resolves the reference and
 -- finds the version function and its adapter (the error cases go to indb.resolve, which
--- says what is wrong); the per-row EXECUTE then plans only a call of the adapter, whose
--- plan (the version's body inlined) is cached per session.
-CREATE OR REPLACE FUNCTION indb.call_version(ref text, output text, row_json jsonb, want anyelement)
- RETURNS anyelement
+-- says what is wrong). With the PL/Python component, the answer is kept in this backend's
+-- memory for the rest of the statement (as a STABLE function's may be): later rows skip
+-- the query. SECURITY DEFINER so that only indb_owner writes that memory (what is kept
+-- is executed by indb.call_version); the scoring itself runs as the caller, whose right
+-- to execute the version function is checked there, on every path.
+CREATE OR REPLACE FUNCTION indb.generic_call(ref text, output text, want text)
+ RETURNS text
  LANGUAGE plpgsql
- STABLE PARALLEL SAFE
+ STABLE PARALLEL SAFE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'indb', 'pg_temp'
 AS $function$
 DECLARE
     at_sign  integer := pg_catalog.strpos(ref, '@');
     name     text := CASE WHEN at_sign = 0 THEN ref ELSE pg_catalog.left(ref, at_sign - 1) END;
     selector text := CASE WHEN at_sign = 0 THEN 'champion' ELSE pg_catalog.substr(ref, at_sign + 1) END;
+    memo     boolean := pg_catalog.to_regprocedure('indb.engine_generic_memo(text[], text)') IS NOT NULL;
+    key      text[];
+    call     text;
     r        record;
     what     text;
     casts    text;
-    result   want%TYPE;
 BEGIN
+    IF memo THEN
+        key := ARRAY[ref, output, want, pg_catalog.statement_timestamp()::text, pg_catalog.transaction_timestamp()::text];
+        call := indb.engine_generic_memo(key, NULL);
+        IF call IS NOT NULL THEN
+            RETURN call;
+        END IF;
+    END IF;
     SELECT v.version, v.retired_at, vf.fn, vf.result_type,
-           'SELECT indb.' || pg_catalog.quote_ident(ad.proname) || '($1)' AS adapter_call,
-           pg_catalog.to_regprocedure('indb.engine_generic_first(timestamp with time zone, text)') IS NOT NULL AS notice
+           'SELECT indb.' || pg_catalog.quote_ident(ad.proname) || '($1)' AS adapter_call
       INTO r
       FROM indb.versions AS v
-      LEFT JOIN indb.version_functions AS vf ON vf.model = v.model AND vf.version = v.version AND vf.output = call_version.output
+      LEFT JOIN indb.version_functions AS vf ON vf.model = v.model AND vf.version = v.version AND vf.output = generic_call.output
       LEFT JOIN pg_catalog.pg_proc AS fp ON fp.oid = vf.fn::oid
       LEFT JOIN pg_catalog.pg_proc AS ad
         ON ad.proname = fp.proname AND ad.pronamespace = fp.pronamespace
@@ -297,14 +310,14 @@ BEGIN
         RAISE EXCEPTION 'indb: model % has no % output', what, output USING ERRCODE = 'feature_not_supported',
             HINT = CASE WHEN output = 'predict' THEN 'its labels are text: use indb.predict_label' ELSE 'indb models lists what each version offers' END;
     END IF;
-    IF r.result_type <> pg_catalog.format_type(pg_catalog.pg_typeof(want), NULL) THEN
+    IF r.result_type <> want THEN
         RAISE EXCEPTION 'indb: model %''s % output is %', what, output, r.result_type USING ERRCODE = 'datatype_mismatch',
             HINT = CASE WHEN r.result_type = 'text' THEN 'its labels are text: use indb.predict_label' ELSE '' END;
     END IF;
     -- the query left the fast path: said once per statement and backend (PL/Python's
     -- memory is the only one a parallel worker may write), with the PL/Python component,
     -- naming the bound tables whose rows a subquery or CTE may cast to keep the fast path
-    IF r.notice AND indb.engine_generic_first(pg_catalog.statement_timestamp(), ref) THEN
+    IF memo AND indb.engine_generic_first(pg_catalog.statement_timestamp(), ref) THEN
         SELECT pg_catalog.string_agg(pg_catalog.format('indb.%s(%L, s::%s)',
                    CASE output WHEN 'proba' THEN 'predict_proba' WHEN 'label' THEN 'predict_label'
                                WHEN 'decision' THEN 'decision_function' ELSE output END, ref, b.rowtype), ', ' ORDER BY b.rowtype::text)
@@ -315,12 +328,31 @@ BEGIN
                  ELSE 'a subquery or CTE of every column of a bound table keeps the fast path when its row is cast to the table''s type: ' || casts || '; ' END,
             pg_catalog.quote_literal(ref), name;
     END IF;
-    IF r.adapter_call IS NULL THEN
-        -- a version deployed before adapters existed: its whole call, planned on every row
-        EXECUTE 'SELECT ' || indb.generic_call_sql(r.fn) INTO result USING row_json;
-    ELSE
-        EXECUTE r.adapter_call INTO result USING row_json;
+    -- a version deployed before adapters existed: its whole call, planned on every row
+    call := COALESCE(r.adapter_call, 'SELECT ' || indb.generic_call_sql(r.fn));
+    IF memo THEN
+        PERFORM indb.engine_generic_memo(key, call);
     END IF;
+    RETURN call;
+END
+$function$;
+ALTER FUNCTION indb.generic_call(ref text, output text, want text) OWNER TO indb_owner;
+REVOKE ALL ON FUNCTION indb.generic_call(ref text, output text, want text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION indb.generic_call(ref text, output text, want text) TO indb_scorer, indb_scorer_base;
+
+-- The generic path: a row of any type, as jsonb, scored by the statement indb.generic_call
+-- gives (a call of the version's adapter, whose plan, the version's body inlined, is
+-- cached per session), planned on every row.
+CREATE OR REPLACE FUNCTION indb.call_version(ref text, output text, row_json jsonb, want anyelement)
+ RETURNS anyelement
+ LANGUAGE plpgsql
+ STABLE PARALLEL SAFE
+ SET search_path TO 'pg_catalog', 'indb', 'pg_temp'
+AS $function$
+DECLARE
+    result want%TYPE;
+BEGIN
+    EXECUTE indb.generic_call(ref, output, pg_catalog.format_type(pg_catalog.pg_typeof(want), NULL)) INTO result USING row_json;
     RETURN result;
 END
 $function$;

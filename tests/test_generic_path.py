@@ -1,7 +1,8 @@
 """Issue 13, the generic path: rows that are not of a bound table's type.
 
-``indb.call_version`` resolves the reference in one query and calls the version's
-generic-path adapter (``indb."m@1/predict"(jsonb)``), a PL/pgSQL overload the server
+``indb.call_version`` resolves the reference in one query (``indb.generic_call``, kept
+for the rest of the statement in the backend's memory with the PL/Python component) and
+calls the version's generic-path adapter (``indb."m@1/predict"(jsonb)``), a PL/pgSQL overload the server
 generates from the registry at deploy, whose plan is cached per session; features are
 read by the inlinable ``indb.feature_value``. Each new piece is tested here on edge rows,
 and the adapter is checked: it exists after a deploy, the DDL guard refuses any other

@@ -205,3 +205,48 @@ def test_a_wrapped_row_cast_to_its_bound_table_keeps_the_fast_path(batch, entry)
     assert notices == []
     conn.execute("SELECT count(indb.predict_label('txt', s)) FROM (SELECT * FROM texts) AS s").fetchone()
     assert len(notices) == 1 and "s::" not in notices[0] and "indb bind txt TABLE" in notices[0], notices
+
+
+def test_the_generic_path_remembers_its_resolution_only_where_indb_writes_it(batch, pg_role):
+    """The generic path keeps the statement it resolved for a reference in the backend's
+    memory for the rest of a statement, and executes it on every row: a scorer who could
+    write that memory could have a SECURITY DEFINER caller execute their SQL. Only its
+    owner may call indb.engine_generic_memo; indb.generic_call (which writes it) says only
+    what the registry says."""
+    from indb.governance.grants import grant
+
+    _, dsn, conn, *_ = batch
+    carol = pg_role(dsn)
+    grant("scorer", carol.name, model="gb", dsn=dsn)
+    conn.execute(f"GRANT SELECT ON src TO {carol.name}")
+    with psycopg.connect(carol.dsn, autocommit=True) as c:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            c.execute("SELECT indb.engine_generic_memo(ARRAY['gb', 'predict', 'double precision',"
+                      " statement_timestamp()::text, transaction_timestamp()::text], 'SELECT 42::float8')")
+        assert c.execute("SELECT indb.generic_call('gb', 'predict', 'double precision')").fetchone()[0] == \
+            'SELECT indb."gb@1/predict"($1)'
+        n, total = c.execute("SELECT count(*), sum(indb.predict('gb', s)) FROM (SELECT * FROM src WHERE id >= 0) AS s").fetchone()
+        assert n == N and total == conn.execute("SELECT sum(indb.predict('gb', s)) FROM src AS s WHERE id >= 0").fetchone()[0]
+
+
+def test_a_promotion_is_seen_by_the_generic_path_in_the_next_statement(batch):
+    """The resolution is kept for one statement only: a transaction that scores, sees a
+    promotion committed meanwhile (READ COMMITTED) and scores again answers the new
+    champion, and a retired version is refused in the next statement."""
+    from sklearn.preprocessing import StandardScaler
+
+    from indb.registry.versions import promote, retire
+
+    engine, dsn, conn, X, *_ = batch
+    deploy(dsn, StandardScaler().fit(X), "flip", engine=engine)
+    deploy(dsn, StandardScaler().fit(X * 4 + 1), "flip", engine=engine)
+    query = "SELECT indb.transform('flip', s) FROM (SELECT * FROM src WHERE id = 0) AS s"
+    with psycopg.connect(dsn) as tx:
+        second = tx.execute(query).fetchone()[0]
+        promote("flip", 1, dsn=dsn)
+        first = tx.execute(query).fetchone()[0]
+        retire("flip", 2, dsn=dsn)
+        with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="version 2 of model 'flip' is retired"):
+            tx.execute("SELECT indb.transform('flip@2', s) FROM (SELECT * FROM src WHERE id = 0) AS s").fetchone()
+    np.testing.assert_allclose(first, StandardScaler().fit(X).transform(X[:1])[0], rtol=1e-12)
+    np.testing.assert_allclose(second, StandardScaler().fit(X * 4 + 1).transform(X[:1])[0], rtol=1e-12)

@@ -230,6 +230,29 @@ return True
 REVOKE ALL ON FUNCTION indb.engine_generic_first(timestamp with time zone, text) FROM PUBLIC;
 ALTER FUNCTION indb.engine_generic_first(timestamp with time zone, text) OWNER TO indb_owner;
 GRANT EXECUTE ON FUNCTION indb.engine_generic_first(timestamp with time zone, text) TO indb_scorer, indb_scorer_base;
+
+-- The generic path's memory of the statement it runs for a reference (indb.generic_call):
+-- with a value, keep it under key (whose last items say which statement: a new one
+-- forgets the last one's); without, the value kept (NULL: none). Executable by its owner
+-- alone: what it keeps is executed, so only indb.generic_call (SECURITY DEFINER) writes it.
+CREATE OR REPLACE FUNCTION indb.engine_generic_memo(key text[], value text)
+RETURNS text
+LANGUAGE plpython3u
+STABLE PARALLEL SAFE
+AS {tag}
+memo = GD.get("indb_generic_memo")
+at = tuple(key[3:])
+if memo is None or memo[0] != at:
+    if value is None:
+        return None
+    memo = GD["indb_generic_memo"] = (at, {{}})
+if value is None:
+    return memo[1].get(tuple(key[:3]))
+memo[1][tuple(key[:3])] = value
+return value
+{tag};
+REVOKE ALL ON FUNCTION indb.engine_generic_memo(text[], text) FROM PUBLIC;
+ALTER FUNCTION indb.engine_generic_memo(text[], text) OWNER TO indb_owner;
 """
 
 _FOOTER = """
