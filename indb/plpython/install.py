@@ -155,9 +155,7 @@ SET search_path = pg_catalog, indb, pg_temp
 AS {tag}
 DECLARE
     v record;
-    settings text[] := ARRAY[pg_catalog.current_setting('indb.engine_threads', true),
-                             pg_catalog.current_setting('max_parallel_workers_per_gather'),
-                             pg_catalog.current_setting('indb.engine_compile_after', true)];
+    settings text[];
 BEGIN
     IF indb.engine_admission(model, version, pg_catalog.statement_timestamp(), pg_catalog.transaction_timestamp(), session_user, false) THEN
         RETURN indb.{name}_run(model, version, output, {call});
@@ -178,6 +176,9 @@ BEGIN
         RAISE EXCEPTION 'indb: permission denied to score %@%: ask for `indb grant scorer <you> --model %`', model, version, model
             USING ERRCODE = 'insufficient_privilege';
     END IF;
+    settings := ARRAY[pg_catalog.current_setting('indb.engine_threads', true),
+                      pg_catalog.current_setting('max_parallel_workers_per_gather'),
+                      pg_catalog.current_setting('indb.engine_compile_after', true)];
     IF indb.engine_state(model, version, settings) IS DISTINCT FROM v.ir_xmin || ' ' || v.ir_sha256 THEN
         PERFORM indb.engine_boot();
         PERFORM indb.engine_load(model, version,
