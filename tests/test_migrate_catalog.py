@@ -75,6 +75,9 @@ def test_scorers_cannot_read_the_ir_or_write_the_registry(migrated_dsn, migrated
 
 def test_partitions_are_created_ahead_and_again_when_missing(migrated_conn):
     _add_version(migrated_conn)
+    # the migration created them ahead; a template migrated before a midnight (UTC) that
+    # the suite crossed lacks the new last day (both tables), which this call adds
+    assert migrated_conn.execute("SELECT indb.log_ensure_partitions(7)").fetchone()[0] in (0, 2)
     assert migrated_conn.execute("SELECT indb.log_ensure_partitions(7)").fetchone()[0] == 0
     tomorrow = migrated_conn.execute(
         "SELECT to_char((now() AT TIME ZONE 'UTC')::date + 1, 'YYYYMMDD')").fetchone()[0]
