@@ -133,25 +133,28 @@ def main(argv=None) -> int:
                 if after:
                     conn.execute(after)
 
+            if entry == "one row":  # the server's execution time, after a first call that loads the engine
+                def measure(statement=statement) -> float:
+                    return min(_execution_time(conn, statement) for _ in range(max(3, args.repeat)))
+            else:
+                def measure(run=run) -> float:
+                    return _best(run, args.repeat)
+
+            conn.execute("SET jit = on")
             if entry == "one row":
-                conn.execute("SET jit = on")
-                _execution_time(conn, statement)  # the first call loads the engine
-                on = min(_execution_time(conn, statement) for _ in range(max(3, args.repeat)))
-                conn.execute("SET jit = off")
-                off = min(_execution_time(conn, statement) for _ in range(max(3, args.repeat)))
-                conn.execute("RESET jit")
+                _execution_time(conn, statement)
+            on = measure()
+            jit = _jit_total(conn, statement) if entry != "one row" else None
+            if after:
+                conn.execute(after)
+            conn.execute("SET jit = off")
+            off = measure()
+            conn.execute("RESET jit")
+            if entry == "one row":
                 results.append({"model": b.title, "engine": engine, "entry": entry, "on": on, "off": off, "rows": rows})
                 print(f"| {b.title} | {engine} | one row, bound (server-side, {rows:,} calls) | {on * 1e6 / rows:.1f} µs/row | — |"
                       f" {off * 1e6 / rows:.1f} µs/row | — | — | {on / off:.2f} |", flush=True)
                 continue
-            conn.execute("SET jit = on")
-            on = _best(run, args.repeat)
-            jit = _jit_total(conn, statement)
-            if after:
-                conn.execute(after)
-            conn.execute("SET jit = off")
-            off = _best(run, args.repeat)
-            conn.execute("RESET jit")
             # the same rows without scoring: a ratio that survives a loaded machine
             base = _best(lambda: conn.execute(base_statement), args.repeat) if base_statement else None
             row = {"model": b.title, "engine": engine, "entry": entry, "on": on, "jit": jit, "off": off,

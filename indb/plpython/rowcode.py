@@ -388,21 +388,11 @@ class _Writer:
         if var is not None:
             return var
         inputs = [self.expr(x) for x in layer.chain[0].inputs]
-        saved = len(self.lines)
-        known = set(self.names)
         chains, self.chains = self.chains, {}
         try:
-            codes = [self.expr(u) for u in layer.units]
+            _, fn = self._local(lambda: "[" + ", ".join(self.expr(u) for u in layer.units) + "]", always=True)
         finally:
             self.chains = chains
-        body = self.lines[saved:]
-        del self.lines[saved:]
-        for key in set(self.names) - known:  # defined inside the local function
-            del self.names[key]
-        fn = self.fresh("_fb")
-        self.lines.append(f"    def {fn}():")
-        self.lines.extend("    " + line for line in body)
-        self.lines.append(f"        return [{', '.join(codes)}]")
         var = self.fresh("_ch")
         self.lines.append(f"    {var} = {self.const(_KernelChain(layer.chain))}(({', '.join(inputs)},), {fn})")
         self.names[id(layer)] = var
@@ -410,13 +400,19 @@ class _Writer:
 
     def _lazy(self, e: ir.Expr) -> str:
         """An expression for a Case branch, evaluated only when the branch is taken."""
+        code, fn = self._local(lambda: self.expr(e))
+        return code if fn is None else f"{fn}()"
+
+    def _local(self, build: Callable[[], str], always: bool = False) -> tuple[str, str | None]:
+        """``build()``'s expression and, when it needed statements (shared values) or
+        ``always``, the name of a local function that runs them and returns it (None:
+        the expression stands alone). The variables the statements define are local to
+        the function, so they are forgotten outside."""
         saved = len(self.lines)
         known = set(self.names)
-        code = self.expr(e)
-        if len(self.lines) == saved:
-            return code
-        # the branch needed statements (shared values): wrap them in a local function;
-        # the variables it defines are local to it, so forget them outside
+        code = build()
+        if len(self.lines) == saved and not always:
+            return code, None
         for key in set(self.names) - known:
             del self.names[key]
         body = self.lines[saved:]
@@ -425,7 +421,7 @@ class _Writer:
         self.lines.append(f"    def {fn}():")
         self.lines.extend("    " + line for line in body)
         self.lines.append(f"        return {code}")
-        return f"{fn}()"
+        return code, fn
 
     def _ensemble(self, te: ir.TreeEnsemble) -> str:
         inputs = [self.expr(i) for i in te.inputs]
