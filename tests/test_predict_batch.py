@@ -250,3 +250,24 @@ def test_a_promotion_is_seen_by_the_generic_path_in_the_next_statement(batch):
             tx.execute("SELECT indb.transform('flip@2', s) FROM (SELECT * FROM src WHERE id = 0) AS s").fetchone()
     np.testing.assert_allclose(first, StandardScaler().fit(X).transform(X[:1])[0], rtol=1e-12)
     np.testing.assert_allclose(second, StandardScaler().fit(X * 4 + 1).transform(X[:1])[0], rtol=1e-12)
+
+
+@pytest.mark.parametrize("shape", ["FROM src AS s", "FROM (SELECT * FROM src WHERE id >= 0) AS s"])
+def test_a_revoked_scorer_is_refused_in_the_next_statement_of_the_same_session(batch, pg_role, shape):
+    """The engine's admission and the generic path's resolution are remembered per
+    statement in the backend: a scorer whose grant is revoked while their session stays
+    open is refused from their next statement on, through a bound table's rows and a
+    wrapped row, on both engines."""
+    from indb.governance.grants import grant, revoke
+
+    _, dsn, conn, *_ = batch
+    erin = pg_role(dsn)
+    grant("scorer", erin.name, model="gb", dsn=dsn)
+    conn.execute(f"GRANT SELECT ON src TO {erin.name}")
+    query = f"SELECT count(indb.predict('gb', s)) {shape}"
+    with psycopg.connect(erin.dsn, autocommit=True) as c:
+        assert c.execute(query).fetchone()[0] >= N
+        assert c.execute(query).fetchone()[0] >= N  # admitted again by the next statement
+        revoke("scorer", erin.name, model="gb", dsn=dsn)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            c.execute(query).fetchone()
