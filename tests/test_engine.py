@@ -305,3 +305,64 @@ def test_the_row_code_hands_an_mlp_s_layers_to_one_kernel_call():
     assert len(chains) == 1 and len(chains[0].layers) == 3
     row = (0.5, -1.0, float("nan"))
     assert np.isnan(f(row)) and f((0.5, -1.0, 2.0)) == pytest.approx(big.predict([[0.5, -1.0, 2.0]])[0], rel=1e-12)
+
+
+def _ensembles():
+    """Tree ensembles of several shapes, as the compiler lowers them: one output and
+    non-strict splits (a forest, 37 trees: not a multiple of the row kernel's group),
+    three outputs (a multiclass boosting), NaN routed both ways (HistGradientBoosting,
+    XGBoost where installed), trees of different depths; each also with strict splits
+    (``x < t`` goes left: no compiler emits them, a stored IR may)."""
+    import dataclasses
+
+    from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
+
+    from indb.ir import nodes
+    from indb.sqlgen.compile import to_ir
+
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(600, 4))
+    X[::11, 2] = np.nan
+    y = X[:, 0] - 2 * X[:, 1] + np.nan_to_num(X[:, 2]) * X[:, 3]
+    ests = {
+        "forest": RandomForestRegressor(n_estimators=37, max_depth=7, random_state=0).fit(X, y),
+        "multiclass": GradientBoostingClassifier(n_estimators=9, max_depth=3, random_state=0).fit(
+            np.nan_to_num(X), np.digitize(y, [-1, 1])),
+        "hgb": HistGradientBoostingRegressor(max_iter=40, max_leaf_nodes=9, random_state=0).fit(X, y),
+    }
+    try:
+        import xgboost
+
+        ests["xgboost"] = xgboost.XGBRegressor(n_estimators=25, max_depth=5).fit(X, y)
+    except ImportError:
+        pass
+    for name, est in ests.items():
+        m = to_ir(est, features=[f"x{i}" for i in range(4)])
+        tes = [e for _, out in m.outputs for e in nodes.walk(out) if isinstance(e, nodes.TreeEnsemble)]
+        yield name, tes[0], X
+        yield name + " strict", dataclasses.replace(tes[0], strict=True), X
+
+
+@pytest.mark.skipif(not __import__("indb.ir.kernels", fromlist=["available"]).available(), reason="numba is not installed")
+def test_the_one_row_tree_kernel_adds_the_batch_kernel_s_sums_bit_for_bit():
+    """The single-row path's tree kernel walks a group of trees side by side: every row
+    (NaN in each feature, on a threshold, infinities, ±1e300) gets the batch kernel's
+    sums bit for bit, whatever the ensemble's shape."""
+    from indb.ir import kernels
+
+    seen = set()
+    for name, te, X in _ensembles():
+        flat = kernels.Flat(te)
+        seen.add((name, te.strict, te.n_outputs, len(set(flat.depths.tolist())) > 1))
+        rows = X[:200].copy()
+        rows[::7, 0] = np.nan
+        rows[1] = [np.inf, -np.inf, 1e300, -1e300]
+        rows[2] = np.nan
+        split = int(np.flatnonzero(flat.feat != 0)[0]) if (flat.feat != 0).any() else 0
+        rows[3, int(flat.feat[split])] = flat.thr[split]  # exactly on a split
+        batch = np.empty((len(rows), te.n_outputs))
+        kernels._tree_kernel()(*flat.args(np.ascontiguousarray(rows), batch), 0, len(rows))
+        one = np.array([kernels.tree_row(te, flat, list(r)) for r in rows])
+        assert one.shape == batch.shape and one.tobytes() == batch.tobytes(), name
+    assert {s[1] for s in seen} == {False, True}
+    assert max(s[2] for s in seen) == 3 and any(s[3] for s in seen)
