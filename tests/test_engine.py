@@ -366,3 +366,75 @@ def test_the_one_row_tree_kernel_adds_the_batch_kernel_s_sums_bit_for_bit():
         assert one.shape == batch.shape and one.tobytes() == batch.tobytes(), name
     assert {s[1] for s in seen} == {False, True}
     assert max(s[2] for s in seen) == 3 and any(s[3] for s in seen)
+
+
+@pytest.mark.skipif(not __import__("indb.ir.kernels", fromlist=["available"]).available(), reason="numba is not installed")
+def test_the_one_row_chain_kernel_adds_the_batch_kernel_s_sums_bit_for_bit():
+    """The single-row path's chain kernel sums a layer's units side by side: every row
+    (NaN, infinities, ±1e300, both sides of each ReLU) gets the batch kernel's last
+    layer bit for bit, for a regressor, a classifier and layers of unequal widths."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+    from indb.ir import kernels
+    from indb.plpython import rowcode
+    from indb.sqlgen.compile import to_ir
+
+    rng = np.random.default_rng(12)
+    X = rng.normal(size=(300, 5))
+    y = X[:, 0] - X[:, 1] * X[:, 2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ests = [MLPRegressor(hidden_layer_sizes=(40, 24), max_iter=30, random_state=0).fit(X, y),
+                MLPClassifier(hidden_layer_sizes=(33, 20), max_iter=30, random_state=0).fit(X, np.digitize(y, [-1, 1])),
+                MLPRegressor(hidden_layer_sizes=(7, 50, 9), max_iter=30, random_state=0).fit(X, y)]
+    rows = X[:120].copy() * 3
+    rows[::5, 1] = np.nan
+    rows[1] = [np.inf, -np.inf, 1e300, -1e300, 0.0]
+    checked = set()
+    for est in ests:
+        m = to_ir(est, features=[f"x{i}" for i in range(5)])
+        for kind in m.output_kinds:
+            f = rowcode.compile_row(m.output(kind), m.feature_names)
+            for kc in (v for v in f.__globals__.values() if isinstance(v, rowcode._KernelChain)):
+                ch = kernels.Chain(kc.layers)
+                batch = kernels.chain(rows.T, ch)
+                one = np.array([kernels.chain_row(list(r), ch) for r in rows]).T
+                assert one.shape == batch.shape and one.tobytes() == batch.tobytes(), (type(est).__name__, kind)
+                checked.add(id(est))
+    assert len(checked) == len(ests)  # every model's layers went through the kernels
+
+
+def test_the_fast_row_path_answers_only_for_what_this_statement_s_checked_path_admitted(migrated_dsn, pg_role):
+    """A row entry point (indb.engine_float, what a PL/Python version's own function
+    calls) tries the fast path first: PL/Python without SECURITY DEFINER, which answers
+    only for a version the checked path admitted in the same statement, for the same
+    session user. The statement and the user are read from the server, not from the
+    arguments, so a scorer who calls the fast path directly gets nothing they could not
+    get through the checked path: NULL for the first row of a statement, NULL in the next
+    statement, NULL for a model they may not score even after scoring one they may."""
+    from indb.governance.grants import grant
+
+    est = _model()
+    deploy(est, "fast_ok", dsn=migrated_dsn, engine="plpython")
+    deploy(est, "fast_secret", dsn=migrated_dsn, engine="plpython")
+    erin = pg_role(migrated_dsn)
+    grant("scorer", erin.name, model="fast_ok", dsn=migrated_dsn)
+    args = "'predict', ARRAY[0.5, -1.0, (i % 3)::float8], NULL"
+    with psycopg.connect(erin.dsn, autocommit=True) as c:
+        rows = c.execute(f"SELECT indb.engine_float_fast('fast_ok', 1, {args}), indb.engine_float_checked('fast_ok', 1, {args}),"
+                         f" indb.engine_float_fast('fast_secret', 1, {args}) FROM generate_series(1, 3) AS i").fetchall()
+        fast, checked, secret = zip(*rows)
+        assert fast[0] is None and fast[1:] == checked[1:] and secret == (None, None, None)
+        np.testing.assert_allclose(checked, est.predict(np.array([[0.5, -1.0, i % 3] for i in range(1, 4)])), rtol=1e-12)
+        assert c.execute(f"SELECT indb.engine_float_fast('fast_ok', 1, {args}) FROM generate_series(1, 1) AS i").fetchone()[0] is None
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            c.execute(f"SELECT indb.engine_float_checked('fast_secret', 1, {args}) FROM generate_series(1, 1) AS i").fetchone()
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="engine_admission"):
+            c.execute("SELECT indb.engine_admission('fast_secret', 1, statement_timestamp(), transaction_timestamp(),"
+                      " session_user, true)").fetchone()
+        # the entry point itself: the fast path's answers after the first row, the same
+        got = [r[0] for r in c.execute(f"SELECT indb.engine_float('fast_ok', 1, {args}) FROM generate_series(1, 3) AS i").fetchall()]
+        assert got == list(checked)

@@ -358,8 +358,10 @@ def chain(AT, Wf, woff, shapes, bf, boff, has_b, acts, kconst, out, row0, row1):
 
 @njit(nogil=True)
 def chain_row(x, Wf, woff, shapes, bf, boff, has_b, acts, kconst, out):
-    # chain for one row (the single-row path): the same additions in the same order,
-    # without the loops over a block of rows that one row would pay for on every term
+    # chain for one row (the single-row path): the same additions in the same order.
+    # Each unit's sum is a chain of dependent additions; a layer's units are summed side
+    # by side (input by input, over a row of W), so the processor overlaps them and LLVM
+    # vectorises across units, as dense does across rows
     L = shapes.shape[0]
     width = 1
     for l in range(L):
@@ -373,18 +375,18 @@ def chain_row(x, Wf, woff, shapes, bf, boff, has_b, acts, kconst, out):
         J = shapes[l, 1]
         if l > 0:
             clip(cur, K, acts[l], kconst[l])
-        for j in range(J):
-            w = woff[l] + j
-            o = cur[0] * Wf[w]
-            for c in range(1, K):
-                o += cur[c] * Wf[w + c * J]
-            if has_b[l]:
-                o += bf[boff[l] + j]
-            if l == L - 1:
-                out[j] = o
-            else:
-                nxt[j] = o
+        o = nxt[:J]
+        w = woff[l]
+        times(o, Wf[w:w + J], cur[0])
+        for c in range(1, K):
+            plus_times(o, Wf[w + c * J:w + (c + 1) * J], cur[c])
+        if has_b[l]:
+            b = boff[l]
+            for j in range(J):
+                o[j] += bf[b + j]
         cur, nxt = nxt, cur
+    for j in range(shapes[L - 1, 1]):
+        out[j] = cur[j]
 """
 
 def _module():

@@ -66,6 +66,15 @@ class _ServerFlags:
             self.parallel_mode = server.IsInParallelMode
             self.parallel_mode.restype = ctypes.c_bool
             self.parallel_mode.argtypes = []
+            # what a statement's admission is keyed by (Engine.statement_key): read here,
+            # they cannot be handed in by a caller; a parallel worker has its leader's
+            self.statement_start = server.GetCurrentStatementStartTimestamp
+            self.transaction_start = server.GetCurrentTransactionStartTimestamp
+            self.session_user = server.GetSessionUserId
+            for fn, restype in ((self.statement_start, ctypes.c_int64), (self.transaction_start, ctypes.c_int64),
+                                (self.session_user, ctypes.c_uint32)):
+                fn.restype = restype
+                fn.argtypes = []
             self.available = True
         except (ImportError, OSError, ValueError, AttributeError):  # not inside a PostgreSQL server
             pass
@@ -273,16 +282,35 @@ class Engine:
                              " redeploy the model, and find out who wrote this IR)") from None
         self.loaded[(model, version)] = Loaded(model_ir, actual, xmin)
 
+    def statement_key(self, given: tuple | None) -> tuple | None:
+        """What an admission holds for: (statement start, transaction start, session
+        user), read from the server itself where its symbols can be found, else
+        ``given`` (the same three, as the calling entry point read them)."""
+        f = self._flags
+        if f.available:
+            return (f.statement_start(), f.transaction_start(), f.session_user())
+        return given
+
     def admit(self, model: str, version: int, key: tuple) -> None:
         """Remember that an entry point checked ``(model, version)`` (the version is live,
         the session user may score it, this backend holds its current IR) for ``key``:
         (statement start, transaction start, session user)."""
-        self.admits[(model, version)] = key
+        self.admits[(model, version)] = self.statement_key(key)
 
-    def admitted(self, model: str, version: int, key: tuple) -> bool:
+    def admitted(self, model: str, version: int, key: tuple | None) -> bool:
         """Whether :meth:`admit` was called for this version with this ``key``, with its
         IR still loaded."""
-        return self.admits.get((model, version)) == key and (model, version) in self.loaded
+        key = self.statement_key(key)
+        return key is not None and self.admits.get((model, version)) == key and (model, version) in self.loaded
+
+    def row_admitted(self, model: str, version: int, output: str, nums, texts):
+        """:meth:`row` for a version this statement's entry point has already checked
+        (:meth:`admitted`, keyed by what the server says, which no argument can
+        change); None when it has not (the caller then goes through that entry point,
+        which answers the same)."""
+        if not self._flags.available or not self.admitted(model, version, None):
+            return None
+        return self.row(model, version, output, nums, texts)
 
     def get(self, model: str, version: int) -> Loaded:
         """The version as :meth:`load` left it (the SQL entry points load it first)."""

@@ -33,10 +33,12 @@ _HEADER = """\
 --
 -- indb.engine_boot() holds the evaluator's sources ({modules}) as data in its body;
 -- a backend executes them once and keeps the engine in PL/Python's GD. Only a
--- superuser can create or replace a plpython3u function. The entry points are SECURITY
--- DEFINER (indb_owner) because they read versions.ir, which scorers cannot; scorers
--- may execute them, and the engine scores a version only for a session user who may
--- execute that version's own function (so per-model grants hold).
+-- superuser can create or replace a plpython3u function. The checked entry points are
+-- SECURITY DEFINER (indb_owner) because they read versions.ir, which scorers cannot;
+-- scorers may execute them, and the engine scores a version only for a session user who
+-- may execute that version's own function (so per-model grants hold). A row entry
+-- point's fast path scores only what its checked path admitted for the same statement
+-- and session user, as the server reports them.
 -- Engine sources SHA-256: {sha}
 
 SET LOCAL search_path = pg_catalog, pg_temp;
@@ -147,7 +149,7 @@ return GD["indb_engine"].{method}(model, version, output, {call})
 REVOKE ALL ON FUNCTION indb.{name}_run(text, integer, text, {types}) FROM PUBLIC;
 ALTER FUNCTION indb.{name}_run(text, integer, text, {types}) OWNER TO indb_owner;
 
-CREATE OR REPLACE FUNCTION indb.{name}(model text, version integer, output text, {args})
+CREATE OR REPLACE FUNCTION indb.{entry}(model text, version integer, output text, {args})
 RETURNS {returns}
 LANGUAGE plpgsql
 {volatility} SECURITY DEFINER
@@ -163,7 +165,7 @@ BEGIN
     SELECT r.xmin::text AS ir_xmin, r.ir_sha256, r.retired_at IS NOT NULL AS retired,
            (SELECT pg_catalog.bool_or(pg_catalog.has_function_privilege(session_user, f.fn::oid, 'EXECUTE'))
               FROM indb.version_functions AS f WHERE f.model = r.model AND f.version = r.version) AS allowed
-      INTO v FROM indb.versions AS r WHERE r.model = {name}.model AND r.version = {name}.version;
+      INTO v FROM indb.versions AS r WHERE r.model = {entry}.model AND r.version = {entry}.version;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'indb: model % has no version %', pg_catalog.quote_literal(model), version
             USING ERRCODE = 'undefined_object';
@@ -182,13 +184,47 @@ BEGIN
     IF indb.engine_state(model, version, settings) IS DISTINCT FROM v.ir_xmin || ' ' || v.ir_sha256 THEN
         PERFORM indb.engine_boot();
         PERFORM indb.engine_load(model, version,
-                                 (SELECT r.ir FROM indb.versions AS r WHERE r.model = {name}.model AND r.version = {name}.version),
+                                 (SELECT r.ir FROM indb.versions AS r WHERE r.model = {entry}.model AND r.version = {entry}.version),
                                  v.ir_sha256, v.ir_xmin, settings);
     END IF;
     PERFORM indb.engine_admission(model, version, pg_catalog.statement_timestamp(), pg_catalog.transaction_timestamp(), session_user, true);
     RETURN indb.{name}_run(model, version, output, {call});
 END
 {tag};
+REVOKE ALL ON FUNCTION indb.{entry}(text, integer, text, {types}) FROM PUBLIC;
+ALTER FUNCTION indb.{entry}(text, integer, text, {types}) OWNER TO indb_owner;
+"""
+
+# A row entry point (engine_float, engine_array, engine_text; what a version's own
+# function calls for each row) puts a fast path in front of the checked one above, named
+# <entry>_checked: a PL/Python function that scores the row only when this statement's
+# checked entry point has admitted the version (Engine.row_admitted reads the statement,
+# transaction and session user from the server: no argument can fake them), and the
+# entry point itself, SQL that PostgreSQL inlines into the caller's query: the fast
+# path's answer, or the checked path's when the fast path has none (the statement's
+# first row in each backend; a row whose answer is NULL is simply scored again). The
+# checked path's SECURITY DEFINER and pinned search_path cost about 15 µs a row around
+# a PL/Python call; the fast path runs no query, so it needs neither.
+_ROW_ENTRY = """
+CREATE OR REPLACE FUNCTION indb.{name}_fast(model text, version integer, output text, {args})
+RETURNS {returns}
+LANGUAGE plpython3u
+{volatility}
+AS {tag}
+if GD.get("indb_engine_sha") != {sha!r}:
+    return None
+return GD["indb_engine"].row_admitted(model, version, output, {call})
+{tag};
+REVOKE ALL ON FUNCTION indb.{name}_fast(text, integer, text, {types}) FROM PUBLIC;
+ALTER FUNCTION indb.{name}_fast(text, integer, text, {types}) OWNER TO indb_owner;
+GRANT EXECUTE ON FUNCTION indb.{name}_fast(text, integer, text, {types}) TO indb_scorer_base;
+GRANT EXECUTE ON FUNCTION indb.{name}_checked(text, integer, text, {types}) TO indb_scorer_base;
+
+CREATE OR REPLACE FUNCTION indb.{name}(model text, version integer, output text, {args})
+RETURNS {returns}
+LANGUAGE sql
+{volatility}
+RETURN COALESCE(indb.{name}_fast(model, version, output, {call}), indb.{name}_checked(model, version, output, {call}));
 REVOKE ALL ON FUNCTION indb.{name}(text, integer, text, {types}) FROM PUBLIC;
 ALTER FUNCTION indb.{name}(text, integer, text, {types}) OWNER TO indb_owner;
 """
@@ -294,8 +330,12 @@ def render() -> str:
            _INNER.format(tag=TAG, sha=sha)]
     for name, args, types, returns, method, call in ENTRIES:
         volatility = "VOLATILE PARALLEL UNSAFE" if method == "chunk_next" else "STABLE PARALLEL SAFE"
-        out.append(_ENTRY.format(name=name, args=args, types=types, returns=returns, method=method, call=call, tag=TAG,
-                                 volatility=volatility))
+        entry = name + "_checked" if method == "row" else name
+        out.append(_ENTRY.format(name=name, entry=entry, args=args, types=types, returns=returns, method=method, call=call,
+                                 tag=TAG, volatility=volatility))
+        if method == "row":
+            out.append(_ROW_ENTRY.format(name=name, args=args, types=types, returns=returns, call=call, tag=TAG, sha=sha,
+                                         volatility=volatility))
     out.append(_NOTICE.format(tag=TAG))
     out.append(_FOOTER)
     return "".join(out)
