@@ -98,6 +98,8 @@ def main(argv=None) -> int:
     ap.add_argument("--entries", default="bound sum,bound CTAS,predict_batch,wrapped row",
                     help="entry points to time, comma-separated")
     ap.add_argument("--generic-rows", type=int, default=20_000, help="rows through the wrapped-row (generic) path")
+    ap.add_argument("--engine", default="auto", choices=["auto", "sql", "plpython"],
+                    help="deploy every model with this engine (another than auto: under the name <model>_<engine>)")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--json", help="also write the numbers to this file")
     args = ap.parse_args(argv)
@@ -119,12 +121,13 @@ def main(argv=None) -> int:
             continue
         est = B.fit(b)
         features = None if hasattr(est, "feature_names_in_") else B.FEATURES + (["c0"] if b.uses_category else [])
-        deploy(est, b.key, dsn=dsn, features=features, engine="auto")
-        bind(b.key, B.TABLE, dsn=dsn)
+        name = b.key if args.engine == "auto" else f"{b.key}_{args.engine}"
+        deploy(est, name, dsn=dsn, features=features, engine=args.engine)
+        bind(name, B.TABLE, dsn=dsn)
         engine = conn.execute("SELECT v.engine FROM indb.versions AS v JOIN indb.aliases AS a USING (model, version)"
-                              " WHERE a.model = %s AND a.alias = 'champion'", [b.key]).fetchone()[0]
+                              " WHERE a.model = %s AND a.alias = 'champion'", [name]).fetchone()[0]
         rt = _best(B.roundtrip(conn, b, est), args.repeat)
-        for entry, (statement, rows, after, base_statement) in _statements(conn, b.key, args.generic_rows).items():
+        for entry, (statement, rows, after, base_statement) in _statements(conn, name, args.generic_rows).items():
             if entry not in wanted:
                 continue
 

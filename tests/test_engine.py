@@ -438,3 +438,24 @@ def test_the_fast_row_path_answers_only_for_what_this_statement_s_checked_path_a
         # the entry point itself: the fast path's answers after the first row, the same
         got = [r[0] for r in c.execute(f"SELECT indb.engine_float('fast_ok', 1, {args}) FROM generate_series(1, 3) AS i").fetchall()]
         assert got == list(checked)
+
+
+def test_without_the_server_s_symbols_the_fast_row_path_never_answers():
+    """Where the engine cannot read the statement, transaction and session user from the
+    server (its symbols not found), the fast path answers nothing, so every row takes the
+    checked path, whose admissions are then keyed by what the entry point passed."""
+    import hashlib
+
+    from indb.ir import nodes
+    from indb.plpython import engine as E
+    from indb.sqlgen.compile import to_ir
+
+    text = nodes.model_to_json(to_ir(_model(), features=["x0", "x1", "x2"]))
+    eng = E.Engine(None)
+    assert not eng._flags.available  # outside a server: no symbols
+    eng.load("m", 1, text, hashlib.sha256(text.encode()).hexdigest(), "1")
+    key = ("2026-12-08 01:00:00+00", "2026-12-08 01:00:00+00", "erin")
+    eng.admit("m", 1, key)
+    assert eng.admitted("m", 1, key) and not eng.admitted("m", 1, key[:2] + ("mallory",))
+    assert eng.row_admitted("m", 1, "predict", [0.5, -1.0, 2.0], None) is None
+    assert eng.row("m", 1, "predict", [0.5, -1.0, 2.0], None) == _model().predict([[0.5, -1.0, 2.0]])[0]
