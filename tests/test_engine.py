@@ -307,14 +307,26 @@ def test_the_row_code_hands_an_mlp_s_layers_to_one_kernel_call():
     assert np.isnan(f(row)) and f((0.5, -1.0, 2.0)) == pytest.approx(big.predict([[0.5, -1.0, 2.0]])[0], rel=1e-12)
 
 
-def _ensembles():
-    """Tree ensembles of several shapes, as the compiler lowers them: one output and
-    non-strict splits (a forest, 37 trees: not a multiple of the row kernel's group),
-    three outputs (a multiclass boosting), NaN routed both ways (HistGradientBoosting,
-    XGBoost where installed), trees of different depths; each also with strict splits
-    (``x < t`` goes left: no compiler emits them, a stored IR may)."""
-    import dataclasses
+def _system_python(script: str, payload) -> dict:
+    """Run ``script`` in the system Python that PL/Python embeds (its numpy and numba, the
+    engine's runtime), with this checkout's ``indb`` importable and ``payload`` (JSON) in
+    ``PAYLOAD``; what it prints last, as JSON."""
+    import json
 
+    prelude = ("import json, sys\n"
+               f"sys.path.insert(0, {str(ROOT)!r})\n"
+               "PAYLOAD = json.loads(sys.stdin.read())\n")
+    done = subprocess.run(["/usr/bin/python3", "-c", prelude + script], input=json.dumps(payload),
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _ensembles() -> list:
+    """Tree ensembles of several shapes, as the compiler lowers them (name, model JSON):
+    one output and non-strict splits (a forest, 37 trees: not a multiple of the row
+    kernel's group), three outputs (a multiclass boosting), NaN routed both ways
+    (HistGradientBoosting, XGBoost where installed), trees of different depths."""
     from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
 
     from indb.ir import nodes
@@ -336,50 +348,92 @@ def _ensembles():
         ests["xgboost"] = xgboost.XGBRegressor(n_estimators=25, max_depth=5).fit(X, y)
     except ImportError:
         pass
-    for name, est in ests.items():
-        m = to_ir(est, features=[f"x{i}" for i in range(4)])
-        tes = [e for _, out in m.outputs for e in nodes.walk(out) if isinstance(e, nodes.TreeEnsemble)]
-        yield name, tes[0], X
-        yield name + " strict", dataclasses.replace(tes[0], strict=True), X
+    return [[name, nodes.model_to_json(to_ir(est, features=[f"x{i}" for i in range(4)]))] for name, est in ests.items()]
 
 
-@pytest.mark.skipif(not __import__("indb.ir.kernels", fromlist=["available"]).available(), reason="numba is not installed")
-def test_the_one_row_tree_kernel_adds_the_batch_kernel_s_sums_bit_for_bit():
-    """The single-row path's tree kernel walks a group of trees side by side: every row
-    (NaN in each feature, on a threshold, infinities, ±1e300) gets the batch kernel's
-    sums bit for bit, whatever the ensemble's shape."""
-    from indb.ir import kernels
-
-    seen = set()
-    for name, te, X in _ensembles():
-        flat = kernels.Flat(te)
-        seen.add((name, te.strict, te.n_outputs, len(set(flat.depths.tolist())) > 1))
-        rows = X[:200].copy()
+_TREE_ROWS = """
+import dataclasses
+import numpy as np
+from indb.ir import kernels, nodes
+if not kernels.available():
+    print(json.dumps({"numba": False}))
+    raise SystemExit
+seen, bad = [], []
+for name, text in PAYLOAD:
+    m = nodes.model_from_json(text)
+    te = [e for _, out in m.outputs for e in nodes.walk(out) if isinstance(e, nodes.TreeEnsemble)][0]
+    for strict in (False, True):  # no compiler emits strict splits; a stored IR may
+        t = dataclasses.replace(te, strict=strict)
+        flat = kernels.Flat(t)
+        rows = np.random.default_rng(8).normal(size=(200, 4)) * 2
         rows[::7, 0] = np.nan
         rows[1] = [np.inf, -np.inf, 1e300, -1e300]
         rows[2] = np.nan
-        split = int(np.flatnonzero(flat.feat != 0)[0]) if (flat.feat != 0).any() else 0
-        rows[3, int(flat.feat[split])] = flat.thr[split]  # exactly on a split
-        batch = np.empty((len(rows), te.n_outputs))
+        node = int(flat.roots[0])
+        rows[3, int(flat.feat[node])] = flat.thr[node]  # exactly on a split
+        batch = np.empty((len(rows), t.n_outputs))
         kernels._tree_kernel()(*flat.args(np.ascontiguousarray(rows), batch), 0, len(rows))
-        one = np.array([kernels.tree_row(te, flat, list(r)) for r in rows])
-        assert one.shape == batch.shape and one.tobytes() == batch.tobytes(), name
-    assert {s[1] for s in seen} == {False, True}
+        one = np.array([kernels.tree_row(t, flat, list(r)) for r in rows])
+        if one.shape != batch.shape or one.tobytes() != batch.tobytes():
+            bad.append([name, strict])
+        seen.append([name, strict, t.n_outputs, len(set(flat.depths.tolist())) > 1])
+print(json.dumps({"numba": True, "seen": seen, "bad": bad}))
+"""
+
+
+def test_the_one_row_tree_kernel_adds_the_batch_kernel_s_sums_bit_for_bit():
+    """The single-row path's tree kernel walks a group of trees side by side: every row
+    (NaN in each feature, on a threshold, infinities, ±1e300) gets the batch kernel's
+    sums bit for bit, whatever the ensemble's shape, with strict splits too. Run in the
+    engine's own runtime (the system Python's numba)."""
+    got = _system_python(_TREE_ROWS, _ensembles())
+    if not got["numba"]:
+        assert not _system_has_numba()
+        pytest.skip("the system Python has no numba: the engine runs no kernel")
+    assert got["bad"] == []
+    seen = got["seen"]
+    assert {s[1] for s in seen} == {False, True} and len(seen) >= 6
     assert max(s[2] for s in seen) == 3 and any(s[3] for s in seen)
 
 
-@pytest.mark.skipif(not __import__("indb.ir.kernels", fromlist=["available"]).available(), reason="numba is not installed")
+_CHAIN_ROWS = """
+import numpy as np
+from indb.ir import kernels, nodes
+from indb.plpython import rowcode
+if not kernels.available():
+    print(json.dumps({"numba": False}))
+    raise SystemExit
+rng = np.random.default_rng(12)
+rows = rng.normal(size=(120, 5)) * 3
+rows[::5, 1] = np.nan
+rows[1] = [np.inf, -np.inf, 1e300, -1e300, 0.0]
+checked, bad = [], []
+for name, text in PAYLOAD:
+    m = nodes.model_from_json(text)
+    for kind in m.output_kinds:
+        f = rowcode.compile_row(m.output(kind), m.feature_names)
+        for kc in (v for v in f.__globals__.values() if isinstance(v, rowcode._KernelChain)):
+            ch = kernels.Chain(kc.layers)
+            batch = kernels.chain(rows.T, ch)
+            one = np.array([kernels.chain_row(list(r), ch) for r in rows]).T
+            if one.shape != batch.shape or one.tobytes() != batch.tobytes():
+                bad.append([name, kind])
+            checked.append(name)
+print(json.dumps({"numba": True, "checked": sorted(set(checked)), "bad": bad}))
+"""
+
+
 def test_the_one_row_chain_kernel_adds_the_batch_kernel_s_sums_bit_for_bit():
     """The single-row path's chain kernel sums a layer's units side by side: every row
     (NaN, infinities, ±1e300, both sides of each ReLU) gets the batch kernel's last
-    layer bit for bit, for a regressor, a classifier and layers of unequal widths."""
+    layer bit for bit, for a regressor, a classifier and layers of unequal widths. Run in
+    the engine's own runtime (the system Python's numba)."""
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier, MLPRegressor
 
-    from indb.ir import kernels
-    from indb.plpython import rowcode
+    from indb.ir import nodes
     from indb.sqlgen.compile import to_ir
 
     rng = np.random.default_rng(12)
@@ -387,24 +441,17 @@ def test_the_one_row_chain_kernel_adds_the_batch_kernel_s_sums_bit_for_bit():
     y = X[:, 0] - X[:, 1] * X[:, 2]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        ests = [MLPRegressor(hidden_layer_sizes=(40, 24), max_iter=30, random_state=0).fit(X, y),
-                MLPClassifier(hidden_layer_sizes=(33, 20), max_iter=30, random_state=0).fit(X, np.digitize(y, [-1, 1])),
-                MLPRegressor(hidden_layer_sizes=(7, 50, 9), max_iter=30, random_state=0).fit(X, y)]
-    rows = X[:120].copy() * 3
-    rows[::5, 1] = np.nan
-    rows[1] = [np.inf, -np.inf, 1e300, -1e300, 0.0]
-    checked = set()
-    for est in ests:
-        m = to_ir(est, features=[f"x{i}" for i in range(5)])
-        for kind in m.output_kinds:
-            f = rowcode.compile_row(m.output(kind), m.feature_names)
-            for kc in (v for v in f.__globals__.values() if isinstance(v, rowcode._KernelChain)):
-                ch = kernels.Chain(kc.layers)
-                batch = kernels.chain(rows.T, ch)
-                one = np.array([kernels.chain_row(list(r), ch) for r in rows]).T
-                assert one.shape == batch.shape and one.tobytes() == batch.tobytes(), (type(est).__name__, kind)
-                checked.add(id(est))
-    assert len(checked) == len(ests)  # every model's layers went through the kernels
+        ests = {"regressor": MLPRegressor(hidden_layer_sizes=(40, 24), max_iter=30, random_state=0).fit(X, y),
+                "classifier": MLPClassifier(hidden_layer_sizes=(33, 20), max_iter=30, random_state=0).fit(
+                    X, np.digitize(y, [-1, 1])),
+                "unequal": MLPRegressor(hidden_layer_sizes=(7, 50, 9), max_iter=30, random_state=0).fit(X, y)}
+    payload = [[name, nodes.model_to_json(to_ir(est, features=[f"x{i}" for i in range(5)]))] for name, est in ests.items()]
+    got = _system_python(_CHAIN_ROWS, payload)
+    if not got["numba"]:
+        assert not _system_has_numba()
+        pytest.skip("the system Python has no numba: the engine runs no kernel")
+    assert got["bad"] == []
+    assert got["checked"] == sorted(ests)  # every model's layers went through the kernels
 
 
 def test_the_fast_row_path_answers_only_for_what_this_statement_s_checked_path_admitted(migrated_dsn, pg_role):
@@ -450,12 +497,20 @@ def test_without_the_server_s_symbols_the_fast_row_path_never_answers():
     from indb.plpython import engine as E
     from indb.sqlgen.compile import to_ir
 
+    from indb.ir import kernels
+    from indb.plpython import rowcode
+
     text = nodes.model_to_json(to_ir(_model(), features=["x0", "x1", "x2"]))
-    eng = E.Engine(None)
-    assert not eng._flags.available  # outside a server: no symbols
-    eng.load("m", 1, text, hashlib.sha256(text.encode()).hexdigest(), "1")
-    key = ("2026-12-08 01:00:00+00", "2026-12-08 01:00:00+00", "erin")
-    eng.admit("m", 1, key)
-    assert eng.admitted("m", 1, key) and not eng.admitted("m", 1, key[:2] + ("mallory",))
-    assert eng.row_admitted("m", 1, "predict", [0.5, -1.0, 2.0], None) is None
-    assert eng.row("m", 1, "predict", [0.5, -1.0, 2.0], None) == _model().predict([[0.5, -1.0, 2.0]])[0]
+    hooks = getattr(kernels._local, "check", None), rowcode.check_interrupts
+    eng = E.Engine(None)  # hooks its (server-only) interrupt check into the kernels: put back below
+    try:
+        assert not eng._flags.available  # outside a server: no symbols
+        eng.load("m", 1, text, hashlib.sha256(text.encode()).hexdigest(), "1")
+        key = ("2026-12-08 01:00:00+00", "2026-12-08 01:00:00+00", "erin")
+        eng.admit("m", 1, key)
+        assert eng.admitted("m", 1, key) and not eng.admitted("m", 1, key[:2] + ("mallory",))
+        assert eng.row_admitted("m", 1, "predict", [0.5, -1.0, 2.0], None) is None
+        assert eng.row("m", 1, "predict", [0.5, -1.0, 2.0], None) == _model().predict([[0.5, -1.0, 2.0]])[0]
+    finally:
+        kernels.on_interrupts(hooks[0])
+        rowcode.check_interrupts = hooks[1]
