@@ -306,9 +306,9 @@ class Engine:
     def row_admitted(self, model: str, version: int, output: str, nums, texts):
         """:meth:`row` for a version this statement's entry point has already checked
         (:meth:`admitted`, keyed by what the server says, which no argument can
-        change); None when it has not (the caller then goes through that entry point,
-        which answers the same)."""
-        if not self._flags.available or not self.admitted(model, version, None):
+        change; without the server's symbols, never); None when it has not (the caller
+        then goes through that entry point, which answers the same)."""
+        if not self.admitted(model, version, None):
             return None
         return self.row(model, version, output, nums, texts)
 

@@ -130,6 +130,25 @@ REVOKE ALL ON FUNCTION indb.engine_admission(text, integer, timestamp with time 
 ALTER FUNCTION indb.engine_admission(text, integer, timestamp with time zone, timestamp with time zone, name, boolean) OWNER TO indb_owner;
 """
 
+# The engine's own scoring functions, <entry>_run (every entry point's) and <entry>_fast
+# (a row entry point's fast path, below): PL/Python that hands the call to the engine
+# (``body``), owned by indb_owner.
+_ENGINE_FN = """
+CREATE OR REPLACE FUNCTION indb.{fn}(model text, version integer, output text, {args})
+RETURNS {returns}
+LANGUAGE plpython3u
+{volatility}
+AS {tag}
+{body}
+{tag};
+REVOKE ALL ON FUNCTION indb.{fn}(text, integer, text, {types}) FROM PUBLIC;
+ALTER FUNCTION indb.{fn}(text, integer, text, {types}) OWNER TO indb_owner;
+"""
+_RUN_BODY = 'return GD["indb_engine"].{method}(model, version, output, {call})'
+_FAST_BODY = """if GD.get("indb_engine_sha") != {sha!r}:
+    return None
+return GD["indb_engine"].row_admitted(model, version, output, {call})"""
+
 # An entry point: PL/pgSQL (its queries need no subtransaction, so it runs in parallel
 # workers too) that checks the version and the session user's right to score it, gives
 # this backend's engine the IR when it holds none or a stale copy (the row's xmin changes
@@ -139,16 +158,6 @@ ALTER FUNCTION indb.engine_admission(text, integer, timestamp with time zone, ti
 # what it admitted (engine_admission), and later rows of the statement go straight to the
 # scoring (measured: the checks were 70 of 125 µs a row of RandomForest 100x8).
 _ENTRY = """
-CREATE OR REPLACE FUNCTION indb.{name}_run(model text, version integer, output text, {args})
-RETURNS {returns}
-LANGUAGE plpython3u
-{volatility}
-AS {tag}
-return GD["indb_engine"].{method}(model, version, output, {call})
-{tag};
-REVOKE ALL ON FUNCTION indb.{name}_run(text, integer, text, {types}) FROM PUBLIC;
-ALTER FUNCTION indb.{name}_run(text, integer, text, {types}) OWNER TO indb_owner;
-
 CREATE OR REPLACE FUNCTION indb.{entry}(model text, version integer, output text, {args})
 RETURNS {returns}
 LANGUAGE plpgsql
@@ -205,19 +214,7 @@ ALTER FUNCTION indb.{entry}(text, integer, text, {types}) OWNER TO indb_owner;
 # first row in each backend; a row whose answer is NULL is simply scored again). The
 # checked path's SECURITY DEFINER and pinned search_path cost about 15 µs a row around
 # a PL/Python call; the fast path runs no query, so it needs neither.
-_ROW_ENTRY = """
-CREATE OR REPLACE FUNCTION indb.{name}_fast(model text, version integer, output text, {args})
-RETURNS {returns}
-LANGUAGE plpython3u
-{volatility}
-AS {tag}
-if GD.get("indb_engine_sha") != {sha!r}:
-    return None
-return GD["indb_engine"].row_admitted(model, version, output, {call})
-{tag};
-REVOKE ALL ON FUNCTION indb.{name}_fast(text, integer, text, {types}) FROM PUBLIC;
-ALTER FUNCTION indb.{name}_fast(text, integer, text, {types}) OWNER TO indb_owner;
-GRANT EXECUTE ON FUNCTION indb.{name}_fast(text, integer, text, {types}) TO indb_scorer_base;
+_ROW_ENTRY = """GRANT EXECUTE ON FUNCTION indb.{name}_fast(text, integer, text, {types}) TO indb_scorer_base;
 GRANT EXECUTE ON FUNCTION indb.{name}_checked(text, integer, text, {types}) TO indb_scorer_base;
 
 CREATE OR REPLACE FUNCTION indb.{name}(model text, version integer, output text, {args})
@@ -331,11 +328,12 @@ def render() -> str:
     for name, args, types, returns, method, call in ENTRIES:
         volatility = "VOLATILE PARALLEL UNSAFE" if method == "chunk_next" else "STABLE PARALLEL SAFE"
         entry = name + "_checked" if method == "row" else name
-        out.append(_ENTRY.format(name=name, entry=entry, args=args, types=types, returns=returns, method=method, call=call,
-                                 tag=TAG, volatility=volatility))
+        fn = dict(args=args, types=types, returns=returns, tag=TAG, volatility=volatility)
+        out.append(_ENGINE_FN.format(fn=name + "_run", body=_RUN_BODY.format(method=method, call=call), **fn))
+        out.append(_ENTRY.format(name=name, entry=entry, call=call, **fn))
         if method == "row":
-            out.append(_ROW_ENTRY.format(name=name, args=args, types=types, returns=returns, call=call, tag=TAG, sha=sha,
-                                         volatility=volatility))
+            out.append(_ENGINE_FN.format(fn=name + "_fast", body=_FAST_BODY.format(sha=sha, call=call), **fn))
+            out.append(_ROW_ENTRY.format(name=name, call=call, **fn))
     out.append(_NOTICE.format(tag=TAG))
     out.append(_FOOTER)
     return "".join(out)
