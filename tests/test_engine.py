@@ -454,14 +454,16 @@ def test_the_one_row_chain_kernel_adds_the_batch_kernel_s_sums_bit_for_bit():
     assert got["checked"] == sorted(ests)  # every model's layers went through the kernels
 
 
-def test_the_fast_row_path_answers_only_for_what_this_statement_s_checked_path_admitted(migrated_dsn, pg_role):
-    """A row entry point (indb.engine_float, what a PL/Python version's own function
-    calls) tries the fast path first: PL/Python without SECURITY DEFINER, which answers
-    only for a version the checked path admitted in the same statement, for the same
-    session user. The statement and the user are read from the server, not from the
-    arguments, so a scorer who calls the fast path directly gets nothing they could not
-    get through the checked path: NULL for the first row of a statement, NULL in the next
-    statement, NULL for a model they may not score even after scoring one they may."""
+@pytest.mark.parametrize("entry, output", [("engine_float", "predict"), ("engine_array", "proba"), ("engine_text", "label")])
+def test_the_fast_row_path_answers_only_for_what_this_statement_s_checked_path_admitted(migrated_dsn, pg_role, entry, output):
+    """A row entry point (indb.engine_float, _array, _text: what a PL/Python version's
+    own function calls) tries the fast path first: PL/Python without SECURITY DEFINER,
+    which answers only for a version the checked path admitted in the same statement,
+    for the same session user. The statement and the user are read from the server, not
+    from the arguments, so a scorer who calls the fast path directly gets nothing they
+    could not get through the checked path: NULL for the first row of a statement, NULL
+    in the next statement, NULL for a model they may not score even after scoring one
+    they may."""
     from indb.governance.grants import grant
 
     est = _model()
@@ -469,21 +471,25 @@ def test_the_fast_row_path_answers_only_for_what_this_statement_s_checked_path_a
     deploy(est, "fast_secret", dsn=migrated_dsn, engine="plpython")
     erin = pg_role(migrated_dsn)
     grant("scorer", erin.name, model="fast_ok", dsn=migrated_dsn)
-    args = "'predict', ARRAY[0.5, -1.0, (i % 3)::float8], NULL"
+    args = f"'{output}', ARRAY[0.5, -1.0, (i % 3)::float8], NULL"
+    X = np.array([[0.5, -1.0, i % 3] for i in range(1, 4)])
     with psycopg.connect(erin.dsn, autocommit=True) as c:
-        rows = c.execute(f"SELECT indb.engine_float_fast('fast_ok', 1, {args}), indb.engine_float_checked('fast_ok', 1, {args}),"
-                         f" indb.engine_float_fast('fast_secret', 1, {args}) FROM generate_series(1, 3) AS i").fetchall()
+        rows = c.execute(f"SELECT indb.{entry}_fast('fast_ok', 1, {args}), indb.{entry}_checked('fast_ok', 1, {args}),"
+                         f" indb.{entry}_fast('fast_secret', 1, {args}) FROM generate_series(1, 3) AS i").fetchall()
         fast, checked, secret = zip(*rows)
         assert fast[0] is None and fast[1:] == checked[1:] and secret == (None, None, None)
-        np.testing.assert_allclose(checked, est.predict(np.array([[0.5, -1.0, i % 3] for i in range(1, 4)])), rtol=1e-12)
-        assert c.execute(f"SELECT indb.engine_float_fast('fast_ok', 1, {args}) FROM generate_series(1, 1) AS i").fetchone()[0] is None
+        if output == "proba":
+            np.testing.assert_allclose(np.array(checked), est.predict_proba(X), rtol=1e-12)
+        else:
+            assert [str(v) if output == "label" else v for v in est.predict(X)] == list(checked)
+        assert c.execute(f"SELECT indb.{entry}_fast('fast_ok', 1, {args}) FROM generate_series(1, 1) AS i").fetchone()[0] is None
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            c.execute(f"SELECT indb.engine_float_checked('fast_secret', 1, {args}) FROM generate_series(1, 1) AS i").fetchone()
+            c.execute(f"SELECT indb.{entry}_checked('fast_secret', 1, {args}) FROM generate_series(1, 1) AS i").fetchone()
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="engine_admission"):
             c.execute("SELECT indb.engine_admission('fast_secret', 1, statement_timestamp(), transaction_timestamp(),"
                       " session_user, true)").fetchone()
         # the entry point itself: the fast path's answers after the first row, the same
-        got = [r[0] for r in c.execute(f"SELECT indb.engine_float('fast_ok', 1, {args}) FROM generate_series(1, 3) AS i").fetchall()]
+        got = [r[0] for r in c.execute(f"SELECT indb.{entry}('fast_ok', 1, {args}) FROM generate_series(1, 3) AS i").fetchall()]
         assert got == list(checked)
 
 
